@@ -1,0 +1,43 @@
+"""The `loaderbench` command. Exit codes: 0 fine, 1 regression, 2 unusable input (errors.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import EXIT_OK, EXIT_USAGE, InputError
+from .results import load_results
+from .table import format_table
+
+
+def cmd_table(args) -> int:
+    print(format_table(load_results(args.results)))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loaderbench",
+        description="Judge and present DataLoader benchmark results written by `make bench`.",
+        epilog="exit codes: 0 no regression, 1 regression, 2 unusable input")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    table = commands.add_parser("table", help="print the compact grid table of a results file")
+    table.add_argument("results", help="pytest-benchmark JSON, e.g. results/latest.json")
+    table.set_defaults(run=cmd_table)
+    return parser
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # argparse itself exits 2 on a usage error
+    try:
+        return args.run(args)
+    except InputError as exc:
+        print(f"loaderbench {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

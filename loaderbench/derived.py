@@ -1,0 +1,72 @@
+"""Ratios derived from benchmarks of one run. Ratios travel between machines far better than seconds.
+
+- ``speedup[<case>]``: median epoch time at num_workers=0 over the case's (same profile, same
+  batch size); higher is better.
+- ``efficiency[<case>]``: speed-up over the ideal: num_workers for waiting (io), min(num_workers,
+  usable cores) for work that needs a CPU; 1.0 is perfect.
+- ``startup_ratio[<case>]``: time to first batch with spawn or forkserver over fork at the same
+  profile and num_workers; lower is better.
+
+Each entry names the benchmarks it was computed from (``inputs``), so a judge can go back to their
+raw rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from bench_datasets import PROFILES
+
+from .grid import Case
+
+THROUGHPUT = "throughput"
+STARTUP = "startup"
+
+
+def _ideal(profile: str, workers: int, cores: int) -> int:
+    cls = PROFILES.get(profile)
+    if cls is not None and cls.ideal_parallelism == "workers":
+        return workers
+    return min(workers, cores)
+
+
+def _entry(kind: str, case_id: str, value: float, higher_is_better: bool, inputs: list[str], **more):
+    return {"name": f"{kind}[{case_id}]", "kind": kind, "case": case_id, "value": value,
+            "higher_is_better": higher_is_better, "statistic": "median", "inputs": inputs, **more}
+
+
+def derive(benchmarks: list[dict], cores: int) -> list[dict]:
+    """Derived ratios from pytest-benchmark's JSON benchmark entries (those carrying our extra_info)."""
+    by_key: dict[tuple, dict] = {}
+    for bench in benchmarks:
+        info = bench.get("extra_info") or {}
+        case, stats = info.get("case"), bench.get("stats") or {}
+        if not case or info.get("measure") not in (THROUGHPUT, STARTUP) or not stats.get("median"):
+            continue
+        by_key[(info["measure"], case["id"])] = {"case": case, "median": stats["median"],
+                                                "name": bench["name"]}
+
+    out: list[dict] = []
+    for (measure, _), row in sorted(by_key.items()):
+        case = row["case"]
+        if measure == THROUGHPUT and case["num_workers"] > 0:
+            base = by_key.get((THROUGHPUT, replace(_case(case), num_workers=0).id))
+            if base is None:
+                continue
+            speedup = base["median"] / row["median"]
+            ideal = _ideal(case["profile"], case["num_workers"], cores)
+            inputs = [base["name"], row["name"]]
+            out.append(_entry("speedup", case["id"], speedup, True, inputs))
+            out.append(_entry("efficiency", case["id"], speedup / ideal, True, inputs, ideal=ideal))
+        elif measure == STARTUP and case["start_method"] not in (None, "fork"):
+            fork = by_key.get((STARTUP, replace(_case(case), start_method="fork").id))
+            if fork is None:
+                continue
+            out.append(_entry("startup_ratio", case["id"], row["median"] / fork["median"], False,
+                              [fork["name"], row["name"]]))
+    return out
+
+
+def _case(stored: dict) -> Case:
+    """The Case a stored ``extra_info["case"]`` describes."""
+    return Case(**{f.name: stored[f.name] for f in fields(Case)})

@@ -1,0 +1,9 @@
+"""Exit codes of every loaderbench command, and the error that maps to "unusable input"."""
+
+EXIT_OK = 0  # no regression (or nothing to judge)
+EXIT_REGRESSION = 1  # a benchmark or derived ratio regressed
+EXIT_USAGE = 2  # unusable input: missing or corrupt file, wrong schema, unknown name, ...
+
+
+class InputError(Exception):
+    """Input the command cannot use. The message is one line: what is wrong and what to do."""

@@ -1,0 +1,82 @@
+"""What machine a result came from: the fingerprint stored beside every result and baseline."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+
+import psutil
+
+#: Fields of pytest-benchmark's machine_info that change between runs of the same machine (clock
+#: speed now, host name): dropped, so that two runs of one runner class compare equal.
+VOLATILE_CPU_FIELDS = ("hz_actual", "hz_actual_friendly", "hz_advertised", "hz_advertised_friendly")
+VOLATILE_FIELDS = ("node",)
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (affinity and cgroup-pinned), not the host's total."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def torch_info() -> dict:
+    import torch
+
+    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "gpu": None,
+            "gpu_count": 0, "gpu_memory_gb": None, "cuda_driver": None}
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info.update(gpu=props.name, gpu_count=torch.cuda.device_count(),
+                    gpu_memory_gb=round(props.total_memory / 2**30, 1),
+                    cuda_driver=_cuda_driver_version())
+    return info
+
+
+def _cuda_driver_version() -> str | None:
+    """The NVIDIA driver version as nvidia-smi reports it (torch does not expose it)."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):  # informative only: never stops a run
+        return None
+    return out.splitlines()[0].strip() if out.strip() else None
+
+
+def fingerprint() -> dict:
+    """Stable facts about this machine and software stack (no clock speeds, no host names)."""
+    return {
+        "cpu_model": _cpu_model(),
+        "usable_cores": usable_cores(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": f"{platform.system()}-{platform.machine()}",
+        **torch_info(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def scrub(machine_info: dict) -> None:
+    """Drop volatile fields from pytest-benchmark's machine_info in place."""
+    for key in VOLATILE_FIELDS:
+        machine_info.pop(key, None)
+    cpu = machine_info.get("cpu")
+    if isinstance(cpu, dict):
+        for key in VOLATILE_CPU_FIELDS:
+            cpu.pop(key, None)

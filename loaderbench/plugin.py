@@ -1,0 +1,166 @@
+"""The pytest plugin: grid options, parametrisation, shared fixtures and pytest-benchmark hooks.
+
+Wired in by the root conftest.py. Options are validated once, in pytest_configure, so that a bad
+value is a one-line usage error (pytest exit code 4) before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+import bench_datasets
+from bench_datasets import USER_PROFILE, UserDatasetError
+
+from . import derived, hypothesis_profiles, leaks, machine
+from .grid import Case, Grid, GridError, select
+
+# Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
+hypothesis_profiles.register()
+
+_STATE = pytest.StashKey["LoaderbenchState"]()
+
+DEFAULT_ROUNDS = 5
+
+
+@dataclass
+class LoaderbenchState:
+    grid: Grid
+    rounds: int
+    cost_scale: float
+    user_dataset: str | None
+    datasets: dict
+
+    def dataset(self, profile: str):
+        """The dataset of ``profile``, built once per session (set-up stays out of every timing)."""
+        if profile not in self.datasets:
+            if profile == USER_PROFILE:
+                self.datasets[profile] = bench_datasets.make_user_dataset(self.user_dataset)
+            else:
+                self.datasets[profile] = bench_datasets.make_dataset(
+                    profile, cost_scale=self.cost_scale)
+        return self.datasets[profile]
+
+    def close(self) -> None:
+        for dataset in self.datasets.values():
+            close = getattr(dataset, "close", None)
+            if close is not None:
+                close()
+        self.datasets.clear()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("loaderbench", "loaderbench: the DataLoader grid")
+    group.addoption("--lb-grid", default="quick", metavar="NAME",
+                    help="named grid to run: quick or full. Default: quick")
+    group.addoption("--lb-profiles", metavar="LIST",
+                    help="comma-separated profiles to run instead of the grid's "
+                         "(noop,cpu,io,disk,jpeg,large,pyobj; user with --lb-dataset)")
+    group.addoption("--lb-workers", metavar="LIST",
+                    help="comma-separated num_workers values instead of the grid's, e.g. 0,1,2,4")
+    group.addoption("--lb-start-methods", metavar="LIST",
+                    help="comma-separated start methods instead of the grid's: fork,spawn,forkserver")
+    group.addoption("--lb-dataset", metavar="MODULE:CALLABLE",
+                    help="your own dataset: package.module:callable returning a Dataset; runs the "
+                         "grid as profile 'user'")
+    group.addoption("--lb-rounds", type=int, default=DEFAULT_ROUNDS, metavar="N",
+                    help=f"timed rounds per benchmark. Default: {DEFAULT_ROUNDS}")
+    group.addoption("--lb-cost-scale", type=float, default=1.0, metavar="FACTOR",
+                    help="multiply every profile's cost knob, e.g. 1.1 for 10%% more work per "
+                         "sample (to check that a slowdown is caught). Default: 1.0")
+
+
+@pytest.hookimpl(tryfirst=True)  # before Hypothesis' plugin applies any --hypothesis-profile
+def pytest_configure(config):
+    try:
+        hypothesis_profiles.load_from_environment()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped without one")
+    config.addinivalue_line("markers", "distributed: starts a torch.distributed process group")
+    user_dataset = config.getoption("--lb-dataset")
+    try:
+        grid = select(
+            config.getoption("--lb-grid"),
+            profiles=config.getoption("--lb-profiles"),
+            workers=config.getoption("--lb-workers"),
+            start_methods=config.getoption("--lb-start-methods"),
+            user_dataset=bool(user_dataset),
+        )
+    except GridError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    rounds, scale = config.getoption("--lb-rounds"), config.getoption("--lb-cost-scale")
+    if rounds < 1:
+        raise pytest.UsageError(f"--lb-rounds must be >= 1, got {rounds}")
+    if not scale > 0:
+        raise pytest.UsageError(f"--lb-cost-scale must be > 0, got {scale}")
+    state = LoaderbenchState(grid, rounds, scale, user_dataset, {})
+    if user_dataset:
+        try:  # import and build it now: a broken dataset is a usage error, not 40 failed tests
+            state.dataset(USER_PROFILE)
+        except UserDatasetError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    config.stash[_STATE] = state
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.close()
+
+
+def lb_state(config) -> LoaderbenchState:
+    return config.stash[_STATE]
+
+
+def pytest_generate_tests(metafunc):
+    """``lb_case`` runs a test on every case of the selected grid; ``lb_startup_case`` on every
+    case without variants (start-up does not depend on batch size or ordering)."""
+    grid = lb_state(metafunc.config).grid
+    for name, variants in (("lb_case", True), ("lb_startup_case", False)):
+        if name in metafunc.fixturenames:
+            cases = grid.cases(variants=variants)
+            metafunc.parametrize(name, cases, ids=[c.id for c in cases])
+
+
+@pytest.fixture(scope="session")
+def lb_settings(request) -> LoaderbenchState:
+    """The session's loaderbench options (grid, rounds, cost scale) and dataset cache."""
+    return lb_state(request.config)
+
+
+@pytest.fixture
+def lb_dataset_for(lb_settings):
+    """``lb_dataset_for(case)``: the session-cached dataset of the case's profile."""
+    return lambda case: lb_settings.dataset(case.profile)
+
+
+@pytest.fixture(autouse=True)
+def _lb_no_orphan_workers(request):
+    """No worker process may outlive the test that started it, in any mode."""
+    before = {p.pid for p in leaks.child_processes()}
+    yield
+    new = [p for p in leaks.child_processes() if p.pid not in before]
+    left = leaks.survivors(new) if new else []
+    if left:
+        leaks.kill(left)
+        pytest.fail(f"{request.node.nodeid} left worker processes alive: {leaks.describe(left)}",
+                    pytrace=False)
+
+
+# --- pytest-benchmark hooks -------------------------------------------------------------------
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine.scrub(machine_info)
+    machine_info["loaderbench"] = machine.fingerprint()
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    state = config.stash.get(_STATE, None)
+    cores = machine.usable_cores()
+    output_json["loaderbench"] = {
+        "derived": derived.derive(output_json.get("benchmarks", []), cores),
+        "grid": state.grid.name if state else None,
+        "cost_scale": state.cost_scale if state else 1.0,
+    }

@@ -1,0 +1,36 @@
+"""Throughput and time to first batch over the selected grid (see loaderbench/grid.py)."""
+
+from loaderbench.loaders import batch_length, build_loader, running
+from loaderbench.measure import (STARTUP, THROUGHPUT, first_batch, record_case, record_rates,
+                                 steady_state)
+
+
+def epoch_samples(dataset):
+    """Samples one epoch must deliver (drop_last is off), or None when the dataset has no length."""
+    try:
+        return len(dataset)
+    except TypeError:
+        return None
+
+
+def test_throughput(benchmark, lb_case, lb_dataset_for, lb_settings):
+    """Steady-state epochs with persistent workers deliver the whole dataset each time."""
+    dataset = lb_dataset_for(lb_case)
+    record_case(benchmark, lb_case, THROUGHPUT, dataset)
+    with running(build_loader(dataset, lb_case, persistent=True)) as loader:
+        batches, samples = steady_state(benchmark, loader, lb_settings.rounds)
+    record_rates(benchmark, batches, samples)
+    expected = epoch_samples(dataset)
+    assert expected is None or samples == expected, f"epoch delivered {samples} of {expected}"
+
+
+def test_time_to_first_batch(benchmark, lb_startup_case, lb_dataset_for, lb_settings):
+    """A fresh iterator's first batch arrives, worker start-up included in the timing."""
+    case = lb_startup_case
+    dataset = lb_dataset_for(case)
+    record_case(benchmark, case, STARTUP, dataset)
+    batch = first_batch(benchmark, build_loader(dataset, case, persistent=False),
+                        lb_settings.rounds)
+    expected = epoch_samples(dataset)
+    if expected is not None:
+        assert batch_length(batch) == min(case.batch_size, expected)
