@@ -144,9 +144,9 @@ def _lb_no_orphan_workers(request):
     new = [p for p in leaks.child_processes() if p.pid not in before]
     left = leaks.survivors(new) if new else []
     if left:
+        message = f"{request.node.nodeid} left worker processes alive: {leaks.describe(left)}"
         leaks.kill(left)
-        pytest.fail(f"{request.node.nodeid} left worker processes alive: {leaks.describe(left)}",
-                    pytrace=False)
+        pytest.fail(message, pytrace=False)
 
 
 # --- pytest-benchmark hooks -------------------------------------------------------------------
