@@ -1,0 +1,217 @@
+"""`loaderbench report`: a markdown report with PNG plots of one results file.
+
+Writes ``<out>/report.md`` and one PNG per measure present in the run; with ``--baseline`` the
+verdict table comes first. When ``GITHUB_STEP_SUMMARY`` is set the report is appended to it too
+(images replaced by their file names: a job summary cannot show files from the workspace). The
+report presents; it exits 0 whatever the verdict (``loaderbench gate`` is what fails a build).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import gate, plots
+from .baseline import locate_baseline
+from .errors import EXIT_OK, InputError
+from .recommend import TIE, recommend
+from .results import load_results
+from .thresholds import load_thresholds
+from .series import MEMORY, OVERLAP, STARTUP, THROUGHPUT, Point, at, series
+
+REPORT_NAME = "report.md"
+NOT_MEASURED = "_Not measured in this run._"
+
+
+@dataclass(frozen=True)
+class Section:
+    measure: str
+    title: str
+    plot_file: str
+    explains: str
+    value_column: str
+    value_format: str
+    draw: Callable[[dict[str, list[Point]], Path], Path]
+    compare_column: str | None = None
+    compare: Callable[[Point, list[Point]], str] | None = None
+
+
+def _speedup(point: Point, points: list[Point]) -> str:
+    serial = at(points, 0, None)
+    return f"{point.value / serial.value:.2f}×" if serial and point.num_workers else "-"
+
+
+def _versus_fork(point: Point, points: list[Point]) -> str:
+    fork = at(points, point.num_workers, "fork")
+    return f"{point.value / fork.value:.1f}×" if fork and point.start_method not in (None, "fork") \
+        else "-"
+
+
+def _extra_memory(point: Point, points: list[Point]) -> str:
+    serial = at(points, 0, None)
+    return f"{point.value - serial.value:+,.0f} MB" if serial and point.num_workers else "-"
+
+
+def _lines(title: str, ylabel: str, reference=None):
+    return lambda by_profile, path: plots.workers_lines(by_profile, path, title=title,
+                                                        ylabel=ylabel, reference=reference)
+
+
+SECTIONS = (
+    Section(THROUGHPUT, "Throughput", "throughput.png",
+            "Steady-state samples per second (median epoch, persistent workers, after a warm "
+            "epoch) against `num_workers`, one line per start method.",
+            "samples/s", ",.0f", _lines("Steady-state throughput", "samples/s"),
+            "speed-up over 0", _speedup),
+    Section(STARTUP, "Time to first batch", "startup.png",
+            "Median time from `iter(loader)` to the first batch, worker start-up included: what "
+            "spawn and forkserver pay for importing torch in every worker.",
+            "ms", ",.1f", plots.startup_bars, "vs fork", _versus_fork),
+    Section(MEMORY, "Peak memory", "memory.png",
+            "Peak PSS summed over the main process and its workers during a steady-state epoch "
+            "(PSS, not RSS: pages that fork shares are counted once).",
+            "peak PSS MB", ",.0f", _lines("Peak memory (PSS, main + workers)", "MB"),
+            "over 0 workers", _extra_memory),
+    Section(OVERLAP, "Overlap with the training step", "overlap.png",
+            "max(load-only, step-only) / measured epoch with a simulated step per batch: 1.0 is "
+            "perfect overlap, `num_workers=0` shows the serial sum.",
+            "overlap efficiency", ".2f",
+            _lines("Overlap efficiency", "max(load, step) / epoch", (1.0, "perfect overlap"))),
+)
+
+
+def _heading(results: dict, source: str) -> list[str]:
+    machine = (results.get("machine_info") or {}).get("loaderbench") or {}
+    meta = results.get("loaderbench") or {}
+    facts = [f"`{source}`"]
+    if meta.get("grid"):
+        facts.append(f"grid `{meta['grid']}`")
+    for key, label in (("torch", "torch"), ("python", "Python")):
+        if machine.get(key):
+            facts.append(f"{label} {machine[key]}")
+    if machine.get("cpu_model"):
+        facts.append(f"{machine['cpu_model']}, {machine.get('usable_cores', '?')} usable cores")
+    if machine.get("gpu"):
+        facts.append(f"GPU {machine['gpu']}")
+    if results.get("datetime"):
+        facts.append(str(results["datetime"])[:16].replace("T", " ") + " UTC")
+    return ["# loaderbench report", "", " · ".join(facts), ""]
+
+
+def _verdict(args, current: dict) -> list[str]:
+    """The gate's verdict table, judged exactly as `loaderbench gate` would, headings one level down."""
+    baseline_path = locate_baseline(Path(args.baseline))
+    baseline = gate.load_judgeable(baseline_path)
+    gate.check_same_runner(baseline, current, baseline_path, args.results)
+    thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
+    verdict = gate.judge(baseline, current, thresholds, only=args.only)
+    heading, *body = verdict.to_markdown().rstrip().splitlines()
+    judged = f"baseline: `{baseline_path}`" + (f", judging {args.only} only" if args.only else "")
+    return [f"#{heading}", "", judged, *body, ""]
+
+
+def _recommendations(results: dict) -> list[str]:
+    picks = recommend(results)
+    lines = ["## Recommendations", ""]
+    if not picks:
+        return lines + [NOT_MEASURED, ""]
+    lines += [f"- {pick.sentence()}" for pick in picks]
+    return lines + ["", f"The cheapest case (fewest workers, then fastest start-up) within {TIE:.0%} "
+                        "of the best throughput measured on this machine; memory is peak PSS over "
+                        "0 workers.", ""]
+
+
+def _table(section: Section, by_profile: dict[str, list[Point]]) -> list[str]:
+    header = ["profile", "case", section.value_column]
+    if section.compare:
+        header.append(section.compare_column)
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for profile, points in by_profile.items():
+        for point in points:
+            cells = [profile, point.label, f"{point.value:{section.value_format}}"]
+            if section.compare:
+                cells.append(section.compare(point, points))
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _section(section: Section, results: dict, out: Path, image: Callable[[str, str], str]):
+    """(markdown lines, the plot written or None)."""
+    by_profile = series(results, section.measure)
+    lines = [f"## {section.title}", ""]
+    if not by_profile:
+        return lines + [NOT_MEASURED, ""], None
+    plot = section.draw(by_profile, out / section.plot_file)
+    return lines + [section.explains, "", image(section.title, plot.name), "",
+                    *_table(section, by_profile), ""], plot
+
+
+@dataclass(frozen=True)
+class Report:
+    markdown: str
+    summary: str  # the same report for GITHUB_STEP_SUMMARY, images named instead of embedded
+    plots: list[Path]
+
+
+def build(results: dict, out: Path, *, source: str, verdict: list[str] = ()) -> Report:
+    """Render the report for ``results`` (``verdict``: its markdown lines, first) and write its
+    plots into ``out`` (which must exist)."""
+    top = _heading(results, source) + list(verdict)
+    top += _recommendations(results)
+    embedded, named, written = list(top), list(top), []
+    for section in SECTIONS:
+        lines, plot = _section(section, results, out, lambda alt, name: f"![{alt}]({name})")
+        embedded += lines
+        named += [line if not line.startswith("![") else
+                  f"_Plot: `{plot.name}` in the uploaded results._" for line in lines]
+        if plot is not None:
+            written.append(plot)
+        else:  # never leave an earlier run's picture beside a report that says "not measured"
+            (out / section.plot_file).unlink(missing_ok=True)
+    return Report("\n".join(embedded), "\n".join(named), written)
+
+
+def _output_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"--out {out}: is a file, expected a directory for the report") from None
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create the directory: {exc.strerror}") from None
+    return out
+
+
+def run(args) -> int:
+    results = gate.load_judgeable(args.results) if args.baseline else load_results(args.results)
+    verdict = _verdict(args, results) if args.baseline else []
+    out = _output_dir(args.out)
+    report = build(results, out, source=args.results, verdict=verdict)
+    try:
+        (out / REPORT_NAME).write_text(report.markdown + "\n", encoding="utf-8")
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as stream:
+                stream.write(report.summary + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc}") from None
+    print(f"wrote {out / REPORT_NAME} and {len(report.plots)} plots: "
+          + ", ".join(p.name for p in report.plots))
+    return EXIT_OK
+
+
+def register(commands) -> None:
+    """Add the `report` subcommand to the `loaderbench` parser."""
+    parser = commands.add_parser(
+        "report", help="write a markdown report with PNG plots (and the verdict, with --baseline)")
+    parser.add_argument("results", help="pytest-benchmark JSON, e.g. results/latest.json")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="judge the results against this baseline (a file or a "
+                             "baselines/<class>/ folder) as `loaderbench gate` does; the verdict "
+                             "comes first")
+    parser.add_argument("--out", default="results", metavar="DIR",
+                        help="where report.md and the PNGs go. Default: results")
+    gate.add_threshold_options(parser)
+    parser.set_defaults(run=run)
