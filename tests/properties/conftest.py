@@ -1,0 +1,36 @@
+"""Session pools for the properties.
+
+Which pools exist is declared here, as data. Worker count and start method are fixed once a pool's
+workers start, so each property's Hypothesis draws the pool from its family together with
+everything else (sampler, length, batch size, drop_last, delays, seeds, epochs); the families
+cover fork, spawn and forkserver and 1 to 4 workers between them. Pools start side by side in
+fixture set-up, so worker start-up is paid once per session and never inside a test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .pools import PoolKey, started_pools
+
+ORDERED = [PoolKey("fork", 1, 1), PoolKey("fork", 4, 3), PoolKey("spawn", 2, 2),
+           PoolKey("forkserver", 3, 1)]
+UNORDERED = [PoolKey("fork", 3, 2, in_order=False), PoolKey("spawn", 2, 1, in_order=False),
+             PoolKey("forkserver", 2, 3, in_order=False)]
+UNBATCHED = [PoolKey("fork", 2, 2, batched=False), PoolKey("forkserver", 2, 1, batched=False)]
+GETITEMS = [PoolKey("fork", 3, 1, getitems=True), PoolKey("spawn", 2, 2, getitems=True)]
+
+
+def session_pools(keys: list[PoolKey]):
+    """A session fixture yielding started persistent pools for ``keys``, shut down at the end."""
+    @pytest.fixture(scope="session")
+    def pools():
+        with started_pools(keys) as started:
+            yield started
+    return pools
+
+
+ordered_pools = session_pools(ORDERED)
+unordered_pools = session_pools(UNORDERED)
+unbatched_pools = session_pools(UNBATCHED)
+getitems_pools = session_pools(GETITEMS)
