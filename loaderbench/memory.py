@@ -1,0 +1,155 @@
+"""Peak memory of a loader: PSS summed over the main process and its workers, sampled in the
+background while the loader runs.
+
+PSS (proportional set size) charges each shared page to the processes that map it in equal parts,
+so summing it over a process tree counts a page once. RSS would count a page shared after fork once
+per worker, and hide exactly the copy-on-read growth this module exists to show.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import psutil
+from torch.utils.data import DataLoader
+
+from .loaders import drain
+
+MB = 2**20
+
+#: Seconds between samples: short enough to catch a peak within an epoch of a few hundred ms,
+#: long enough that reading /proc/<pid>/smaps_rollup stays a small load on the main process.
+DEFAULT_INTERVAL_S = 0.02
+
+
+def process_pss(pid: int) -> int | None:
+    """PSS of one process in bytes, or None when it has gone (a worker may exit between samples)."""
+    try:
+        return psutil.Process(pid).memory_full_info().pss
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+
+
+def pss_by_process(pids: Iterable[int]) -> dict[int, int]:
+    """{pid: PSS bytes} for each of ``pids`` still alive."""
+    found = {}
+    for pid in dict.fromkeys(pids):
+        pss = process_pss(pid)
+        if pss is not None:
+            found[pid] = pss
+    return found
+
+
+def worker_pids(loader: DataLoader) -> list[int]:
+    """Pids of the live worker processes behind a loader's persistent iterator ([] without one).
+
+    DataLoader has no public handle on its workers. Listing this process's children instead would
+    also count multiprocessing's forkserver and resource tracker, which serve every loader.
+    """
+    iterator = getattr(loader, "_iterator", None)
+    workers = getattr(iterator, "_workers", None) or []
+    return [w.pid for w in workers if w.pid is not None and w.is_alive()]
+
+
+@dataclass
+class PssPeak:
+    """The sample at which the summed PSS was highest."""
+
+    total: int = 0
+    by_process: dict[int, int] = field(default_factory=dict)
+    samples: int = 0
+
+
+class PssSampler:
+    """Samples the summed PSS of ``pids()`` on a background thread until stopped; keeps the peak.
+
+    ``pids`` is called at every sample, so workers that start or stop meanwhile are followed.
+    Use as a context manager; ``peak`` holds the result after exit.
+    """
+
+    def __init__(self, pids: Callable[[], Iterable[int]], interval_s: float = DEFAULT_INTERVAL_S):
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        self._pids = pids
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.peak = PssPeak()
+
+    def sample(self) -> None:
+        by_process = pss_by_process(self._pids())
+        total = sum(by_process.values())
+        self.peak.samples += 1
+        if total > self.peak.total:
+            self.peak.total, self.peak.by_process = total, by_process
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.sample()
+                self._stop.wait(self._interval_s)
+        except BaseException as exc:  # re-raised in the main thread by stop()
+            self._error = exc
+
+    def start(self) -> "PssSampler":
+        self.sample()  # at least one sample even if the measured code is shorter than the interval
+        self._thread = threading.Thread(target=self._run, name="loaderbench-pss", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> PssPeak:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self.sample()
+        return self.peak
+
+    def __enter__(self) -> "PssSampler":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def loader_sampler(loader: DataLoader, interval_s: float = DEFAULT_INTERVAL_S) -> PssSampler:
+    """A sampler over this process and the loader's workers."""
+    main = os.getpid()
+    return PssSampler(lambda: [main, *worker_pids(loader)], interval_s)
+
+
+def summarise(peak: PssPeak, baseline: int, num_workers: int, main_pid: int | None = None) -> dict:
+    """The numbers a memory benchmark records, in MB.
+
+    ``baseline`` is the main process's PSS before the loader started; ``growth_mb`` is what the
+    loader added on top of it (the part that does not depend on what else the process holds).
+    """
+    main_pid = os.getpid() if main_pid is None else main_pid
+    workers = sum(pss for pid, pss in peak.by_process.items() if pid != main_pid)
+    return {
+        "peak_pss_mb": peak.total / MB,
+        "baseline_pss_mb": baseline / MB,
+        "growth_mb": (peak.total - baseline) / MB,
+        "main_pss_mb": peak.by_process.get(main_pid, 0) / MB,
+        "pss_per_worker_mb": workers / num_workers / MB if num_workers else 0.0,
+        "workers_sampled": len(peak.by_process) - (main_pid in peak.by_process),
+        "pss_samples": peak.samples,
+    }
+
+
+def sampled_steady_state(benchmark, loader: DataLoader, rounds: int) -> tuple[dict, int, int]:
+    """The memory benchmark's body: one untimed warm epoch, then ``rounds`` timed epochs with the
+    sampler running throughout. Returns (memory numbers, batches, samples of one epoch).
+
+    The baseline is read before the first epoch starts the loader's workers.
+    """
+    baseline = process_pss(os.getpid())
+    drain(loader)
+    with loader_sampler(loader) as sampler:
+        batches, samples = benchmark.pedantic(drain, args=(loader,), rounds=rounds, iterations=1)
+    return summarise(sampler.peak, baseline, loader.num_workers), batches, samples

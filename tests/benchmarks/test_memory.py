@@ -1,0 +1,51 @@
+"""Peak memory (PSS summed over the main process and its workers) over the selected grid, and the
+copy-on-read pair: the same values in a Python list and in one numpy array, with fork workers."""
+
+import gc
+import multiprocessing
+
+import pytest
+
+from bench_datasets import make_dataset
+from loaderbench.grid import Case
+from loaderbench.loaders import build_loader, running
+from loaderbench.measure import record_case
+from loaderbench.memory import sampled_steady_state
+
+MEMORY = "memory"
+
+#: Worker counts of the copy-on-read pair: growth with the list should scale with them.
+COPY_ON_READ_WORKERS = (0, 2, 4)
+COPY_ON_READ_CASES = [(storage, Case("pyobj", workers, "fork"))
+                      for storage in ("list", "numpy") for workers in COPY_ON_READ_WORKERS]
+
+
+def measure_memory(benchmark, case, dataset, rounds):
+    record_case(benchmark, case, MEMORY, dataset)
+    with running(build_loader(dataset, case, persistent=True)) as loader:
+        numbers, batches, samples = sampled_steady_state(benchmark, loader, rounds)
+    benchmark.extra_info.update(numbers, batches_per_epoch=batches, samples_per_epoch=samples)
+    assert numbers["workers_sampled"] == case.num_workers, "a worker was missing from the peak"
+    assert samples == len(dataset), f"epoch delivered {samples} of {len(dataset)}"
+    return numbers
+
+
+def test_memory(benchmark, lb_case, lb_dataset_for, lb_settings):
+    """Peak PSS during steady-state epochs, with every worker of the case in the sum."""
+    measure_memory(benchmark, lb_case, lb_dataset_for(lb_case), lb_settings.rounds)
+
+
+@pytest.mark.parametrize("storage, case", COPY_ON_READ_CASES,
+                         ids=[f"{s}-{c.id.removeprefix('pyobj-')}" for s, c in COPY_ON_READ_CASES])
+def test_memory_copy_on_read(benchmark, storage, case, lb_settings):
+    """Forked workers reading a Python list un-share its pages; reading a numpy array does not."""
+    if "pyobj" not in lb_settings.grid.profiles:
+        pytest.skip("the pyobj profile is not in the selected profiles")
+    if case.start_method and case.start_method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"copy-on-read needs {case.start_method} workers; this platform has none")
+    dataset = make_dataset("pyobj", cost_scale=lb_settings.cost_scale, storage=storage)
+    try:
+        measure_memory(benchmark, case, dataset, lb_settings.rounds)
+    finally:
+        del dataset
+        gc.collect()  # the next pair's baseline must not hold this one's list

@@ -1,0 +1,50 @@
+"""Host-to-device copies of collated batches of the large profile: pinned or pageable,
+non_blocking or not, three batch sizes, beside one large copy's bandwidth (the ceiling)."""
+
+from functools import cache
+
+import pytest
+import torch
+
+from loaderbench.grid import Case
+from loaderbench.measure import record_case
+from loaderbench.transfer import (NO_CUDA, BatchCopy, TransferCase, can_pin, ceiling_gb_per_s,
+                                  collated_batch, gb_per_s)
+
+TRANSFER = "transfer"
+TRANSFER_PROFILE = "large"  # 3x224x224 float32 samples: 0.6 MB each
+BATCH_SIZES = (8, 32, 128)
+
+needs_cuda = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)]
+CASES = [pytest.param(TransferCase(device, size, pinned, non_blocking), id=f"{device}-b{size}-"
+                      f"{'pinned' if pinned else 'pageable'}-{'nonblocking' if non_blocking else 'blocking'}",
+                      marks=needs_cuda if device == "cuda" else ())
+         for device in ("cpu", "cuda") for size in BATCH_SIZES
+         for pinned in (False, True) for non_blocking in (False, True)]
+
+
+@cache
+def ceiling(device: str) -> float:
+    """Measured once per device and run, so every batch copy is read against the same ceiling."""
+    return ceiling_gb_per_s(device)
+
+
+@pytest.mark.parametrize("transfer", CASES)
+def test_transfer(benchmark, transfer, lb_settings):
+    """A collated batch reaches the device intact; GB/s with the device synchronised in the timing."""
+    if transfer.pinned and not can_pin(torch.device(transfer.device)):
+        pytest.skip("pinned host memory needs a CUDA device; the cpu path copies pageable memory")
+    dataset = lb_settings.dataset(TRANSFER_PROFILE)
+    record_case(benchmark, Case(TRANSFER_PROFILE, 0, batch_size=transfer.batch_size), TRANSFER,
+                dataset)
+    batch = collated_batch(dataset, transfer.batch_size)
+    copy = BatchCopy(batch, transfer.device, transfer.pinned, transfer.non_blocking)
+    benchmark.pedantic(copy, rounds=lb_settings.rounds, warmup_rounds=1, iterations=1)
+    benchmark.extra_info.update(transfer=transfer.as_dict(), bytes=copy.nbytes,
+                                ceiling_gb_per_s=ceiling(transfer.device))
+    stats = getattr(benchmark, "stats", None)  # None when benchmarks are disabled
+    if stats is not None:
+        rate = gb_per_s(copy.nbytes, stats.stats.median)
+        benchmark.extra_info.update(gb_per_s=rate,
+                                    fraction_of_ceiling=rate / benchmark.extra_info["ceiling_gb_per_s"])
+    assert torch.equal(copy.destination.cpu(), batch), "the copy did not deliver the batch"
