@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import ab, baseline, gate, report
 from .errors import EXIT_OK, EXIT_USAGE, InputError
 from .results import load_results
 from .table import format_table
@@ -24,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     table = commands.add_parser("table", help="print the compact grid table of a results file")
     table.add_argument("results", help="pytest-benchmark JSON, e.g. results/latest.json")
     table.set_defaults(run=cmd_table)
+    gate.register(commands)
+    baseline.register(commands)
+    ab.register(commands)
+    report.register(commands)
     return parser
 
 

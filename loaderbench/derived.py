@@ -70,3 +70,28 @@ def derive(benchmarks: list[dict], cores: int) -> list[dict]:
 def _case(stored: dict) -> Case:
     """The Case a stored ``extra_info["case"]`` describes."""
     return Case(**{f.name: stored[f.name] for f in fields(Case)})
+
+
+def per_round(entry: dict, rounds: dict[str, list[float]]) -> list[float] | None:
+    """One value of a derived ratio per round, from its ``inputs``' raw rounds paired by index.
+
+    Rounds of two benchmarks are independent draws, so any fixed pairing of them gives independent
+    ratios whose spread is the ratio's own: a sample a rank test can use. Pooled baselines keep
+    their runs in the same order for every benchmark, so index pairing stays within one run.
+    None when an input's rounds are absent or the kind has no per-round form.
+    """
+    inputs = [rounds.get(name) for name in entry.get("inputs", ())]
+    if len(inputs) != 2 or not all(inputs):
+        return None
+    first, second = inputs
+    count = min(len(first), len(second))
+    if min(first[:count] + second[:count]) <= 0:  # a zero time has no ratio
+        return None
+    kind = entry.get("kind")
+    if kind == "speedup":
+        return [first[i] / second[i] for i in range(count)]
+    if kind == "efficiency":
+        return [first[i] / second[i] / entry["ideal"] for i in range(count)]
+    if kind == "startup_ratio":
+        return [second[i] / first[i] for i in range(count)]
+    return None

@@ -13,7 +13,7 @@ import pytest
 import bench_datasets
 from bench_datasets import USER_PROFILE, UserDatasetError
 
-from . import derived, hypothesis_profiles, leaks, machine
+from . import derived, hypothesis_profiles, leaks, machine, runner
 from .grid import Case, Grid, GridError, select
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
@@ -31,6 +31,7 @@ class LoaderbenchState:
     cost_scale: float
     user_dataset: str | None
     datasets: dict
+    runner: str = "cpu"  # the baselines/<runner>/ folder results are judged against
 
     def dataset(self, profile: str):
         """The dataset of ``profile``, built once per session (set-up stays out of every timing)."""
@@ -69,6 +70,10 @@ def pytest_addoption(parser):
     group.addoption("--lb-cost-scale", type=float, default=1.0, metavar="FACTOR",
                     help="multiply every profile's cost knob, e.g. 1.1 for 10%% more work per "
                          "sample (to check that a slowdown is caught). Default: 1.0")
+    group.addoption("--lb-runner", metavar="CLASS",
+                    help="runner class recorded in the results; picks baselines/<CLASS>/ for the "
+                         "verdict. Default: $LOADERBENCH_RUNNER, else gpu when CUDA is available, "
+                         "else cpu")
 
 
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis' plugin applies any --hypothesis-profile
@@ -95,7 +100,12 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--lb-rounds must be >= 1, got {rounds}")
     if not scale > 0:
         raise pytest.UsageError(f"--lb-cost-scale must be > 0, got {scale}")
-    state = LoaderbenchState(grid, rounds, scale, user_dataset, {})
+    try:
+        chosen = config.getoption("--lb-runner")
+        runner_class = runner.parse_runner(chosen) if chosen else runner.default_runner()
+    except ValueError as exc:
+        raise pytest.UsageError(f"--lb-runner / ${runner.ENV_VAR}: {exc}") from None
+    state = LoaderbenchState(grid, rounds, scale, user_dataset, {}, runner=runner_class)
     if user_dataset:
         try:  # import and build it now: a broken dataset is a usage error, not 40 failed tests
             state.dataset(USER_PROFILE)
@@ -163,4 +173,5 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "derived": derived.derive(output_json.get("benchmarks", []), cores),
         "grid": state.grid.name if state else None,
         "cost_scale": state.cost_scale if state else 1.0,
+        "runner": state.runner if state else runner.default_runner(),
     }

@@ -1,0 +1,296 @@
+"""Recording baselines: the grid run N times, each in a fresh pytest process, pooled into one
+pytest-benchmark file per runner class, with a noise band per benchmark.
+
+Layout (pytest-benchmark's own storage, so ``pytest --benchmark-storage=baselines/cpu
+--benchmark-compare`` and ``pytest-benchmark compare`` read it)::
+
+    baselines/<runner class>/<machine id>/0001_baseline.json
+
+The machine id is pytest-benchmark's (OS-implementation-Python version-bits); the runner class
+folder above it is what tells a CPU runner from a GPU runner. The file is a normal pytest-benchmark
+JSON whose ``stats`` are recomputed over the pooled rounds of every run (``stats.data`` holds them
+run after run), plus ``loaderbench.baseline``: the run count and, per benchmark and derived ratio,
+the median of each run and the noise band.
+
+Noise band = the largest ratio between two runs' medians, minus 1: the biggest move the baseline
+itself showed between unchanged processes. The verdict never blames a candidate for less.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pytest_benchmark.stats import Stats
+from pytest_benchmark.utils import get_machine_id
+
+from . import derived
+from .errors import EXIT_OK, InputError
+from .results import load_results
+from .runner import default_runner, parse_runner, runner_of
+
+BASELINE_FILE = "0001_baseline.json"
+BASELINES_ROOT = Path("baselines")
+DEFAULT_RUNS = 3
+BAND_RULE_ALL = "largest ratio between the medians of any two runs, minus 1"
+BAND_RULE_ADJACENT = "largest ratio between the medians of two consecutive runs, minus 1"
+
+
+# --- noise ----------------------------------------------------------------------------------------
+
+def noise_band(medians: list[float], *, adjacent: bool = False) -> float | None:
+    """The largest relative move between run medians (any two runs, or consecutive ones only).
+
+    None with fewer than two runs: one run cannot show how far a process may move.
+    """
+    values = [m for m in medians if m is not None and m > 0]
+    if len(values) < 2:
+        return None
+    if adjacent:
+        return max(max(a, b) / min(a, b) for a, b in zip(values, values[1:])) - 1
+    return max(values) / min(values) - 1
+
+
+def recorded_noise(results: dict) -> dict | None:
+    """{name: {"band": ..., "run_medians": [...]}} of a recorded baseline, or None."""
+    info = results.get("loaderbench")
+    recorded = info.get("baseline") if isinstance(info, dict) else None
+    noise = recorded.get("noise") if isinstance(recorded, dict) else None
+    return noise if isinstance(noise, dict) else None
+
+
+# --- pooling runs ---------------------------------------------------------------------------------
+
+def _rounds(results: dict) -> dict[str, list[float]]:
+    return {b["name"]: list(b["stats"].get("data") or []) for b in results["benchmarks"]}
+
+
+def _pooled_stats(data: list[float], iterations: int) -> dict:
+    stats = Stats()  # pytest-benchmark's own, so every field it reads is there and means the same
+    for value in data:
+        stats.update(value)
+    return {**stats.as_dict(), "data": data, "iterations": iterations}
+
+
+def merge_runs(runs: list[dict], *, adjacent: bool = False) -> dict:
+    """One pytest-benchmark JSON from several runs of the same selection, with noise bands.
+
+    ``adjacent`` measures bands between consecutive runs only (interleaved A/B runs, where the
+    neighbouring run, not the whole job's drift, is what a comparison is up against).
+    """
+    if not runs:
+        raise ValueError("no runs to merge")
+    entries: dict[str, dict] = {}
+    per_run: dict[str, list[list[float]]] = {}
+    for run in runs:
+        for bench in run["benchmarks"]:
+            entries.setdefault(bench["name"], bench)
+            per_run.setdefault(bench["name"], []).append(list(bench["stats"].get("data") or []))
+    benchmarks, noise = [], {}
+    for name, first in entries.items():
+        pooled = [value for rounds in per_run[name] for value in rounds]
+        bench = {**first, "stats": _pooled_stats(pooled, first["stats"].get("iterations", 1)),
+                 "extra_info": _rates_for(dict(first.get("extra_info") or {}), pooled)}
+        benchmarks.append(bench)
+        medians = [statistics.median(r) for r in per_run[name] if r]
+        noise[name] = {"band": noise_band(medians, adjacent=adjacent), "run_medians": medians}
+
+    last = runs[-1]
+    info = dict(last.get("loaderbench") or {})
+    cores = ((last.get("machine_info") or {}).get("loaderbench") or {}).get("usable_cores", 1)
+    info["derived"] = derived.derive(benchmarks, cores)
+    for entry in info["derived"]:
+        medians = []
+        for run in runs:
+            samples = derived.per_round(entry, _rounds(run))
+            if samples:
+                medians.append(statistics.median(samples))
+        noise[entry["name"]] = {"band": noise_band(medians, adjacent=adjacent),
+                                "run_medians": medians}
+    info["baseline"] = {"runs": len(runs), "band_rule": BAND_RULE_ADJACENT if adjacent else BAND_RULE_ALL,
+                        "noise": noise}
+    return {**last, "benchmarks": benchmarks, "loaderbench": info,
+            "datetime": datetime.now(timezone.utc).isoformat()}
+
+
+def _rates_for(extra_info: dict, pooled: list[float]) -> dict:
+    """Samples/s and batches/s of the pooled median (measure.record_rates' definition)."""
+    if pooled and "samples_per_s" in extra_info and "samples_per_epoch" in extra_info:
+        median = statistics.median(pooled)
+        extra_info.update(samples_per_s=extra_info["samples_per_epoch"] / median,
+                          batches_per_s=extra_info["batches_per_epoch"] / median)
+    return extra_info
+
+
+# --- storage --------------------------------------------------------------------------------------
+
+def baseline_files(folder: Path) -> list[Path]:
+    """pytest-benchmark storage files (NNNN_*.json) in ``folder`` and its machine-id folders."""
+    pattern = "[0-9][0-9][0-9][0-9]_*.json"
+    return sorted([*folder.glob(pattern), *folder.glob(f"*/{pattern}")])
+
+
+def locate_baseline(path: Path, runner: str | None = None) -> Path:
+    """``path`` itself when a file; in a folder, its latest baseline, this machine id's first."""
+    if path.is_file():
+        return path
+    files = baseline_files(path) if path.is_dir() else []
+    if not files:
+        if runner:
+            raise InputError(f"no baseline for runner class {runner!r} in {path}/: record one with "
+                             f"`make baseline` (or `loaderbench baseline --runner {runner}`) on a "
+                             "quiet machine")
+        raise InputError(f"{path}: no such file, and no baseline folder (NNNN_*.json) either")
+    own = [f for f in files if f.parent.name == get_machine_id()]
+    return max(own or files, key=lambda f: f.name)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write diff-friendly JSON (sorted keys, indented) so that readers see the old file or the new
+    one, never half of one: a temporary file in the same folder, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, sort_keys=True, indent=2, allow_nan=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def refuse_overwrite(folder: Path, force: bool) -> list[Path]:
+    """The baseline files in ``folder``; an InputError when there are some and ``force`` is off."""
+    existing = baseline_files(folder)
+    if existing and not force:
+        raise InputError(f"{existing[0]} already holds this runner class's baseline; pass --force "
+                         "(make baseline FORCE=1) to replace it")
+    return existing
+
+
+# --- running the grid -----------------------------------------------------------------------------
+
+def pytest_command(python: str, out: Path, runner: str, args: list[str]) -> list[str]:
+    """One grid run in a fresh interpreter, raw rounds in ``out``."""
+    return [python, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "--benchmark-quiet",
+            "-q", "-p", "no:cacheprovider", f"--benchmark-json={out}", f"--lb-runner={runner}",
+            *args]
+
+
+def run_grid(command: list[str], label: str) -> dict:
+    """Run ``command`` (output passes through); its results, or an InputError saying what failed."""
+    if not Path("tests/benchmarks").is_dir():
+        raise InputError("tests/benchmarks not found: run from the loaderbench project root")
+    out = Path(next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json=")))
+    code = subprocess.run(command).returncode
+    if code != 0:
+        raise InputError(f"{label}: pytest exited with code {code} ({shlex.join(command)}); "
+                         "nothing was written")
+    return load_results(out)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+class Progress:
+    """"run k of n, elapsed, estimate" lines for a sequence of equally long runs."""
+
+    def __init__(self, total: int, clock=time.monotonic):
+        self.total, self.clock, self.start = total, clock, clock()
+
+    def line(self, done: int, what: str) -> str:
+        elapsed = self.clock() - self.start
+        if done >= self.total:
+            return f"{what} (took {_duration(elapsed)})"
+        estimate = (f"about {_duration(elapsed / done * (self.total - done))} left" if done
+                    else "no estimate before the first run ends")
+        return f"{what} (elapsed {_duration(elapsed)}, {estimate})"
+
+    def show(self, done: int, what: str) -> None:
+        print(f"loaderbench: {self.line(done, what)}", flush=True)
+
+
+# --- the `loaderbench baseline` command ------------------------------------------------------------
+
+def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force: bool,
+           python: str = sys.executable, run=None) -> Path:
+    """Run the grid ``runs`` times and store the pooled baseline; returns its path."""
+    if runs < 2:
+        raise InputError(f"--runs must be >= 2 to measure the noise between runs, got {runs}")
+    run = run or run_grid
+    folder = root / runner
+    refuse_overwrite(folder, force)  # before spending minutes on runs that could not be stored
+    progress = Progress(runs)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="loaderbench-baseline-") as tmp:
+        for k in range(runs):
+            progress.show(k, f"run {k + 1} of {runs}")
+            command = pytest_command(python, Path(tmp) / f"run-{k + 1}.json", runner, pytest_args)
+            results.append(run(command, f"run {k + 1} of {runs}"))
+    progress.show(runs, f"{runs} runs done")
+    recorded = {runner_of(r) for r in results}
+    if recorded != {runner}:
+        raise InputError(f"the runs recorded runner class {sorted(map(str, recorded))}, expected "
+                         f"{runner!r}; nothing was written")
+    existing = refuse_overwrite(folder, force)
+    target = folder / get_machine_id() / BASELINE_FILE
+    write_json_atomic(target, merge_runs(results))
+    for old in existing:
+        if old != target:
+            old.unlink()  # one baseline per runner class: the verdict must not pick a stale one
+    return target
+
+
+def resolve_runner(chosen: str | None) -> str:
+    """The runner class given on the command line, else the default; InputError when unusable."""
+    try:
+        return parse_runner(chosen) if chosen else default_runner()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def cmd_baseline(args) -> int:
+    runner = resolve_runner(args.runner)
+    path = record(runner=runner, runs=args.runs, pytest_args=args.pytest_args,
+                  root=Path(args.baselines), force=args.force)
+    merged = load_results(path)
+    bands = sorted(((v["band"], k) for k, v in recorded_noise(merged).items()
+                    if v["band"] is not None), reverse=True)[:5]
+    print(f"loaderbench: baseline of runner class {runner!r} written to {path} "
+          f"({args.runs} runs, {len(merged['benchmarks'])} benchmarks)")
+    if bands:
+        print("widest noise bands: " + ", ".join(f"{name} {band:.0%}" for band, name in bands))
+    return EXIT_OK
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "baseline", help="record the baseline of this runner class (the grid, N fresh runs)",
+        description="Run the benchmark grid N times, each in a fresh pytest process, and store "
+                    "the pooled rounds and noise bands in baselines/<runner class>/. Anything "
+                    "after -- goes to pytest (e.g. -- --lb-grid=quick --lb-profiles=cpu).")
+    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, metavar="N",
+                        help=f"grid runs to pool (>= 2). Default: {DEFAULT_RUNS}")
+    parser.add_argument("--runner", metavar="CLASS",
+                        help="runner class (folder under baselines/). Default: $LOADERBENCH_RUNNER, "
+                             "else gpu when CUDA is available, else cpu")
+    parser.add_argument("--baselines", default=str(BASELINES_ROOT), metavar="DIR",
+                        help="root of the baseline folders. Default: baselines")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing baseline of this runner class")
+    parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
+                        help="passed to every pytest run")
+    parser.set_defaults(run=cmd_baseline)

@@ -1,0 +1,39 @@
+"""Synthetic pytest-benchmark results for the verdict, baseline and A/B tests: the shape the plugin
+writes (raw rounds, extra_info case, loaderbench section, fingerprint), numbers chosen by the test."""
+
+from __future__ import annotations
+
+import statistics
+
+from loaderbench import derived
+from loaderbench.grid import Case
+
+FINGERPRINT = {"cpu_model": "Test CPU", "usable_cores": 2, "memory_gb": 24.0, "python": "3.11.7",
+               "platform": "Linux-x86_64", "torch": "2.13.0", "cuda": None, "gpu": None,
+               "gpu_count": 0, "cuda_driver": None}
+
+CPU_W0, CPU_W2 = Case("cpu", 0), Case("cpu", 2, "fork")
+
+
+def bench(case: Case, rounds: list[float], measure: str = "throughput") -> dict:
+    return {"name": f"test_{measure}[{case.id}]", "group": f"{measure}-{case.profile}",
+            "fullname": f"tests/benchmarks/test_grid.py::test_{measure}[{case.id}]",
+            "params": None, "param": case.id, "options": {},
+            "extra_info": {"measure": measure, "case": case.as_dict()},
+            "stats": {"data": list(rounds), "median": statistics.median(rounds),
+                      "min": min(rounds), "iterations": 1}}
+
+
+def results(rounds_by_case: dict[Case, list[float]], *, runner: str = "cpu", cost_scale=1.0,
+            **fingerprint) -> dict:
+    """A results file of throughput benchmarks with their derived ratios."""
+    benchmarks = [bench(case, rounds) for case, rounds in rounds_by_case.items()]
+    return {"machine_info": {"loaderbench": {**FINGERPRINT, **fingerprint}},
+            "commit_info": {}, "datetime": "2026-01-01T00:00:00", "version": "5.3.1",
+            "benchmarks": benchmarks,
+            "loaderbench": {"derived": derived.derive(benchmarks, cores=2), "grid": "quick",
+                            "cost_scale": cost_scale, "runner": runner}}
+
+
+def scaled(values: list[float], factor: float) -> list[float]:
+    return [v * factor for v in values]

@@ -1,0 +1,178 @@
+"""Recording baselines: pooling runs, noise bands, pytest-benchmark's storage, atomic writes,
+refusing to overwrite, progress, and `loaderbench baseline` exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from pytest_benchmark.stats import Stats
+from pytest_benchmark.storage.file import FileStorage
+from pytest_benchmark.utils import get_machine_id
+
+from loaderbench import baseline as baseline_module
+from loaderbench.baseline import (BASELINE_FILE, Progress, merge_runs, noise_band, record,
+                                  recorded_noise, write_json_atomic)
+from loaderbench.cli import main
+from loaderbench.errors import InputError
+
+from synthetic_results import CPU_W0, CPU_W2, results, scaled
+
+RUN_ROUNDS = [[1.0, 1.1, 0.9], [1.2, 1.3, 1.1], [1.1, 1.0, 1.2]]
+
+
+def three_runs() -> list[dict]:
+    return [results({CPU_W0: r, CPU_W2: scaled(r[::-1], 0.5)}) for r in RUN_ROUNDS]
+
+
+def test_noise_band_is_the_largest_move_between_run_medians():
+    assert noise_band([1.0, 1.2, 1.1]) == pytest.approx(0.2)
+    assert noise_band([1.0, 1.1, 1.3], adjacent=True) == pytest.approx(1.3 / 1.1 - 1)
+    assert noise_band([1.0, 1.1, 1.3]) == pytest.approx(0.3)
+    assert noise_band([1.0]) is None  # one run shows no noise
+
+
+def test_merged_runs_pool_rounds_in_run_order_with_pytest_benchmarks_own_stats():
+    merged = merge_runs(three_runs())
+    (w0,) = [b for b in merged["benchmarks"] if b["name"] == "test_throughput[cpu-w0]"]
+    pooled = [v for r in RUN_ROUNDS for v in r]
+    assert w0["stats"]["data"] == pooled
+    reference = Stats()
+    for value in pooled:
+        reference.update(value)
+    assert {k: w0["stats"][k] for k in Stats.fields} == reference.as_dict()
+    noise = recorded_noise(merged)
+    assert noise["test_throughput[cpu-w0]"]["run_medians"] == [1.0, 1.2, 1.1]
+    assert noise["test_throughput[cpu-w0]"]["band"] == pytest.approx(0.2)
+    # derived ratios get a band from each run's per-round ratios (here 2.0 and ~2.0 per run)
+    assert noise["speedup[cpu-w2-fork]"]["band"] is not None
+    assert merged["loaderbench"]["baseline"]["runs"] == 3
+    assert merged["loaderbench"]["runner"] == "cpu"
+
+
+def test_pytest_benchmark_storage_reads_a_recorded_baseline(tmp_path):
+    """The layout is pytest-benchmark's own: its FileStorage finds and loads the file."""
+    write_json_atomic(tmp_path / "cpu" / get_machine_id() / BASELINE_FILE, merge_runs(three_runs()))
+    warnings = []
+    logger = type("Logger", (), {"warning": lambda self, text: warnings.append(text)})()
+    storage = FileStorage(tmp_path / "cpu", logger, default_machine_id=get_machine_id())
+    loaded = list(storage.load())
+    assert [str(path) for path, _ in loaded] == [f"{get_machine_id()}/{BASELINE_FILE}"]
+    assert not warnings
+    assert {b["name"] for b in loaded[0][1]["benchmarks"]} == {"test_throughput[cpu-w0]",
+                                                               "test_throughput[cpu-w2-fork]"}
+
+
+def test_writes_are_diff_friendly(tmp_path):
+    path = tmp_path / "out.json"
+    write_json_atomic(path, {"b": 1, "a": {"d": 2, "c": 3}})
+    text = path.read_text()
+    assert text == json.dumps({"a": {"c": 3, "d": 2}, "b": 1}, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("failure", ["replace", "serialise"])
+def test_a_failed_write_leaves_the_old_file_whole_and_no_debris(tmp_path, monkeypatch, failure):
+    path = tmp_path / "baseline.json"
+    write_json_atomic(path, {"old": True})
+    if failure == "replace":
+        def broken_replace(src, dst):
+            raise OSError("disk full")
+        monkeypatch.setattr(os, "replace", broken_replace)
+        data, expected = {"new": True}, OSError
+    else:
+        data, expected = {"new": float("nan")}, ValueError
+    with pytest.raises(expected):
+        write_json_atomic(path, data)
+    assert json.loads(path.read_text()) == {"old": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]
+
+
+def fake_runs(calls: list):
+    """A stand-in for running pytest: records the command, returns the next synthetic run."""
+    runs = iter(three_runs() * 3)
+
+    def run(command, label):
+        calls.append(command)
+        return next(runs)
+    return run
+
+
+def test_record_runs_the_grid_n_times_and_stores_one_pooled_file(tmp_path, capsys):
+    calls = []
+    path = record(runner="cpu", runs=3, pytest_args=["--lb-profiles=cpu"], root=tmp_path,
+                  force=False, python="py", run=fake_runs(calls))
+    assert path == tmp_path / "cpu" / get_machine_id() / BASELINE_FILE
+    assert len(calls) == 3 and all(c[:3] == ["py", "-m", "pytest"] for c in calls)
+    assert all("--lb-runner=cpu" in c and c[-1] == "--lb-profiles=cpu" for c in calls)
+    assert len({c[c.index("-p") + 2] for c in calls}) == 3  # each run its own JSON file
+    out = capsys.readouterr().out
+    for k in (1, 2, 3):
+        assert f"run {k} of 3 (elapsed" in out
+    assert recorded_noise(json.loads(path.read_text()))["test_throughput[cpu-w0]"]["band"] > 0
+
+
+def test_an_existing_baseline_is_kept_without_force_and_replaced_with_it(tmp_path):
+    first = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
+                   run=fake_runs([]))
+    before = first.read_text()
+    stale = tmp_path / "cpu" / "Other-CPython-3.9-64bit" / "0001_baseline.json"
+    stale.parent.mkdir()
+    stale.write_text(before)
+    calls = []
+    with pytest.raises(InputError, match="--force"):
+        record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=False,
+               run=fake_runs(calls))
+    assert calls == []  # refused before spending any time on runs
+    assert first.read_text() == before
+    record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=True, run=fake_runs([]))
+    assert json.loads(first.read_text())["loaderbench"]["baseline"]["runs"] == 3
+    assert not stale.exists()  # one baseline per runner class
+
+
+def test_runs_that_record_another_runner_class_are_not_stored(tmp_path):
+    def gpu_run(command, label):
+        return results({CPU_W0: [1.0, 1.1]}, runner="gpu")
+    with pytest.raises(InputError, match="runner class"):
+        record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False, run=gpu_run)
+    assert not (tmp_path / "cpu").exists()
+
+
+def test_progress_estimates_the_time_left_from_the_runs_done():
+    now = [100.0]
+    progress = Progress(3, clock=lambda: now[0])
+    assert progress.line(0, "run 1 of 3") == \
+        "run 1 of 3 (elapsed 0s, no estimate before the first run ends)"
+    now[0] += 70
+    assert progress.line(1, "run 2 of 3") == "run 2 of 3 (elapsed 1m10s, about 2m20s left)"
+    now[0] += 70
+    assert progress.line(3, "3 runs done") == "3 runs done (took 2m20s)"
+
+
+def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(baseline_module, "run_grid", fake_runs([]))
+    root = str(tmp_path)
+    assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0
+    assert "baseline of runner class 'cpu' written to" in capsys.readouterr().out
+    assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 2
+    assert "already holds" in capsys.readouterr().err
+    assert main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root, "--force"]) == 2
+    assert "--runs must be >= 2" in capsys.readouterr().err
+    assert main(["baseline", "--runner", "CPU!", "--baselines", root]) == 2
+    assert "not a plain lower-case name" in capsys.readouterr().err
+
+
+def test_arguments_after_a_double_dash_reach_pytest(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(baseline_module, "run_grid", fake_runs(calls))
+    assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", str(tmp_path), "--",
+                 "--lb-profiles=noop", "-k", "w0 and not spawn"]) == 0
+    assert calls[0][-3:] == ["--lb-profiles=noop", "-k", "w0 and not spawn"]
+
+
+def test_a_failing_pytest_run_stores_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tests" / "benchmarks").mkdir(parents=True)
+    failing = ["python3", "-c", "raise SystemExit(1)", "--benchmark-json=x.json"]
+    with pytest.raises(InputError, match="pytest exited with code 1"):
+        baseline_module.run_grid(failing, "run 1 of 2")
