@@ -6,6 +6,7 @@ value is a one-line usage error (pytest exit code 4) before anything runs.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -20,6 +21,7 @@ from .grid import Case, Grid, GridError, select
 hypothesis_profiles.register()
 
 _STATE = pytest.StashKey["LoaderbenchState"]()
+_CALL_FAILED = pytest.StashKey[bool]()
 
 DEFAULT_ROUNDS = 5
 
@@ -148,8 +150,9 @@ def lb_dataset_for(lb_settings):
 
 @pytest.fixture(autouse=True)
 def _lb_no_orphan_workers(request):
-    """No worker process may outlive the test that started it, in any mode."""
+    """No worker process or file descriptor may outlive the test that started it, in any mode."""
     before = {p.pid for p in leaks.child_processes()}
+    fds_before = leaks.open_fds()
     yield
     new = [p for p in leaks.child_processes() if p.pid not in before]
     left = leaks.survivors(new) if new else []
@@ -157,6 +160,45 @@ def _lb_no_orphan_workers(request):
         message = f"{request.node.nodeid} left worker processes alive: {leaks.describe(left)}"
         leaks.kill(left)
         pytest.fail(message, pytrace=False)
+    # A failed test's traceback keeps its locals (and their descriptors) alive on purpose.
+    grown = None if request.node.stash.get(_CALL_FAILED, False) else leaks.fd_growth(fds_before)
+    if grown:
+        pytest.fail(f"{request.node.nodeid} leaked file descriptors: {grown}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Running out of descriptors reads as advice about the sharing strategy, in every test."""
+    with sharing.explain_fd_exhaustion():
+        return (yield)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Whatever the per-test guard could not see (processes started at collection or by session
+    fixtures) is reported here with its pids, killed, and fails the run."""
+    left = leaks.child_processes()
+    # Every fixture has been torn down (shutting its loaders' workers down, joined): a short
+    # grace only covers a worker still between exit and reaping.
+    left = leaks.survivors(left, grace_s=2.0) if left else []
+    if not left:
+        return
+    message = f"loaderbench: processes left over at session end: {leaks.describe(left)}"
+    leaks.kill(left)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    else:
+        print(message, file=sys.stderr)
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # --- pytest-benchmark hooks -------------------------------------------------------------------
