@@ -14,7 +14,7 @@ import pytest
 import bench_datasets
 from bench_datasets import USER_PROFILE, UserDatasetError
 
-from . import derived, hypothesis_profiles, leaks, machine, runner
+from . import derived, hypothesis_profiles, leaks, machine, runner, sharing
 from .grid import Case, Grid, GridError, select
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
