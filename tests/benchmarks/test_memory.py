@@ -5,6 +5,7 @@ import gc
 import multiprocessing
 
 import pytest
+import torch
 
 from bench_datasets import make_dataset
 from loaderbench.grid import Case
@@ -20,9 +21,9 @@ COPY_ON_READ_CASES = [(storage, Case("pyobj", workers, "fork"))
                       for storage in ("list", "numpy") for workers in COPY_ON_READ_WORKERS]
 
 
-def measure_memory(benchmark, case, dataset, rounds):
+def measure_memory(benchmark, case, dataset, rounds, **loader_options):
     record_case(benchmark, case, MEMORY, dataset)
-    with running(build_loader(dataset, case, persistent=True)) as loader:
+    with running(build_loader(dataset, case, persistent=True, **loader_options)) as loader:
         numbers, batches, samples = sampled_steady_state(benchmark, loader, rounds)
     benchmark.extra_info.update(numbers, batches_per_epoch=batches, samples_per_epoch=samples)
     assert numbers["workers_sampled"] == case.num_workers, "a worker was missing from the peak"
@@ -45,7 +46,11 @@ def test_memory_copy_on_read(benchmark, storage, case, lb_settings):
         pytest.skip(f"copy-on-read needs {case.start_method} workers; this platform has none")
     dataset = make_dataset("pyobj", cost_scale=lb_settings.cost_scale, storage=storage)
     try:
-        measure_memory(benchmark, case, dataset, lb_settings.rounds)
+        # Shuffled, as in training: over the epochs every worker reads every part of the list.
+        # In sequence each worker would always get the same batches and touch only its share.
+        measure_memory(benchmark, case, dataset, lb_settings.rounds, shuffle=True,
+                       generator=torch.Generator().manual_seed(0))
+        benchmark.extra_info.update(storage=storage, shuffle=True)
     finally:
         del dataset
         gc.collect()  # the next pair's baseline must not hold this one's list

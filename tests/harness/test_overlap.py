@@ -149,3 +149,20 @@ def test_a_gpu_step_keeps_the_device_busy_for_its_duration():
     step = TrainingStep(0.02, torch.device("cuda"), non_blocking=True)
     batch = torch.zeros(32, 3).pin_memory()
     assert step_epoch(step, batch, batches=10) >= 0.2 * 0.8
+
+
+def overlap_entry(case, efficiency, device="cpu"):
+    return {"name": f"test_overlap[{case.id}]", "stats": {"median": 1.0},
+            "extra_info": {"measure": "overlap", "case": case.as_dict(), "device": device,
+                           "overlap_efficiency": efficiency}}
+
+
+def test_overlap_efficiency_is_a_derived_ratio_per_case_and_device():
+    from loaderbench.derived import derive
+
+    rows = [overlap_entry(Case("io", 2, "fork"), 0.9), overlap_entry(Case("io", 2, "fork"), 0.8, "cuda")]
+    got = {d["name"]: d for d in derive(rows, cores=2)}
+    assert set(got) == {"overlap_efficiency[io-w2-fork]", "overlap_efficiency[io-w2-fork-cuda]"}
+    assert got["overlap_efficiency[io-w2-fork]"]["value"] == 0.9
+    assert got["overlap_efficiency[io-w2-fork-cuda]"]["higher_is_better"] is True
+    assert got["overlap_efficiency[io-w2-fork]"]["inputs"] == ["test_overlap[io-w2-fork]"]

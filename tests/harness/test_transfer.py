@@ -60,3 +60,23 @@ def test_a_non_blocking_copy_has_arrived_when_the_call_returns(pinned):
     copy()
     assert copy.source.is_pinned() == pinned
     assert torch.equal(copy.destination.cpu(), batch)
+
+
+def transfer_entry(setting, median):
+    return {"name": f"test_transfer[{setting.id}]", "stats": {"median": median},
+            "extra_info": {"measure": "transfer", "transfer": setting.as_dict(),
+                           "case": {"id": f"large-w0-b{setting.batch_size}"}}}
+
+
+def test_pin_gain_is_pageable_over_pinned_time_at_the_same_size_and_blocking():
+    from loaderbench.derived import derive
+
+    rows = [transfer_entry(TransferCase("cuda", 32, False, True), 3.0),
+            transfer_entry(TransferCase("cuda", 32, True, True), 1.5),
+            transfer_entry(TransferCase("cuda", 32, True, False), 1.0),  # no pageable partner
+            transfer_entry(TransferCase("cuda", 8, False, True), 1.0)]   # no pinned partner
+    (gain,) = derive(rows, cores=2)
+    assert gain["name"] == "pin_gain[cuda-b32-nonblocking]"
+    assert gain["value"] == 2.0 and gain["higher_is_better"] is True
+    assert gain["inputs"] == ["test_transfer[cuda-b32-pageable-nonblocking]",
+                              "test_transfer[cuda-b32-pinned-nonblocking]"]
