@@ -93,6 +93,8 @@ BENCH_LENGTH = 256
 def test_distributed_throughput(benchmark, world_size, lb_settings):
     """Aggregate samples/s of the world: every round is one epoch on all ranks at once, timed from
     the go to the last rank's done; the per-rank numbers go to extra_info."""
+    if BENCH_PROFILE not in lb_settings.grid.profiles:
+        pytest.skip(f"--lb-profiles leaves out {BENCH_PROFILE!r}, the distributed benchmark's profile")
     job = Job(BENCH_PROFILE, Case(BENCH_PROFILE, 0), length=BENCH_LENGTH,
               cost_scale=lb_settings.cost_scale, keep_content=False, seed=3)
     benchmark.group = f"{DISTRIBUTED}-{BENCH_PROFILE}"
