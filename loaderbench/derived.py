@@ -10,6 +10,8 @@
   the epoch of load + step (see overlap.py); 1.0 is perfect overlap; higher is better.
 - ``pin_gain[<device>-b<size>-<blocking|nonblocking>]``: median copy time of a pageable batch over a
   pinned one of the same size; higher is better.
+- ``world_speedup[<case>-ws<N>]``: median epoch at world size 1 over world size N, for the same
+  distributed job (the N ranks together load the same dataset once per epoch); higher is better.
 
 Each entry names the benchmarks it was computed from (``inputs``), so a judge can go back to their
 raw rounds.
@@ -27,6 +29,7 @@ THROUGHPUT = "throughput"
 STARTUP = "startup"
 OVERLAP = "overlap"
 TRANSFER = "transfer"
+DISTRIBUTED = "distributed"
 
 
 def _ideal(profile: str, workers: int, cores: int) -> int:
@@ -70,7 +73,8 @@ def derive(benchmarks: list[dict], cores: int) -> list[dict]:
                 continue
             out.append(_entry("startup_ratio", case["id"], row["median"] / fork["median"], False,
                               [fork["name"], row["name"]]))
-    return out + _overlap_efficiencies(benchmarks) + _pin_gains(benchmarks)
+    return (out + _overlap_efficiencies(benchmarks) + _pin_gains(benchmarks)
+            + _world_speedups(benchmarks))
 
 
 def _measured(benchmarks: list[dict], measure: str):
@@ -86,7 +90,7 @@ def _overlap_efficiencies(benchmarks: list[dict]) -> list[dict]:
         if not isinstance(info.get("overlap_efficiency"), (int, float)):
             continue
         device = info.get("device", "cpu")
-        case_id = info["case"]["id"] + ("" if device == "cpu" else f"-{device}")
+        case_id = info["case"]["id"]
         out.append(_entry("overlap_efficiency", case_id, info["overlap_efficiency"], True,
                           [bench["name"]]))
     return out
@@ -106,6 +110,25 @@ def _pin_gains(benchmarks: list[dict]) -> list[dict]:
             case_id = f"{device}-b{size}-{'nonblocking' if non_blocking else 'blocking'}"
             out.append(_entry("pin_gain", case_id, pair[False]["median"] / pair[True]["median"],
                               True, [pair[False]["name"], pair[True]["name"]]))
+    return out
+
+
+def _world_speedups(benchmarks: list[dict]) -> list[dict]:
+    """World size 1's median epoch over each larger world's, for every distributed case."""
+    worlds: dict[str, dict[int, dict]] = {}
+    for bench, info in _measured(benchmarks, DISTRIBUTED):
+        median = (bench.get("stats") or {}).get("median")
+        if median and isinstance(info.get("world_size"), int):
+            worlds.setdefault(info["case"]["id"], {})[info["world_size"]] = {
+                "median": median, "name": bench["name"]}
+    out = []
+    for case_id, by_size in sorted(worlds.items()):
+        one = by_size.get(1)
+        for size, row in sorted(by_size.items()):
+            if one is not None and size > 1:
+                out.append(_entry("world_speedup", f"{case_id}-ws{size}",
+                                  one["median"] / row["median"], True, [one["name"], row["name"]],
+                                  world_size=size))
     return out
 
 

@@ -154,7 +154,7 @@ def serve_rank(rank: int, world_size: int, job: Job, epochs, out_path: str | Non
     try:
         sampler = job.sampler(dataset, world_size, rank)
         loader = build_loader(dataset, job.case, persistent=job.case.num_workers > 0,
-                              timeout=job.timeout_s, sampler=sampler, drop_last=False)
+                              timeout=job.timeout_s, sampler=sampler)
         records, batches = [], 0
         with running(loader):
             for epoch in epochs:

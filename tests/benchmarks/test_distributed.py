@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 import torch
 
+from loaderbench.derived import DISTRIBUTED
 from loaderbench.distributed import Job, World, summarise
 from loaderbench.grid import Case
 from loaderbench.measure import record_rates
@@ -22,7 +23,6 @@ WORLD_SIZE = 2
 #: drop_last=True exactly one is dropped).
 ODD_LENGTH = 101
 EPOCHS = 2
-DISTRIBUTED = "distributed"
 
 
 def content_job(num_workers: int, drop_last: bool) -> Job:
