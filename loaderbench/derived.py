@@ -90,7 +90,7 @@ def _overlap_efficiencies(benchmarks: list[dict]) -> list[dict]:
         if not isinstance(info.get("overlap_efficiency"), (int, float)):
             continue
         device = info.get("device", "cpu")
-        case_id = info["case"]["id"]
+        case_id = info["case"]["id"] + ("" if device == "cpu" else f"-{device}")
         out.append(_entry("overlap_efficiency", case_id, info["overlap_efficiency"], True,
                           [bench["name"]]))
     return out
