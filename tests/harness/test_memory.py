@@ -141,7 +141,7 @@ def test_an_error_on_the_sampling_thread_reaches_the_caller():
 
     def broken():
         calls.append(1)
-        if len(calls) > 1:  # the first sample is taken in start(); fail on the thread
+        if len(calls) == 2:  # the first sample is taken in start(), the second on the thread
             raise RuntimeError("no pids today")
         return [os.getpid()]
 

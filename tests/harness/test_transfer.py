@@ -21,9 +21,10 @@ def test_a_copy_delivers_the_batch_exactly_and_waits_for_the_device(monkeypatch)
     monkeypatch.setattr(transfer, "synchronize", lambda device: synced.append(device))
     batch = torch.arange(24, dtype=torch.float32).view(2, 3, 4)
     copy = BatchCopy(batch, "cpu", pinned=False, non_blocking=True)
+    copy.destination.fill_(-1.0)
     copy()
     assert torch.equal(copy.destination, batch) and copy.destination.dtype == batch.dtype
-    assert copy.destination.data_ptr() != batch.data_ptr()  # a real copy, not an alias
+    assert copy.destination.data_ptr() not in (batch.data_ptr(), copy.source.data_ptr())
     assert copy.nbytes == 24 * 4
     assert synced == [torch.device("cpu")]
 
