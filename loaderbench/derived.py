@@ -153,7 +153,7 @@ def per_round(entry: dict, rounds: dict[str, list[float]]) -> list[float] | None
     if min(first[:count] + second[:count]) <= 0:  # a zero time has no ratio
         return None
     kind = entry.get("kind")
-    if kind in ("speedup", "pin_gain"):
+    if kind in ("speedup", "pin_gain", "world_speedup"):
         return [first[i] / second[i] for i in range(count)]
     if kind == "efficiency":
         return [first[i] / second[i] / entry["ideal"] for i in range(count)]
