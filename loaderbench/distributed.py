@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing.connection
 import os
 import shutil
 import sys
@@ -46,9 +47,6 @@ from .loaders import build_loader, running
 LOOPBACK = "127.0.0.1"
 DEFAULT_TIMEOUT_S = 60.0
 _PG_PREFIX = "pg"  # keeps the process group's keys apart from the epoch commands in one store
-# The caller blocks in the store (no CPU taken from the ranks) for at most this long before it
-# looks whether a rank died; so a failed rank is noticed within about this time.
-_LOOK_EVERY_S = 0.5
 
 
 class RankFailed(RuntimeError):
@@ -214,6 +212,7 @@ class World:
     epochs_run: int = 0
     _context: object = field(default=None, repr=False)
     _store: object = field(default=None, repr=False)
+    _waiter: object = field(default=None, repr=False)  # a second connection, for blocking waits
     _dir: str | None = field(default=None, repr=False)
     _seen: dict = field(default_factory=dict, repr=False)
     _rank_pids: tuple = field(default=(), repr=False)
@@ -234,6 +233,8 @@ class World:
                                     timeout=timeout)
         self._dir = tempfile.mkdtemp(prefix="loaderbench-dist-")
         try:
+            self._waiter = dist.TCPStore(LOOPBACK, self._store.port, is_master=False,
+                                         timeout=timeout)
             self._context = torch_mp.start_processes(
                 _rank_main, nprocs=self.world_size, join=False, start_method=self.start_method,
                 args=(self.world_size, self.job, self._store.port, loopback_interface(),
@@ -260,7 +261,7 @@ class World:
             for path in self._context.error_files:  # written only by a rank that raised
                 if path and os.path.exists(path):
                     os.unlink(path)
-        self._store = None
+        self._waiter = self._store = None
         if self._dir:
             shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -295,23 +296,54 @@ class World:
         self._store.set(f"cmd/{self.epochs_run}", b"stop")
         self._await([f"finished/{r}" for r in range(self.world_size)], timeout_s)
         deadline = time.monotonic() + (timeout_s or self.job.timeout_s)
-        while not all(p.exitcode == 0 for p in self._context.processes):
+        while self._running_sentinels():
+            multiprocessing.connection.wait(self._running_sentinels(), timeout=0.1)
             self._check_ranks()
             self._check_deadline(deadline, "exit")
-            time.sleep(0.02)
         self._context.join()
         return torch.load(self.out_path, weights_only=True)
 
+    def _running_sentinels(self) -> list:
+        return [p.sentinel for p in self._context.processes if p.exitcode is None]
+
     def _await(self, keys: list[str], timeout_s: float | None) -> None:
-        deadline = time.monotonic() + (timeout_s or self.job.timeout_s)
-        while True:
-            try:  # returns the moment the last key is set
-                self._store.wait(keys, timedelta(seconds=_LOOK_EVERY_S))
-                return
+        """Return once every key is set; raise the moment a rank dies, or at the timeout.
+
+        A thread blocks in the store (on its own connection) and then signals a pipe; this thread
+        waits on that pipe and on the ranks' sentinels at once: no polling, so no CPU is taken
+        from the ranks and the epoch's end is seen the moment it happens.
+        """
+        timeout = timeout_s or self.job.timeout_s
+        deadline = time.monotonic() + timeout
+        reader, writer = multiprocessing.Pipe(duplex=False)
+
+        def wait_for_keys():
+            try:
+                self._waiter.wait(keys, timedelta(seconds=timeout))
             except dist.DistStoreError:
-                pass
-            self._check_ranks()
-            self._check_deadline(deadline, f"report {keys[0].rsplit('/', 1)[0]}")
+                pass  # the deadline below says so
+            finally:
+                writer.send(None)
+
+        waiter = threading.Thread(target=wait_for_keys, name="loaderbench-await", daemon=True)
+        waiter.start()
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    multiprocessing.connection.wait([reader, *self._running_sentinels()],
+                                                    timeout=remaining)
+                if self._store.check(keys):
+                    return
+                self._check_ranks()
+                self._check_deadline(deadline, f"report {keys[0].rsplit('/', 1)[0]}")
+        finally:
+            for key in keys:  # release the waiting thread however this ended
+                if not self._store.check([key]):
+                    self._store.set(key, b"abandoned")
+            waiter.join()
+            reader.close()
+            writer.close()
 
     def _check_deadline(self, deadline: float, what: str) -> None:
         if time.monotonic() > deadline:
