@@ -168,3 +168,20 @@ def worker_report(index: int) -> dict[str, Any]:
         "first_draws": start["draws"],
         "draws": first_draws(),
     }
+
+
+class PlannedRange(Dataset):
+    """An ordinary map-style dataset of ``length`` samples indexed 0..length-1, with the same
+    content and delays as plans would give: for loaders whose own sampler draws the indices
+    (``shuffle=True``) and for iterable sharding."""
+
+    def __init__(self, length: int, seed: int, delays_ms: dict[int, int] | None = None):
+        self.length, self.seed, self.delays_ms = length, seed, dict(delays_ms or {})
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for length {self.length}")
+        return PlannedDataset()[Plan(self.seed, index, self.delays_ms.get(index, 0))]

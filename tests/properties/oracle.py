@@ -195,3 +195,15 @@ def check_samples_exactly_once(batches: list, expected_samples: list, context: s
     delivered = [sample for batch in batches for sample in unbatch(batch)]
     expected = [normalised(sample, collate) for sample in expected_samples]
     check_same_multiset(delivered, expected, context, units="samples")
+
+
+def check_iterable_loader(loader, expected_samples: list, context: str) -> None:
+    """One epoch of any loader (an IterableDataset's above all) holds each expected sample exactly
+    once: a duplicate (e.g. a dataset that does not shard across workers) or an omission is
+    reported with the samples concerned. Uses the loader's own collate_fn for the expectation."""
+    delivered = list(loader)
+    if loader.batch_size is None:  # no automatic batching: collate_fn converts single samples
+        check_same_multiset(delivered, [loader.collate_fn(s) for s in expected_samples], context,
+                            units="samples")
+    else:
+        check_samples_exactly_once(delivered, expected_samples, context, collate=loader.collate_fn)
