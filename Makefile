@@ -12,12 +12,22 @@ TORCH  ?= torch==2.13.0
 GRID   ?= quick
 ARGS   ?=
 RESULTS ?= results/latest.json
+RUNS   ?= 3
+BASELINES ?= baselines
+PAIRS  ?= 5
+FORCE  ?=
+A_PYTHON ?=
+B_PYTHON ?=
+A_SPEC ?=
+B_SPEC ?=
+A_ARGS ?=
+B_ARGS ?=
 HYPOTHESIS_PROFILE ?= ci
 
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.loaderbench-installed
 
-.PHONY: bench test venv clean
+.PHONY: bench test venv clean baseline ab
 
 # Reinstalls only when TORCH or pyproject.toml changed since the last install.
 venv:
@@ -38,6 +48,23 @@ bench: venv
 
 test: venv
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest --benchmark-disable -p no:cacheprovider $(ARGS)
+
+# The baseline of this runner class (baselines/<class>/): the grid GRID with ARGS, RUNS times, each
+# in a fresh pytest process; FORCE=1 replaces an existing one. Record it on a quiet machine.
+baseline: venv
+	$(PY) -m loaderbench baseline --runs $(RUNS) --baselines $(BASELINES) $(if $(FORCE),--force) \
+	  -- --lb-grid=$(GRID) $(ARGS)
+
+# Two environments on this machine, interleaved A B A B for PAIRS pairs; B judged against A.
+#   make ab B_SPEC='torch==2.12.0' ARGS='--lb-profiles=cpu'     another torch in its own venv
+#   make ab B_PYTHON=../other/.venv/bin/python                    another interpreter
+#   make ab B_ARGS='--lb-cost-scale=1.25'                        one interpreter, two settings
+ab: venv
+	$(PY) -m loaderbench ab --pairs $(PAIRS) \
+	  $(if $(A_PYTHON),'--a-python=$(A_PYTHON)') $(if $(B_PYTHON),'--b-python=$(B_PYTHON)') \
+	  $(if $(A_SPEC),'--a-spec=$(A_SPEC)') $(if $(B_SPEC),'--b-spec=$(B_SPEC)') \
+	  $(if $(A_ARGS),'--a-args=$(A_ARGS)') $(if $(B_ARGS),'--b-args=$(B_ARGS)') \
+	  -- --lb-grid=$(GRID) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis results/*.json

@@ -51,7 +51,9 @@ def setup_commands(spec: str, venv: Path, project: Path, base_python: str) -> li
     """Commands that make ``venv`` hold ``spec`` and this project (torch first, as the Makefile)."""
     python = str(venv / "bin" / "python")
     pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    return [[base_python, "-m", "venv", str(venv)], [*pip, spec], [*pip, "-e", str(project)]]
+    # A spec may carry pip options: 'torch==2.12.0 --index-url https://download.pytorch.org/whl/cpu'
+    return [[base_python, "-m", "venv", str(venv)], [*pip, *shlex.split(spec)],
+            [*pip, "-e", str(project)]]
 
 
 def prepare(side: Side, venvs: Path, project: Path, base_python: str, run=None) -> None:

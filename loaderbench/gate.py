@@ -269,8 +269,10 @@ def _judge_one(name, kind, base_samples, cur_samples, noise, rule, *, higher_is_
             row["current"] = statistics.median(cur_samples)
         return {**row, "verdict": "new", "note": "not in the baseline"}
     if not base_samples or not cur_samples:
-        return {**row, "verdict": "unchanged",
-                "note": "not judged: no raw rounds to test (save with --benchmark-save-data)"}
+        reason = ("no raw rounds to test (save with --benchmark-save-data)" if kind == "benchmark"
+                  else "no per-round values (inputs' raw rounds missing, or a kind without a "
+                       "per-round form in derived.per_round)")
+        return {**row, "verdict": "unchanged", "note": f"not judged: {reason}"}
     return {"benchmark": name, "kind": kind,
             **compare_samples(base_samples, cur_samples, band=band, rule=rule,
                               higher_is_better=higher_is_better)}

@@ -116,4 +116,12 @@ def load_thresholds(path: str | Path | None = None) -> Thresholds:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
     table = document.get("tool", {}).get("loaderbench")
-    return Thresholds() if table is None else parse_thresholds(table, str(path))
+    return Thresholds() if table is None else parse_thresholds(table, _shown(path))
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when inside it, as a reader would type it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -56,6 +56,10 @@ def test_a_spec_gets_a_venv_with_torch_first_then_the_project(tmp_path):
     commands = setup_commands("torch==2.12.0", venv, tmp_path / "project", "python3")
     assert commands[0] == ["python3", "-m", "venv", str(venv)]
     assert commands[1][-1] == "torch==2.12.0"
+    with_index = setup_commands("torch==2.12.0 --index-url https://download.pytorch.org/whl/cpu",
+                                venv, tmp_path, "python3")
+    assert with_index[1][-3:] == ["torch==2.12.0", "--index-url",
+                                  "https://download.pytorch.org/whl/cpu"]
     assert commands[2][-2:] == ["-e", str(tmp_path / "project")]
     assert all(c[0] == str(venv / "bin" / "python") for c in commands[1:])
 

@@ -191,4 +191,4 @@ def test_derived_ratios_have_one_value_per_round_paired_by_index():
                      rounds) == [1.0, 2.0, 1.0]
     assert per_round({"kind": "startup_ratio", "inputs": ["fork", "spawn"]}, rounds) == [10.0, 5.0]
     assert per_round({"kind": "speedup", "inputs": ["w0", "absent"]}, rounds) is None
-    assert per_round({"kind": "pin_gain", "inputs": ["w0", "w2"]}, rounds) is None
+    assert per_round({"kind": "no_such_kind", "inputs": ["w0", "w2"]}, rounds) is None
