@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from loaderbench.plugin import lb_state
+
 from .pools import PoolKey, started_pools
 
 ORDERED = [PoolKey("fork", 1, 1), PoolKey("fork", 4, 3), PoolKey("spawn", 2, 2),
@@ -34,3 +36,13 @@ ordered_pools = session_pools(ORDERED)
 unordered_pools = session_pools(UNORDERED)
 unbatched_pools = session_pools(UNBATCHED)
 getitems_pools = session_pools(GETITEMS)
+
+
+def pytest_generate_tests(metafunc):
+    """``user_loader_key``: every (start method, num_workers > 0) of the selected grid, so that
+    ``--lb-dataset`` is checked on the configurations the user benchmarks."""
+    if "user_loader_key" in metafunc.fixturenames:
+        grid = lb_state(metafunc.config).grid
+        keys = [(method, workers) for method in grid.start_methods
+                for workers in grid.workers if workers > 0]
+        metafunc.parametrize("user_loader_key", keys, ids=[f"{m}-w{w}" for m, w in keys])

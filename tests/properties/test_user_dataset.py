@@ -1,0 +1,89 @@
+"""Property 7: your own dataset (--lb-dataset=package.module:callable) yields with workers what it
+yields without: the same batches in order (map-style) or the same multiset (iterable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+from torch.utils.data import IterableDataset
+
+from bench_datasets import USER_PROFILE, make_user_dataset
+
+from .agreement import check_iterable_agrees, check_map_style_agrees, map_style_pool
+
+EXAMPLES = ["bench_datasets.examples:make_dataset", "bench_datasets.examples:make_iterable"]
+MAX_INDICES = 48  # a user's dataset may be large and slow: each example loads a sample of it
+
+
+def check_dataset(dataset, start_method: str, num_workers: int, name: str) -> None:
+    """Hypothesis draws which indices (repeats allowed), batch size and drop_last; an iterable is
+    compared whole, with and without automatic batching."""
+    context = f"dataset {name} {start_method}-w{num_workers}"
+    if isinstance(dataset, IterableDataset):
+        for batch_size in (None, 1, 5):
+            check_iterable_agrees(dataset, start_method, num_workers, batch_size, context)
+        return
+    if len(dataset) == 0:
+        pytest.skip(f"{name} is empty: nothing to compare")
+    with map_style_pool(dataset, start_method, num_workers) as (loader, sampler):
+        @given(indices=st.lists(st.integers(0, len(dataset) - 1), max_size=MAX_INDICES),
+               batch_size=st.integers(1, 8), drop_last=st.booleans())
+        def workers_agree_with_no_workers(indices, batch_size, drop_last):
+            check_map_style_agrees(loader, sampler, indices, batch_size, drop_last, context)
+
+        workers_agree_with_no_workers()
+
+
+@pytest.fixture
+def user_dataset(lb_settings):
+    if not lb_settings.user_dataset:
+        pytest.skip("no --lb-dataset given: pass --lb-dataset=package.module:callable to check "
+                    "your own dataset")
+    return lb_settings.dataset(USER_PROFILE)
+
+
+def test_your_dataset_yields_with_workers_what_it_yields_without(user_dataset, user_loader_key,
+                                                                 lb_settings):
+    """On every start method and worker count of the selected grid (--lb-start-methods,
+    --lb-workers)."""
+    start_method, num_workers = user_loader_key
+    check_dataset(user_dataset, start_method, num_workers, lb_settings.user_dataset)
+
+
+@pytest.mark.parametrize("factory", EXAMPLES)
+def test_the_check_passes_the_example_user_datasets(factory):
+    """The example datasets, built through the same factory path as --lb-dataset, pass."""
+    check_dataset(make_user_dataset(factory), "fork", 3, factory)
+
+
+def test_lb_dataset_runs_the_check_and_its_absence_skips_it(tmp_path):
+    """The option wires through: a nested session with --lb-dataset runs the check (and passes);
+    without it, the check is skipped with a reason that says what to pass."""
+    outcomes = {}
+    for label, options in (("with", [f"--lb-dataset={EXAMPLES[0]}", "--lb-workers=2",
+                                     "--lb-start-methods=fork"]), ("without", [])):
+        collector = OutcomeCollector()
+        code = pytest.main([f"{Path(__file__)}::test_your_dataset_yields_with_workers_what_it_"
+                            "yields_without", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
+                            f"--basetemp={tmp_path / label}", *options], plugins=[collector])
+        outcomes[label] = (int(code), collector.outcomes)
+    assert outcomes["with"] == (0, [("passed", "")]), outcomes
+    code, results = outcomes["without"]
+    assert code == 0 and len(results) >= 1, outcomes
+    assert all(kind == "skipped" and "no --lb-dataset given" in reason
+               for kind, reason in results), outcomes
+
+
+class OutcomeCollector:
+    """Records each test's outcome (and skip reason) in a nested pytest session."""
+
+    def __init__(self):
+        self.outcomes: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) \
+                else ""
+            self.outcomes.append((report.outcome, reason))
