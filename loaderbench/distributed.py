@@ -210,6 +210,7 @@ class World:
     world_size: int
     start_method: str = "spawn"
     epochs_run: int = 0
+    left_behind: list = field(default_factory=list)  # pids alive after every rank exited by itself
     _context: object = field(default=None, repr=False)
     _store: object = field(default=None, repr=False)
     _waiter: object = field(default=None, repr=False)  # a second connection, for blocking waits
@@ -293,6 +294,7 @@ class World:
 
     def finish(self, timeout_s: float | None = None) -> dict:
         """Stop the ranks after the epochs run so far; return rank 0's records (see serve_rank)."""
+        self._snapshot()  # the workers are up now: survivors() can then vouch for their exit too
         self._store.set(f"cmd/{self.epochs_run}", b"stop")
         self._await([f"finished/{r}" for r in range(self.world_size)], timeout_s)
         deadline = time.monotonic() + (timeout_s or self.job.timeout_s)
@@ -300,6 +302,9 @@ class World:
             multiprocessing.connection.wait(self._running_sentinels(), timeout=0.1)
             self._check_ranks()
             self._check_deadline(deadline, "exit")
+        # A rank joins its DataLoader workers before it exits: any still running were left behind
+        # (and would keep the rank's sentinel open, so look before joining).
+        self.left_behind = self.survivors()
         self._context.join()
         return torch.load(self.out_path, weights_only=True)
 

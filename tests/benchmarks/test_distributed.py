@@ -49,8 +49,10 @@ def assert_covered_once(pooled: Counter, length: int, world_size: int, drop_last
             f"{len(pooled)} distinct of {length}, repeated {repeated[:5]} (padding {remainder})"
 
 
-def assert_all_gone(world: World) -> None:
-    assert world.pids_seen, "no rank was ever seen"
+def assert_all_gone(world: World, job: Job) -> None:
+    expected = world.world_size * (1 + job.case.num_workers)  # ranks and their workers
+    assert len(world.pids_seen) == expected, f"saw {world.pids_seen}, expected {expected} processes"
+    assert not world.left_behind, f"ranks exited leaving workers alive: {world.left_behind}"
     assert not world.survivors(), f"ranks or DataLoader workers still alive: {world.survivors()}"
 
 
@@ -65,7 +67,7 @@ def test_ranks_load_each_sample_once_with_the_single_process_content(num_workers
     job = content_job(num_workers, drop_last)
     with World(job, WORLD_SIZE, start_method=rank_start) as world:
         records = world.run(EPOCHS)
-    assert_all_gone(world)
+    assert_all_gone(world, job)
     oracle = job.dataset()
     assert [r["rank"] for r in records["ranks"]] == list(range(WORLD_SIZE))
     for epoch in range(EPOCHS):
@@ -105,7 +107,7 @@ def test_distributed_throughput(benchmark, world_size, lb_settings):
         world.epoch()  # starts every rank's loader and warms caches: not part of the timing
         benchmark.pedantic(world.epoch, rounds=lb_settings.rounds, iterations=1)
         records = world.finish()
-    assert_all_gone(world)
+    assert_all_gone(world, job)
     epochs = len(records["ranks"][0]["epochs"])
     for epoch in range(epochs):
         assert_covered_once(pooled_ids(records, epoch), BENCH_LENGTH, world_size, job.drop_last)
