@@ -27,7 +27,7 @@ HYPOTHESIS_PROFILE ?= ci
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.loaderbench-installed
 
-.PHONY: bench test venv clean baseline ab
+.PHONY: bench test venv clean report baseline ab
 
 # Reinstalls only when TORCH or pyproject.toml changed since the last install.
 venv:
@@ -48,6 +48,11 @@ bench: venv
 
 test: venv
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest --benchmark-disable -p no:cacheprovider $(ARGS)
+
+# report.md and PNG plots of $(RESULTS), written beside it (and appended to the job summary in
+# GitHub Actions); the verdict against this runner class's baseline comes first when one exists.
+report: venv
+	$(PY) -m loaderbench report $(RESULTS) --baseline --baselines $(BASELINES) --out $(dir $(RESULTS))
 
 # The baseline of this runner class (baselines/<class>/): the grid GRID with ARGS, RUNS times, each
 # in a fresh pytest process; FORCE=1 replaces an existing one. Record it on a quiet machine.

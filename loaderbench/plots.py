@@ -22,8 +22,14 @@ SERIAL_COLOUR = "0.35"  # num_workers=0: no start method, drawn in grey
 PANEL_COLUMNS = 4
 
 
-def _style(method: str | None) -> tuple[str, str]:
-    return STYLE.get(method, ("C7", "D")) if method else (SERIAL_COLOUR, "o")
+def line_style(line: str | None, others: list[str]) -> tuple[str, str]:
+    """Start methods keep their colours everywhere; other lines (a dataset setting) take the next
+    colours of the cycle; the shared num_workers=0 point is grey."""
+    if line is None:
+        return SERIAL_COLOUR, "o"
+    if line in STYLE:
+        return STYLE[line]
+    return f"C{len(STYLE) + others.index(line)}", "D"
 
 
 def _figure(title: str, panels: int) -> tuple[Figure, list]:
@@ -43,25 +49,27 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def workers_lines(by_profile: dict[str, list[Point]], path: Path, *, title: str, ylabel: str,
+def workers_lines(by_panel: dict[str, list[Point]], path: Path, *, title: str, ylabel: str,
                   reference: tuple[float, str] | None = None) -> Path:
-    """``value`` against num_workers, one line per start method, each starting from the shared
-    num_workers=0 point; ``reference`` draws a dashed horizontal line (value, label)."""
-    figure, axes = _figure(title, len(by_profile))
-    for ax, (profile, points) in zip(axes, by_profile.items()):
-        serial = [p for p in points if p.num_workers == 0]
-        methods = list(dict.fromkeys(p.start_method for p in points if p.start_method))
-        for method in methods:
-            line = serial + [p for p in points if p.start_method == method]
-            colour, marker = _style(method)
+    """``value`` against num_workers, one line per start method (each starting from the shared
+    num_workers=0 point) or per dataset setting; ``reference`` draws a dashed horizontal line
+    (value, label)."""
+    figure, axes = _figure(title, len(by_panel))
+    for ax, (panel, points) in zip(axes, by_panel.items()):
+        shared = [p for p in points if p.line is None]
+        lines = list(dict.fromkeys(p.line for p in points if p.line is not None))
+        others = [line for line in lines if line not in STYLE]
+        for name in lines:
+            line = shared + [p for p in points if p.line == name]
+            colour, marker = line_style(name, others)
             ax.plot([p.num_workers for p in line], [p.value for p in line], color=colour,
-                    marker=marker, label=method)
-        if serial:
-            ax.plot([0], [serial[0].value], color=SERIAL_COLOUR, marker="o", linestyle="none",
-                    label="0 workers", zorder=3)
+                    marker=marker, label=name)
+        if shared:
+            ax.plot([p.num_workers for p in shared], [p.value for p in shared], color=SERIAL_COLOUR,
+                    marker="o", linestyle="none", label="0 workers", zorder=3)
         if reference:
             ax.axhline(reference[0], color="0.5", linestyle="--", linewidth=1, label=reference[1])
-        ax.set_title(profile)
+        ax.set_title(panel)
         ax.set_xlabel("num_workers")
         ax.set_ylabel(ylabel)
         ax.set_xticks(sorted({p.num_workers for p in points}))
@@ -71,22 +79,22 @@ def workers_lines(by_profile: dict[str, list[Point]], path: Path, *, title: str,
     return _save(figure, path)
 
 
-def startup_bars(by_profile: dict[str, list[Point]], path: Path) -> Path:
+def startup_bars(by_panel: dict[str, list[Point]], path: Path) -> Path:
     """Time to first batch per case, bars coloured by start method, log scale (spawn is often
     tens of times slower than fork)."""
     figure, axes = _figure("Time to first batch (median, worker start-up included)",
-                           len(by_profile))
-    for ax, (profile, points) in zip(axes, by_profile.items()):
-        labels = [f"w{p.num_workers}" + (f"\n{p.start_method}" if p.start_method else "")
-                  for p in points]
+                           len(by_panel))
+    for ax, (panel, points) in zip(axes, by_panel.items()):
+        labels = [f"w{p.num_workers}" + (f"\n{p.line}" if p.line else "") for p in points]
+        others = list(dict.fromkeys(p.line for p in points if p.line and p.line not in STYLE))
         bars = ax.bar(range(len(points)), [p.value for p in points],
-                      color=[_style(p.start_method)[0] for p in points])
+                      color=[line_style(p.line, others)[0] for p in points])
         ax.bar_label(bars, labels=[f"{p.value:,.0f}" if p.value >= 10 else f"{p.value:.1f}"
                                    for p in points], fontsize="small")
         ax.set_xticks(range(len(points)), labels)
         ax.set_yscale("log")
         ax.margins(y=0.15)
-        ax.set_title(profile)
+        ax.set_title(panel)
         ax.set_ylabel("ms to first batch (log)")
         ax.grid(axis="y", alpha=0.3)
     return _save(figure, path)

@@ -46,6 +46,8 @@ def recommend(results: dict) -> list[Recommendation]:
     startups, memories = series(results, STARTUP), series(results, MEMORY)
     out = []
     for profile, points in series(results, THROUGHPUT).items():
+        if points[0].panel != points[0].profile:
+            continue  # not the grid's own benchmark: no like-for-like choice among its cases
         best = max(point.value for point in points)
         ties = [point for point in points if point.value >= best * (1 - TIE)]
         pick = min(ties, key=lambda point: _cost(point, startups.get(profile, [])))

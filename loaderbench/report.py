@@ -18,11 +18,13 @@ from .baseline import locate_baseline
 from .errors import EXIT_OK, InputError
 from .recommend import TIE, recommend
 from .results import load_results
+from .runner import runner_of
 from .thresholds import load_thresholds
-from .series import MEMORY, OVERLAP, STARTUP, THROUGHPUT, Point, at, series
+from .series import MEMORY, OVERLAP, STARTUP, THROUGHPUT, Point, at, serial_of, series
 
 REPORT_NAME = "report.md"
 NOT_MEASURED = "_Not measured in this run._"
+OWN_RUNNER = "<own runner class>"  # a bare --baseline: look in baselines/<the results' class>/
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Section:
 
 
 def _speedup(point: Point, points: list[Point]) -> str:
-    serial = at(points, 0, None)
+    serial = serial_of(point, points)
     return f"{point.value / serial.value:.2f}×" if serial and point.num_workers else "-"
 
 
@@ -50,12 +52,12 @@ def _versus_fork(point: Point, points: list[Point]) -> str:
 
 
 def _extra_memory(point: Point, points: list[Point]) -> str:
-    serial = at(points, 0, None)
+    serial = serial_of(point, points)
     return f"{point.value - serial.value:+,.0f} MB" if serial and point.num_workers else "-"
 
 
 def _lines(title: str, ylabel: str, reference=None):
-    return lambda by_profile, path: plots.workers_lines(by_profile, path, title=title,
+    return lambda by_panel, path: plots.workers_lines(by_panel, path, title=title,
                                                         ylabel=ylabel, reference=reference)
 
 
@@ -100,9 +102,26 @@ def _heading(results: dict, source: str) -> list[str]:
     return ["# loaderbench report", "", " · ".join(facts), ""]
 
 
+def _baseline_path(args, current: dict) -> Path | str:
+    """The baseline file to judge against, or (with a bare --baseline and no baseline to be found)
+    the reason there is none: the report is still worth writing without a verdict."""
+    if args.baseline != OWN_RUNNER:
+        return locate_baseline(Path(args.baseline))
+    runner = runner_of(current)
+    if runner is None:
+        return (f"{args.results} records no runner class, so a bare --baseline cannot find its "
+                "baseline: pass one, e.g. --baseline baselines/cpu")
+    try:
+        return locate_baseline(Path(args.baselines) / runner, runner=runner)
+    except InputError as exc:
+        return str(exc)
+
+
 def _verdict(args, current: dict) -> list[str]:
     """The gate's verdict table, judged exactly as `loaderbench gate` would, headings one level down."""
-    baseline_path = locate_baseline(Path(args.baseline))
+    baseline_path = _baseline_path(args, current)
+    if isinstance(baseline_path, str):
+        return ["## Regression verdict", "", f"_Not judged: {baseline_path}._", ""]
     baseline = gate.load_judgeable(baseline_path)
     gate.check_same_runner(baseline, current, baseline_path, args.results)
     thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
@@ -123,14 +142,14 @@ def _recommendations(results: dict) -> list[str]:
                         "0 workers.", ""]
 
 
-def _table(section: Section, by_profile: dict[str, list[Point]]) -> list[str]:
+def _table(section: Section, by_panel: dict[str, list[Point]]) -> list[str]:
     header = ["profile", "case", section.value_column]
     if section.compare:
         header.append(section.compare_column)
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for profile, points in by_profile.items():
+    for panel, points in by_panel.items():
         for point in points:
-            cells = [profile, point.label, f"{point.value:{section.value_format}}"]
+            cells = [panel, point.label, f"{point.value:{section.value_format}}"]
             if section.compare:
                 cells.append(section.compare(point, points))
             rows.append("| " + " | ".join(cells) + " |")
@@ -139,13 +158,13 @@ def _table(section: Section, by_profile: dict[str, list[Point]]) -> list[str]:
 
 def _section(section: Section, results: dict, out: Path, image: Callable[[str, str], str]):
     """(markdown lines, the plot written or None)."""
-    by_profile = series(results, section.measure)
+    by_panel = series(results, section.measure)
     lines = [f"## {section.title}", ""]
-    if not by_profile:
+    if not by_panel:
         return lines + [NOT_MEASURED, ""], None
-    plot = section.draw(by_profile, out / section.plot_file)
+    plot = section.draw(by_panel, out / section.plot_file)
     return lines + [section.explains, "", image(section.title, plot.name), "",
-                    *_table(section, by_profile), ""], plot
+                    *_table(section, by_panel), ""], plot
 
 
 @dataclass(frozen=True)
@@ -207,10 +226,14 @@ def register(commands) -> None:
     parser = commands.add_parser(
         "report", help="write a markdown report with PNG plots (and the verdict, with --baseline)")
     parser.add_argument("results", help="pytest-benchmark JSON, e.g. results/latest.json")
-    parser.add_argument("--baseline", metavar="PATH",
+    parser.add_argument("--baseline", metavar="PATH", nargs="?", const=OWN_RUNNER,
                         help="judge the results against this baseline (a file or a "
                              "baselines/<class>/ folder) as `loaderbench gate` does; the verdict "
-                             "comes first")
+                             "comes first. Bare: the baseline of the results' runner class, "
+                             "if one is recorded")
+    parser.add_argument("--baselines", default="baselines", metavar="DIR",
+                        help="where baselines/<runner class>/ live (for a bare --baseline). "
+                             "Default: baselines")
     parser.add_argument("--out", default="results", metavar="DIR",
                         help="where report.md and the PNGs go. Default: results")
     gate.add_threshold_options(parser)
