@@ -18,8 +18,6 @@ itself showed between unchanged processes. The verdict never blames a candidate 
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import statistics
 import subprocess
@@ -36,6 +34,7 @@ from . import derived
 from .errors import EXIT_OK, InputError
 from .results import load_results
 from .runner import default_runner, parse_runner, runner_of
+from .storage import write_json_atomic
 
 BASELINE_FILE = "0001_baseline.json"
 BASELINES_ROOT = Path("baselines")
@@ -151,23 +150,6 @@ def locate_baseline(path: Path, runner: str | None = None) -> Path:
         raise InputError(f"{path}: no such file, and no baseline folder (NNNN_*.json) either")
     own = [f for f in files if f.parent.name == get_machine_id()]
     return max(own or files, key=lambda f: f.name)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write diff-friendly JSON (sorted keys, indented) so that readers see the old file or the new
-    one, never half of one: a temporary file in the same folder, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, sort_keys=True, indent=2, allow_nan=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def refuse_overwrite(folder: Path, force: bool) -> list[Path]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import ab, baseline, gate, report
-from .errors import EXIT_OK, EXIT_USAGE, InputError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
 from .results import load_results
 from .table import format_table
 
@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"loaderbench {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C is not a bug: one line, the shell's code for SIGINT
+        print(f"loaderbench {args.command}: interrupted; files already in place were left "
+              "as they were", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ def load_results(path: str | Path) -> dict:
         raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except ValueError as exc:
         raise InputError(f"{path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a results file: JSON nested too deeply to be one") from None
     problem = schema_problem(data)
     if problem:
         raise InputError(f"{path}: not a pytest-benchmark results file: {problem}")
@@ -57,15 +59,24 @@ def schema_problem(data) -> str | None:
             return f"benchmark {name!r} has no 'stats' object"
         for key in ("median", "min"):
             value = stats.get(key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value < 0:
+            if not _finite_number(value) or value < 0:
                 return f"benchmark {name!r} has no valid stats.{key}"
         data_points = stats.get("data")
         if data_points is not None and (
                 not isinstance(data_points, list)
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                           and math.isfinite(x) for x in data_points)):
+                or not all(_finite_number(x) for x in data_points)):
             return f"benchmark {name!r} has a malformed stats.data (expected a list of numbers)"
         if "extra_info" in bench and not isinstance(bench["extra_info"], dict):
             return f"benchmark {name!r} has a malformed extra_info"
     return None
+
+
+def _finite_number(value) -> bool:
+    """A JSON number usable as a float: not a bool, not 1e999 (inf), not an integer too large for
+    a float (math.isfinite would raise OverflowError on it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
