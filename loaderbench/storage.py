@@ -58,3 +58,25 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def staging_path(path: str | Path) -> Path:
+    """Where a tool that writes in place (pytest-benchmark's --benchmark-json) writes instead, so
+    that ``path`` is only ever replaced whole, by publish()."""
+    path = Path(path)
+    return path.parent / f".{path.name}.partial"
+
+
+def publish(staging: Path, path: Path) -> bool:
+    """Move a finished ``staging`` file onto ``path`` atomically; False when there is none."""
+    try:
+        fd = os.open(staging, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(staging, path)
+    _sync_folder(path.parent)
+    return True

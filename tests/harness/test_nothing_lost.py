@@ -17,6 +17,7 @@ import pytest
 from pytest_benchmark.utils import get_machine_id
 
 from loaderbench import leaks, storage
+from loaderbench.results import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "LOADERBENCH_INTERRUPT_RUN"
@@ -96,67 +97,105 @@ def test_a_writer_frozen_or_killed_at_any_moment_leaves_one_whole_version(tmp_pa
     assert_one_whole_version(target)
 
 
-# --- a real baseline run, interrupted -------------------------------------------------------------
+# --- real runs, interrupted ----------------------------------------------------------------------
 
 # A small real grid run that starts DataLoader workers (noop throughput, 0 and 2 fork workers) and
 # then keeps them busy for seconds (20 rounds), so that the signal lands mid-run.
-BASELINE = [sys.executable, "-m", "loaderbench", "baseline", "--runner", "cpu", "--runs", "2",
-            "--force"]
 GRID = ["-k", "test_throughput", "--lb-profiles=noop", "--lb-workers=0,2",
         "--lb-start-methods=fork", "--lb-rounds=20"]
+PYTEST = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-q",
+          "-p", "no:cacheprovider"]
+BASELINE_FILE = f"cpu/{get_machine_id()}/0001_baseline.json"
+
+# name: (command, given the folder holding the previous file; that file; signal or None)
+RUNS = {
+    "baseline-SIGINT": (
+        lambda root: [sys.executable, "-m", "loaderbench", "baseline", "--runner", "cpu",
+                      "--runs", "2", "--force", "--baselines", str(root), "--", *GRID],
+        BASELINE_FILE, signal.SIGINT),
+    "baseline-SIGTERM": (
+        lambda root: [sys.executable, "-m", "loaderbench", "baseline", "--runner", "cpu",
+                      "--runs", "2", "--force", "--baselines", str(root), "--", *GRID],
+        BASELINE_FILE, signal.SIGTERM),
+    # What `make bench` runs: pytest-benchmark writes --benchmark-json in place, so the plugin
+    # stages it and only publishes it when the session was not interrupted.
+    "bench-SIGINT": (lambda root: [*PYTEST, *GRID, f"--benchmark-json={root}/latest.json"],
+                     "latest.json", signal.SIGINT),
+    "bench-completed": (lambda root: [*PYTEST, "-k", "test_throughput", "--lb-profiles=noop",
+                                      "--lb-workers=0", "--lb-rounds=1",
+                                      f"--benchmark-json={root}/latest.json"],
+                        "latest.json", None),
+}
 
 
-def _start_baseline(root: Path, tag: str) -> subprocess.Popen:
-    previous = root / "cpu" / get_machine_id() / "0001_baseline.json"
-    previous.parent.mkdir(parents=True)
-    previous.write_bytes(PREVIOUS)
+def _start(root: Path, name: str, tag: str) -> subprocess.Popen:
+    command, previous, _ = RUNS[name]
+    (root / previous).parent.mkdir(parents=True, exist_ok=True)
+    (root / previous).write_bytes(PREVIOUS)
     # A session of its own, so that the signal goes to the whole tree, as a terminal's Ctrl-C or
     # a CI cancellation does.
-    return subprocess.Popen([*BASELINE, "--baselines", str(root), "--", *GRID], cwd=ROOT,
-                            env={**os.environ, TAG: tag}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(command(root), cwd=ROOT, env={**os.environ, TAG: tag},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
-def _wait_for_workers(run: subprocess.Popen, timeout_s: float = 120.0) -> list[psutil.Process]:
-    """Wait until the grid run has DataLoader workers (grandchildren): truly mid-run."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and run.poll() is None:
-        try:
-            tree = psutil.Process(run.pid).children(recursive=True)
-            if any(p.ppid() != run.pid for p in tree):
-                return tree
-        except psutil.NoSuchProcess:
-            pass  # a process of the tree ended while we looked: look again
-        time.sleep(0.05)
-    raise AssertionError(f"the baseline run never started workers (exit code {run.poll()})")
+def _workers_running(run: subprocess.Popen) -> list[psutil.Process] | None:
+    """The run's process tree once DataLoader workers are in it (truly mid-run), else None."""
+    try:
+        tree = psutil.Process(run.pid).children(recursive=True)
+        return tree if any(p.name() == "pt_data_worker" for p in tree) else None
+    except psutil.NoSuchProcess:
+        return None  # a process of the tree ended while we looked: look again
 
 
 @pytest.fixture(scope="module")
-def interrupted_runs(tmp_path_factory):
-    """`loaderbench baseline` interrupted mid-run by SIGINT and by SIGTERM, both at once."""
-    runs = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        root = tmp_path_factory.mktemp(f"baselines-{signum.name}")
-        tag = uuid.uuid4().hex
-        runs[signum] = (root, tag, _start_baseline(root, tag))
+def real_runs(tmp_path_factory):
+    """Every RUNS entry, started at once; each interrupted one signalled as soon as its workers
+    run."""
+    started = {}
+    for name in RUNS:
+        root, tag = tmp_path_factory.mktemp(name), uuid.uuid4().hex
+        started[name] = (root, tag, _start(root, name, tag))
+    trees = {name: [] for name in RUNS}
+    waiting = {name for name in RUNS if RUNS[name][2] is not None}
+    deadline = time.monotonic() + 180
+    while waiting and time.monotonic() < deadline:
+        for name in sorted(waiting):
+            run = started[name][2]
+            tree = _workers_running(run)
+            if tree is not None:
+                os.killpg(run.pid, RUNS[name][2])
+                trees[name] = tree
+                waiting.discard(name)
+            elif run.poll() is not None:
+                pytest.fail(f"{name} ended (exit code {run.returncode}) before its workers were "
+                            f"seen: {run.communicate()}")
+        time.sleep(0.05)
     outcomes = {}
-    for signum, (root, tag, run) in runs.items():
-        tree = _wait_for_workers(run)
-        os.killpg(run.pid, signum)
-        out, err = run.communicate(timeout=120)
-        _, orphans = psutil.wait_procs(leaks.tagged_processes(TAG, tag) + tree, timeout=10)
+    for name, (root, tag, run) in started.items():
+        out, err = run.communicate(timeout=180)
+        _, orphans = psutil.wait_procs(leaks.tagged_processes(TAG, tag) + trees[name], timeout=10)
         leaks.kill(orphans)
-        outcomes[signum] = (root, run.returncode, err, orphans)
+        outcomes[name] = (root, run.returncode, out + err, orphans)
+    assert not waiting, f"never saw workers in {sorted(waiting)}"
     return outcomes
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupted_baseline_run_leaves_the_previous_baseline_intact(interrupted_runs,
-                                                                         signum):
-    root, returncode, err, orphans = interrupted_runs[signum]
-    assert returncode != 0, "the run was meant to be interrupted, yet it finished"
-    expected = {f"cpu/{get_machine_id()}/0001_baseline.json": PREVIOUS}
-    assert folder_snapshot(root) == expected, err
+@pytest.mark.parametrize("name", [n for n in RUNS if RUNS[n][2] is not None])
+def test_an_interrupted_run_leaves_the_previous_file_intact(real_runs, name):
+    """Ctrl-C or SIGTERM mid-run: the previous baseline or results file is byte for byte as it
+    was, nothing else is left in its folder, and no process of the run survives."""
+    root, returncode, output, orphans = real_runs[name]
+    assert returncode != 0, f"the run was meant to be interrupted, yet it finished:\n{output}"
+    assert folder_snapshot(root) == {RUNS[name][1]: PREVIOUS}, output
     assert not orphans, f"left behind: {leaks.describe(orphans)}"
-    if signum == signal.SIGINT:  # our last words, not a KeyboardInterrupt traceback
-        assert err.rstrip().endswith("files already in place were left as they were"), err
+    if name == "baseline-SIGINT":  # our last words, not a KeyboardInterrupt traceback
+        assert output.rstrip().endswith("files already in place were left as they were"), output
+
+
+def test_a_completed_run_replaces_the_results_file_whole(real_runs):
+    root, returncode, output, _ = real_runs["bench-completed"]
+    assert returncode == 0, output
+    assert [p.name for p in root.iterdir()] == ["latest.json"]
+    assert [b["name"] for b in load_results(root / "latest.json")["benchmarks"]] == [
+        "test_throughput[noop-w0]"]
