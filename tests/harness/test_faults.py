@@ -287,7 +287,7 @@ def faulty_run(tmp_path_factory):
     return done, outcomes, orphans
 
 
-def test_a_hang_no_loader_timeout_covers_is_ended_by_pytest_timeout(faulty_run):
+def test_a_hang_in_the_main_process_is_ended_by_pytest_timeout(faulty_run):
     _, outcomes, _ = faulty_run
     outcome, message = outcomes["test_hang_in_the_main_process"]
     assert outcome == "failure" and "Timeout (>1.0s) from pytest-timeout" in message
