@@ -19,8 +19,9 @@ ORDERED = [PoolKey("fork", 1, 1), PoolKey("fork", 4, 3), PoolKey("spawn", 2, 2),
            PoolKey("forkserver", 3, 1)]
 UNORDERED = [PoolKey("fork", 3, 2, in_order=False), PoolKey("spawn", 2, 1, in_order=False),
              PoolKey("forkserver", 2, 3, in_order=False)]
-UNBATCHED = [PoolKey("fork", 2, 2, batched=False), PoolKey("forkserver", 2, 1, batched=False)]
-GETITEMS = [PoolKey("fork", 3, 1, getitems=True), PoolKey("spawn", 2, 2, getitems=True)]
+# One worker each for spawn and forkserver here: fork covers several, and start-up is the cost.
+UNBATCHED = [PoolKey("fork", 2, 2, batched=False), PoolKey("forkserver", 1, 2, batched=False)]
+GETITEMS = [PoolKey("fork", 3, 1, getitems=True), PoolKey("spawn", 1, 2, getitems=True)]
 
 
 def session_pools(keys: list[PoolKey]):

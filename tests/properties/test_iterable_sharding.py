@@ -61,7 +61,7 @@ def test_a_sharded_iterable_yields_every_sample_exactly_once(
 
 
 @pytest.mark.parametrize("start_method,workers", [
-    (m, w) for m, w in (("spawn", 3), ("forkserver", 2)) if m in available_start_methods()])
+    (m, w) for m, w in (("spawn", 2), ("forkserver", 2)) if m in available_start_methods()])
 def test_a_sharded_iterable_is_exact_under_spawn_and_forkserver(start_method, workers):
     """The same with workers that unpickle the dataset (one configuration each, start-up costs
     seconds), persistent, over two epochs."""
