@@ -53,9 +53,10 @@ class Verdict:
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {v}" for v, n in self.counts().items())
-        rule = self.thresholds.default
+        rule, groups = self.thresholds.default, self.thresholds.groups
+        overrides = f"; own thresholds for {', '.join(groups)}" if groups else ""
         return (f"{counts} (regressed = worse by more than max({rule.min_effect:.0%}, noise band) "
-                f"with one-sided Mann-Whitney p < {rule.alpha:g}; thresholds: "
+                f"with one-sided Mann-Whitney p < {rule.alpha:g}{overrides}; thresholds: "
                 f"{self.thresholds.source})")
 
     def ordered_rows(self) -> list[dict]:
@@ -188,7 +189,7 @@ def _fingerprint(results: dict) -> dict:
 
 
 def _derived_group(entry: dict) -> str:
-    profile = entry.get("case", "").split("-", 1)[0]
+    profile = str(entry.get("case") or "").split("-", 1)[0]
     return f"{entry.get('kind')}-{profile}"
 
 
