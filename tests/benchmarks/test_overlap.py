@@ -36,12 +36,16 @@ def run_overlap(benchmark, case, dataset, rounds, device, pin_memory):
         numbers, batches, samples = measure_overlap(benchmark, loader, step_for(loader, device),
                                                     rounds)
     benchmark.extra_info.update(numbers, batches_per_epoch=batches, samples_per_epoch=samples)
-    assert samples == len(dataset), f"epoch delivered {samples} of {len(dataset)}"
+    expected = len(dataset) if hasattr(dataset, "__len__") else None  # an iterable may have none
+    assert expected is None or samples == expected, f"epoch delivered {samples} of {expected}"
     return numbers
 
 
 def test_overlap(benchmark, overlap_case, lb_dataset_for, lb_settings):
     """An epoch of load + a CPU step (a GIL-releasing wait); overlap efficiency and step share."""
+    if benchmark.disabled and overlap_case.start_method in ("spawn", "forkserver"):
+        # As for memory: the code does not depend on the start method; start-up costs ~2 s.
+        pytest.skip("smoke pass: spawn/forkserver overlap is measured by `make bench` only")
     run_overlap(benchmark, overlap_case, lb_dataset_for(overlap_case), lb_settings.rounds,
                 device="cpu", pin_memory=False)
 
