@@ -1,4 +1,5 @@
-"""PNG plots of one run: one panel per profile, one colour per start method in every figure.
+"""PNG plots of one run: one panel per profile (and per extra benchmark of a measure, such as the
+copy-on-read pair), one colour per start method in every figure.
 
 Figures are drawn on matplotlib's Agg canvas directly, without pyplot, so nothing here depends on
 (or changes) the process-wide backend: reports render the same on a headless runner and inside a
