@@ -36,7 +36,7 @@ venv:
 	if [ "$$(cat $(STAMP) 2>/dev/null)" != "$$want" ]; then \
 	  echo "loaderbench: installing $(TORCH) and the project into $(VENV)"; \
 	  $(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)" && \
-	  $(PY) -m pip install --quiet --disable-pip-version-check -e . && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' && \
 	  echo "$$want" > $(STAMP); \
 	fi
 
