@@ -27,6 +27,7 @@ from .grid import Case
 
 THROUGHPUT = "throughput"
 STARTUP = "startup"
+MEMORY = "memory"
 OVERLAP = "overlap"
 TRANSFER = "transfer"
 DISTRIBUTED = "distributed"

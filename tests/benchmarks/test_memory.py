@@ -8,12 +8,11 @@ import pytest
 import torch
 
 from bench_datasets import make_dataset
+from loaderbench.derived import MEMORY
 from loaderbench.grid import Case
 from loaderbench.loaders import build_loader, running
 from loaderbench.measure import record_case
 from loaderbench.memory import sampled_steady_state
-
-MEMORY = "memory"
 
 #: Worker counts of the copy-on-read pair: growth with the list should scale with them.
 COPY_ON_READ_WORKERS = (0, 2, 4)

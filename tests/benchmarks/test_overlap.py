@@ -1,18 +1,17 @@
 """Overlap of loading with a simulated training step, over the selected grid's profiles whose
-loading costs time comparable to the step (cpu, io, and your own dataset). On a GPU: the same loop with
-pin_memory=True and a device kernel as the step."""
+loading costs time comparable to the step (cpu, io, and your own dataset). On a GPU: the same
+loop with pin_memory=True and a device kernel as the step."""
 
 import pytest
 import torch
 
 from bench_datasets import USER_PROFILE
+from loaderbench.derived import OVERLAP
 from loaderbench.loaders import build_loader, running
 from loaderbench.measure import record_case
 from loaderbench.overlap import measure_overlap, step_for
 from loaderbench.plugin import lb_state
 from loaderbench.transfer import NO_CUDA
-
-OVERLAP = "overlap"
 
 #: Profiles whose load time per batch is comparable to the simulated step: GIL-bound work and
 #: waiting, the two cases workers exist for. For noop, disk, large and pyobj loading is so cheap

@@ -6,21 +6,21 @@ from functools import cache
 import pytest
 import torch
 
+from loaderbench.derived import TRANSFER
 from loaderbench.grid import Case
 from loaderbench.measure import record_case
 from loaderbench.transfer import (NO_CUDA, BatchCopy, TransferCase, can_pin, ceiling_gb_per_s,
                                   collated_batch, gb_per_s)
 
-TRANSFER = "transfer"
 TRANSFER_PROFILE = "large"  # 3x224x224 float32 samples: 0.6 MB each
 BATCH_SIZES = (8, 32, 128)
 
 needs_cuda = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)]
-CASES = [pytest.param(TransferCase(device, size, pinned, non_blocking), id=f"{device}-b{size}-"
-                      f"{'pinned' if pinned else 'pageable'}-{'nonblocking' if non_blocking else 'blocking'}",
-                      marks=needs_cuda if device == "cuda" else ())
-         for device in ("cpu", "cuda") for size in BATCH_SIZES
-         for pinned in (False, True) for non_blocking in (False, True)]
+SETTINGS = [TransferCase(device, size, pinned, non_blocking)
+            for device in ("cpu", "cuda") for size in BATCH_SIZES
+            for pinned in (False, True) for non_blocking in (False, True)]
+CASES = [pytest.param(s, id=s.id, marks=needs_cuda if s.device == "cuda" else ())
+         for s in SETTINGS]
 
 
 @cache
