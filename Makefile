@@ -45,6 +45,8 @@ bench: venv
 	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-quiet -q -p no:cacheprovider \
 	  --lb-grid=$(GRID) --benchmark-json=$(RESULTS) $(ARGS)
 	$(PY) -m loaderbench table $(RESULTS)
+	$(PY) -m loaderbench report $(RESULTS) --baseline --baselines $(BASELINES) --out $(dir $(RESULTS))
+	$(PY) -m loaderbench gate $(RESULTS) --baselines $(BASELINES)
 
 test: venv
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest --benchmark-disable -p no:cacheprovider $(ARGS)
