@@ -56,16 +56,13 @@ def keep_last_batch(example: Example) -> Example:
     return replace(example, scheme=replace(example.scheme, drop_last=False))
 
 
-@given(example=examples(kinds=["shuffle"], min_length=6).map(keep_last_batch),
-       persistent=st.booleans(), data=st.data())
-def test_a_seeded_shuffle_reorders_between_epochs(ordered_pools, example, persistent, data):
-    """Three whole epochs of a seeded shuffle are each correct and not all in the same order."""
+@given(example=examples(kinds=["shuffle"], min_length=6, max_length=16).map(keep_last_batch),
+       data=st.data())
+def test_a_seeded_shuffle_reorders_between_epochs(ordered_pools, example, data):
+    """Three whole epochs of a seeded shuffle are each correct and not all in the same order
+    (persistent loaders; the order is the sampler's, non-persistent ones run the test above)."""
     pool = data.draw(st.sampled_from(ordered_pools), label="pool")
-    if persistent:
-        draws = run_epoch_plan(pool, example, [None, None, None])
-    else:
-        with fresh_pool(as_fork(pool.key)) as fresh:
-            draws = run_epoch_plan(fresh, example, [None, None, None])
+    draws = run_epoch_plan(pool, example, [None, None, None])
     orders = [[i for batch in drawn for i in batch] for drawn in draws]
     # 6+ samples: three equal permutations by chance would take odds below 1 in 500 000.
     assert not orders[0] == orders[1] == orders[2], f"{example}: every epoch drew {orders[0]}"
@@ -121,10 +118,11 @@ def test_the_loaders_own_shuffle_is_followed_epoch_after_epoch(
 
 
 @pytest.mark.parametrize("start_method,workers", [
-    (m, w) for m, w in (("spawn", 2), ("forkserver", 1)) if m in available_start_methods()])
+    (m, w) for m, w in (("spawn", 1), ("forkserver", 1)) if m in available_start_methods()])
 def test_non_persistent_workers_start_clean_after_an_abandoned_epoch(start_method, workers):
     """Non-persistent spawn and forkserver loaders (new workers every epoch): an epoch abandoned
-    midway, then a whole epoch, both exactly as drawn."""
+    midway, then a whole epoch, both exactly as drawn. One worker each: every epoch pays the
+    start-up, and several non-persistent workers are covered with fork above."""
     example = Example(seed=5, scheme=Scheme("shuffle", length=14, batch_size=3, shuffle_seed=9),
                       delays_ms={0: 40, 5: 20})
     # Abandoned only once every worker has delivered: shutting down a spawn worker that was
