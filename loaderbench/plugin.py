@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 import bench_datasets
 from bench_datasets import USER_PROFILE, UserDatasetError
 
-from . import derived, hypothesis_profiles, leaks, machine, runner, sharing, storage
+from . import derived, hypothesis_profiles, leaks, machine, publish, runner, sharing
 from .grid import Case, Grid, GridError, select
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
@@ -23,8 +22,7 @@ hypothesis_profiles.register()
 
 _STATE = pytest.StashKey["LoaderbenchState"]()
 _CALL_FAILED = pytest.StashKey[bool]()
-_RESULTS_JSON = pytest.StashKey["tuple"]()
-_INTERRUPTED = pytest.StashKey[bool]()
+_PREEXISTING = pytest.StashKey[set]()
 
 DEFAULT_ROUNDS = 5
 
@@ -87,7 +85,7 @@ def pytest_configure(config):
         hypothesis_profiles.load_from_environment()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
-    _stage_results_json(config)
+    publish.stage(config)
     config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped without one")
     config.addinivalue_line("markers", "distributed: starts a torch.distributed process group")
     user_dataset = config.getoption("--lb-dataset")
@@ -124,29 +122,7 @@ def pytest_unconfigure(config):
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.close()
-    _publish_results_json(config)
-
-
-def _stage_results_json(config) -> None:
-    """pytest-benchmark writes --benchmark-json in place; point it at a staging file instead, so
-    that Ctrl-C, a cancelled job or a crash never leaves the previous results half-overwritten.
-    Runs before pytest-benchmark's own pytest_configure reads the option (tryfirst)."""
-    final = getattr(config.option, "benchmark_json", None)
-    if final:
-        config.option.benchmark_json = storage.staging_path(final)
-        config.stash[_RESULTS_JSON] = (config.option.benchmark_json, Path(final))
-
-
-def _publish_results_json(config) -> None:
-    staged = config.stash.get(_RESULTS_JSON, None)
-    if staged is None:
-        return
-    staging, final = staged
-    if config.stash.get(_INTERRUPTED, False):
-        staging.unlink(missing_ok=True)
-        print(f"loaderbench: run interrupted; {final} left as it was", file=sys.stderr)
-    else:
-        storage.publish(staging, final)
+    publish.publish(config)
 
 
 def lb_state(config) -> LoaderbenchState:
@@ -208,11 +184,18 @@ def pytest_pyfunc_call(pyfuncitem):
         return (yield)
 
 
+def pytest_sessionstart(session):
+    # A session run inside another one (pytest.main in a test) must not judge the outer
+    # session's processes.
+    session.config.stash[_PREEXISTING] = {p.pid for p in leaks.child_processes()}
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Whatever the per-test guard could not see (processes started at collection or by session
     fixtures) is reported here with its pids, killed, and fails the run."""
-    session.config.stash[_INTERRUPTED] = exitstatus == pytest.ExitCode.INTERRUPTED
-    left = leaks.child_processes()
+    publish.session_ended(session.config, exitstatus)
+    preexisting = session.config.stash.get(_PREEXISTING, set())
+    left = [p for p in leaks.child_processes() if p.pid not in preexisting]
     # Every fixture has been torn down (shutting its loaders' workers down, joined): a short
     # grace only covers a worker still between exit and reaping.
     left = leaks.survivors(left, grace_s=2.0) if left else []
