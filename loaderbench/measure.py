@@ -6,6 +6,8 @@ always happens outside the timed region.
 
 from __future__ import annotations
 
+from itertools import islice
+
 from torch.utils.data import DataLoader
 
 from .derived import STARTUP, THROUGHPUT
@@ -38,10 +40,18 @@ def first_batch(benchmark, loader: DataLoader, rounds: int):
     never in a pedantic teardown, which pytest-benchmark skips under --benchmark-disable.
     """
     live = []
+    others = max(0, loader.num_workers - 1)
 
     def stop_previous():
         while live:
-            shutdown(live.pop())
+            iterator = live.pop()
+            # Let every worker deliver once before stopping them: a spawn worker stopped while
+            # still starting up (importing torch) can abort ("terminate called without an
+            # active exception"), which the DataLoader reports as a crashed worker. With in-order
+            # round-robin dispatch, batches 2..n come from workers 2..n.
+            for _ in islice(iterator, others):
+                pass
+            shutdown(iterator)
 
     def fetch_first():
         iterator = iter(loader)
