@@ -57,7 +57,7 @@ class FaultyDataset(Dataset):
 
 
 class HangingDataset(FaultyDataset):
-    """Blocks for ``hang_s`` seconds (default an hour: for a test, forever) at the chosen indices."""
+    """Blocks for ``hang_s`` seconds (default an hour: to a test, forever) at chosen indices."""
 
     def __init__(self, length: int, at, hang_s: float = 3600.0):
         super().__init__(length, at)

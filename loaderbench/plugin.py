@@ -21,7 +21,7 @@ from .grid import Case, Grid, GridError, select
 hypothesis_profiles.register()
 
 _STATE = pytest.StashKey["LoaderbenchState"]()
-_CALL_FAILED = pytest.StashKey[bool]()
+_CALL_OUTCOME = pytest.StashKey[str]()
 _PREEXISTING = pytest.StashKey[set]()
 
 DEFAULT_ROUNDS = 5
@@ -159,12 +159,16 @@ def _lb_no_orphan_workers(request):
     yield
     new = [p for p in leaks.child_processes() if p.pid not in before]
     left = leaks.survivors(new) if new else []
+    # No outcome: the test was interrupted (Ctrl-C) or never ran; clean up without a second
+    # failure on top of the interruption.
+    outcome = request.node.stash.get(_CALL_OUTCOME, None)
     if left:
         message = f"{request.node.nodeid} left worker processes alive: {leaks.describe(left)}"
         leaks.kill(left)
-        pytest.fail(message, pytrace=False)
+        if outcome is not None:
+            pytest.fail(message, pytrace=False)
     # A failed test's traceback keeps its locals (and their descriptors) alive on purpose.
-    grown = None if request.node.stash.get(_CALL_FAILED, False) else leaks.fd_growth(fds_before)
+    grown = leaks.fd_growth(fds_before) if outcome == "passed" else None
     if grown:
         pytest.fail(f"{request.node.nodeid} leaked file descriptors: {grown}", pytrace=False)
 
@@ -173,7 +177,7 @@ def _lb_no_orphan_workers(request):
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call":
-        item.stash[_CALL_FAILED] = report.failed
+        item.stash[_CALL_OUTCOME] = report.outcome
     return report
 
 

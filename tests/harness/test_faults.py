@@ -113,7 +113,7 @@ def test_a_worker_dying_mid_epoch_is_a_runtime_error_naming_it(dataset, start_me
         shutdown(iterator)
     named = WORKER_PID.search(str(failure.value))
     assert named, f"no worker pid in: {failure.value}"
-    assert int(named.group(1)) in pids, f"pid {named.group(1)} is not one of the workers {list(pids)}"
+    assert int(named.group(1)) in pids, f"pid {named.group(1)} is not a worker: {list(pids)}"
     assert len(delivered) < LENGTH // BATCH
     for batch_index, batch in enumerate(delivered):
         assert_batch_equal(batch, batch_index)
@@ -281,8 +281,8 @@ def faulty_run(tmp_path_factory):
     outcomes = {}
     for case in ET.parse(report).getroot().iter("testcase"):
         problems = [child for child in case if child.tag in ("failure", "error")]
-        outcomes[case.get("name")] = ("passed" if not problems else problems[0].tag,
-                                      " ".join(p.get("message", "") + (p.text or "") for p in problems))
+        message = " ".join(p.get("message", "") + (p.text or "") for p in problems)
+        outcomes[case.get("name")] = ("passed" if not problems else problems[0].tag, message)
     _, orphans = psutil.wait_procs(leaks.tagged_processes(TAG, tag), timeout=5)
     leaks.kill(orphans)
     return done, outcomes, orphans
@@ -323,5 +323,6 @@ def test_the_suite_carries_on_after_every_fault(faulty_run):
 
 def test_the_session_end_check_reports_and_stops_leftovers_by_pid(faulty_run):
     done, _, orphans = faulty_run
-    assert re.search(r"processes left over at session end: pid \d+ \(sleep", done.stdout), done.stdout
+    leftover = r"processes left over at session end: pid \d+ \(sleep"
+    assert re.search(leftover, done.stdout), done.stdout
     assert not orphans, f"left behind by the faulty run: {leaks.describe(orphans)}"

@@ -118,8 +118,12 @@ RUNS = {
                       "--runs", "2", "--force", "--baselines", str(root), "--", *GRID],
         BASELINE_FILE, signal.SIGTERM),
     # What `make bench` runs: pytest-benchmark writes --benchmark-json in place, so the plugin
-    # stages it and only publishes it when the session was not interrupted.
-    "bench-SIGINT": (lambda root: [*PYTEST, *GRID, f"--benchmark-json={root}/latest.json"],
+    # stages it and only publishes it when the session was not interrupted. Python swallows a
+    # KeyboardInterrupt raised inside a finaliser or gc callback (seen about one run in four
+    # with four runs at once); the workers, which got the SIGINT too, have then exited quietly
+    # and the test would wait for its loader timeout (120 s): a pytest-timeout limit bounds that.
+    "bench-SIGINT": (lambda root: [*PYTEST, *GRID, "--timeout=8",
+                                   f"--benchmark-json={root}/latest.json"],
                      "latest.json", signal.SIGINT),
     "bench-completed": (lambda root: [*PYTEST, "-k", "test_throughput", "--lb-profiles=noop",
                                       "--lb-workers=0", "--lb-rounds=1",
@@ -139,11 +143,20 @@ def _start(root: Path, name: str, tag: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def _workers_running(run: subprocess.Popen) -> list[psutil.Process] | None:
-    """The run's process tree once DataLoader workers are in it (truly mid-run), else None."""
+def _workers_running(run: subprocess.Popen,
+                     settled_s: float = 0.5) -> list[psutil.Process] | None:
+    """The run's process tree once DataLoader workers have been running in it for ``settled_s``
+    (truly mid-run), else None.
+
+    Not the instant a worker appears: a SIGINT that lands while the main process is still
+    forking is raised inside an at-fork handler, where Python swallows it (a real Ctrl-C rarely
+    hits that window; the run then only ends at its loader timeout).
+    """
     try:
         tree = psutil.Process(run.pid).children(recursive=True)
-        return tree if any(p.name() == "pt_data_worker" for p in tree) else None
+        workers = [p for p in tree if p.name() == "pt_data_worker"]
+        settled = workers and time.time() - max(p.create_time() for p in workers) >= settled_s
+        return tree if settled else None
     except psutil.NoSuchProcess:
         return None  # a process of the tree ended while we looked: look again
 
