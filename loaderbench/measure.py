@@ -6,8 +6,6 @@ always happens outside the timed region.
 
 from __future__ import annotations
 
-from itertools import islice
-
 from torch.utils.data import DataLoader
 
 from .derived import STARTUP, THROUGHPUT
@@ -40,17 +38,15 @@ def first_batch(benchmark, loader: DataLoader, rounds: int):
     never in a pedantic teardown, which pytest-benchmark skips under --benchmark-disable.
     """
     live = []
-    others = max(0, loader.num_workers - 1)
 
-    def stop_previous():
+    def stop_previous(finish: bool = True):
         while live:
             iterator = live.pop()
-            # Let every worker deliver once before stopping them: a spawn worker stopped while
-            # still starting up (importing torch) can abort ("terminate called without an
-            # active exception"), which the DataLoader reports as a crashed worker. With in-order
-            # round-robin dispatch, batches 2..n come from workers 2..n.
-            for _ in islice(iterator, others):
-                pass
+            if finish and loader.num_workers:
+                # Finish the epoch (untimed) so the workers are idle when they stop: a spawn
+                # worker stopped mid-batch sometimes aborts on exit (see loaders.shutdown).
+                for _ in iterator:
+                    pass
             shutdown(iterator)
 
     def fetch_first():
@@ -59,9 +55,12 @@ def first_batch(benchmark, loader: DataLoader, rounds: int):
         return next(iterator)
 
     try:
-        return benchmark.pedantic(fetch_first, setup=stop_previous, rounds=rounds, iterations=1)
-    finally:
-        stop_previous()
+        batch = benchmark.pedantic(fetch_first, setup=stop_previous, rounds=rounds, iterations=1)
+    except BaseException:
+        stop_previous(finish=False)  # the loader failed: stop it as it is, keep the real error
+        raise
+    stop_previous()
+    return batch
 
 
 def record_rates(benchmark, batches: int, samples: int) -> None:
