@@ -12,7 +12,8 @@ from .derived import STARTUP, THROUGHPUT
 from .grid import Case
 from .loaders import drain, shutdown
 
-__all__ = ["STARTUP", "THROUGHPUT", "first_batch", "record_case", "record_rates", "steady_state"]
+__all__ = ["STARTUP", "THROUGHPUT", "assert_whole_epoch", "epoch_length", "first_batch", "record_case",
+           "record_rates", "steady_state"]
 
 
 def record_case(benchmark, case: Case, measure: str, dataset) -> None:
@@ -71,3 +72,17 @@ def record_rates(benchmark, batches: int, samples: int) -> None:
         return
     median = stats.stats.median
     benchmark.extra_info.update(samples_per_s=samples / median, batches_per_s=batches / median)
+
+
+def epoch_length(dataset) -> int | None:
+    """Samples one epoch must deliver (drop_last is off), or None when the dataset has no length."""
+    try:
+        return len(dataset)
+    except TypeError:  # an IterableDataset may have none
+        return None
+
+
+def assert_whole_epoch(dataset, samples: int) -> None:
+    """Every benchmark's sanity check: the timed epoch delivered the whole dataset."""
+    expected = epoch_length(dataset)
+    assert expected is None or samples == expected, f"epoch delivered {samples} of {expected}"

@@ -1,16 +1,8 @@
 """Throughput and time to first batch over the selected grid (see loaderbench/grid.py)."""
 
 from loaderbench.loaders import batch_length, build_loader, running
-from loaderbench.measure import (STARTUP, THROUGHPUT, first_batch, record_case, record_rates,
-                                 steady_state)
-
-
-def epoch_samples(dataset):
-    """Samples one epoch must deliver (drop_last is off), or None when the dataset has no length."""
-    try:
-        return len(dataset)
-    except TypeError:
-        return None
+from loaderbench.measure import (STARTUP, THROUGHPUT, assert_whole_epoch, epoch_length,
+                                 first_batch, record_case, record_rates, steady_state)
 
 
 def test_throughput(benchmark, lb_case, lb_dataset_for, lb_settings):
@@ -20,8 +12,7 @@ def test_throughput(benchmark, lb_case, lb_dataset_for, lb_settings):
     with running(build_loader(dataset, lb_case, persistent=True)) as loader:
         batches, samples = steady_state(benchmark, loader, lb_settings.rounds)
     record_rates(benchmark, batches, samples)
-    expected = epoch_samples(dataset)
-    assert expected is None or samples == expected, f"epoch delivered {samples} of {expected}"
+    assert_whole_epoch(dataset, samples)
 
 
 def test_time_to_first_batch(benchmark, lb_startup_case, lb_dataset_for, lb_settings):
@@ -31,6 +22,6 @@ def test_time_to_first_batch(benchmark, lb_startup_case, lb_dataset_for, lb_sett
     record_case(benchmark, case, STARTUP, dataset)
     batch = first_batch(benchmark, build_loader(dataset, case, persistent=False),
                         lb_settings.rounds)
-    expected = epoch_samples(dataset)
+    expected = epoch_length(dataset)
     if expected is not None:
         assert batch_length(batch) == min(case.batch_size, expected)

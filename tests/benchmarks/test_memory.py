@@ -11,7 +11,7 @@ from bench_datasets import make_dataset
 from loaderbench.derived import MEMORY
 from loaderbench.grid import Case
 from loaderbench.loaders import build_loader, running
-from loaderbench.measure import record_case
+from loaderbench.measure import assert_whole_epoch, record_case
 from loaderbench.memory import sampled_steady_state
 
 #: Worker counts of the copy-on-read pair: growth with the list should scale with them.
@@ -26,8 +26,7 @@ def measure_memory(benchmark, case, dataset, rounds, **loader_options):
         numbers, batches, samples = sampled_steady_state(benchmark, loader, rounds)
     benchmark.extra_info.update(numbers, batches_per_epoch=batches, samples_per_epoch=samples)
     assert numbers["workers_sampled"] == case.num_workers, "a worker was missing from the peak"
-    expected = len(dataset) if hasattr(dataset, "__len__") else None  # an iterable may have none
-    assert expected is None or samples == expected, f"epoch delivered {samples} of {expected}"
+    assert_whole_epoch(dataset, samples)
     return numbers
 
 

@@ -8,7 +8,7 @@ import torch
 from bench_datasets import USER_PROFILE
 from loaderbench.derived import OVERLAP
 from loaderbench.loaders import build_loader, running
-from loaderbench.measure import record_case
+from loaderbench.measure import assert_whole_epoch, record_case
 from loaderbench.overlap import measure_overlap, step_for
 from loaderbench.plugin import lb_state
 from loaderbench.transfer import NO_CUDA
@@ -35,8 +35,7 @@ def run_overlap(benchmark, case, dataset, rounds, device, pin_memory):
         numbers, batches, samples = measure_overlap(benchmark, loader, step_for(loader, device),
                                                     rounds)
     benchmark.extra_info.update(numbers, batches_per_epoch=batches, samples_per_epoch=samples)
-    expected = len(dataset) if hasattr(dataset, "__len__") else None  # an iterable may have none
-    assert expected is None or samples == expected, f"epoch delivered {samples} of {expected}"
+    assert_whole_epoch(dataset, samples)
     return numbers
 
 
