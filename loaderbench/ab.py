@@ -18,10 +18,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .baseline import (Progress, merge_runs, pytest_command, resolve_runner, run_grid,
-                       write_json_atomic)
+from .baseline import Progress, merge_runs, pytest_command, resolve_runner, run_grid
 from .errors import EXIT_OK, EXIT_REGRESSION, InputError
 from .gate import add_threshold_options, compare_header, judge, report
+from .storage import write_json_atomic
 from .thresholds import load_thresholds
 
 DEFAULT_PAIRS = 5

@@ -28,6 +28,7 @@ from .baseline import recorded_noise
 from .errors import EXIT_OK, EXIT_REGRESSION, InputError
 from .results import load_results
 from .runner import runner_of
+from .storage import write_atomic
 from .thresholds import Rule, Thresholds, load_thresholds
 
 VERDICTS = ("regressed", "improved", "missing", "new", "unchanged")
@@ -304,7 +305,7 @@ def report(verdict: Verdict, markdown_path: Path, preamble: list[str]) -> None:
     print("\n".join(preamble))
     print(verdict.to_text())
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    markdown_path.write_text(verdict.to_markdown(preamble), encoding="utf-8")
+    write_atomic(markdown_path, verdict.to_markdown(preamble))
     print(f"verdict written to {markdown_path}")
 
 

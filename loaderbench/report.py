@@ -17,6 +17,7 @@ from . import gate, plots
 from .baseline import locate_baseline
 from .errors import EXIT_OK, InputError
 from .recommend import TIE, recommend
+from .storage import write_atomic
 from .results import load_results
 from .runner import runner_of
 from .thresholds import load_thresholds
@@ -209,7 +210,7 @@ def run(args) -> int:
     out = _output_dir(args.out)
     report = build(results, out, source=args.results, verdict=verdict)
     try:
-        (out / REPORT_NAME).write_text(report.markdown + "\n", encoding="utf-8")
+        write_atomic(out / REPORT_NAME, report.markdown + "\n")
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as stream:
