@@ -5,6 +5,7 @@
 #   make bench GRID=full                 the nightly grid
 #   make bench ARGS='--lb-profiles=cpu,io --lb-workers=0,2,4'   narrow or widen any axis
 #   make test  ARGS='-k properties'      pass anything to pytest
+#   make bench CONFIRM=0                 fail on a regression without rerunning it first
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,6 +16,7 @@ RESULTS ?= results/latest.json
 RUNS   ?= 3
 BASELINES ?= baselines
 PAIRS  ?= 5
+CONFIRM ?= 2
 FORCE  ?=
 A_PYTHON ?=
 B_PYTHON ?=
@@ -25,6 +27,7 @@ B_ARGS ?=
 HYPOTHESIS_PROFILE ?= ci
 
 PY    := $(VENV)/bin/python
+VERDICT := $(dir $(RESULTS))verdict.md
 STAMP := $(VENV)/.loaderbench-installed
 
 .PHONY: bench test venv clean report baseline ab
@@ -45,8 +48,11 @@ bench: venv
 	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-quiet -q -p no:cacheprovider \
 	  --lb-grid=$(GRID) --benchmark-json=$(RESULTS) $(ARGS)
 	$(PY) -m loaderbench table $(RESULTS)
-	$(PY) -m loaderbench report $(RESULTS) --baseline --baselines $(BASELINES) --out $(dir $(RESULTS))
-	$(PY) -m loaderbench gate $(RESULTS) --baselines $(BASELINES)
+	@rm -f $(VERDICT)
+	@# The report shows the gate's (confirmed) verdict; make exits with the gate's code.
+	status=0; $(PY) -m loaderbench gate $(RESULTS) --baselines $(BASELINES) --confirm $(CONFIRM) \
+	  --markdown $(VERDICT) || status=$$?; \
+	$(PY) -m loaderbench report $(RESULTS) --verdict $(VERDICT) --out $(dir $(RESULTS)) && exit $$status
 
 test: venv
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest --benchmark-disable -p no:cacheprovider $(ARGS)

@@ -104,6 +104,7 @@ def merge_runs(runs: list[dict], *, adjacent: bool = False) -> dict:
 
     last = runs[-1]
     info = dict(last.get("loaderbench") or {})
+    info.pop("invocation", None)  # one run's temporary paths; a pooled file cannot be rerun as one
     cores = ((last.get("machine_info") or {}).get("loaderbench") or {}).get("usable_cores", 1)
     info["derived"] = derived.derive(benchmarks, cores)
     for entry in info["derived"]:

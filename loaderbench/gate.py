@@ -25,6 +25,7 @@ from scipy.stats import mannwhitneyu
 
 from . import derived
 from .baseline import recorded_noise
+from .confirm import confirm
 from .errors import EXIT_OK, EXIT_REGRESSION, InputError
 from .results import load_results
 from .runner import runner_of
@@ -44,6 +45,7 @@ class Verdict:
     rows: list[dict]
     header: list[str] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    confirm_runs: int = 0  # fresh-process reruns every regression had to repeat in (confirm.py)
 
     @property
     def regressed(self) -> bool:
@@ -56,9 +58,11 @@ class Verdict:
         counts = ", ".join(f"{n} {v}" for v, n in self.counts().items())
         rule, groups = self.thresholds.default, self.thresholds.groups
         overrides = f"; own thresholds for {', '.join(groups)}" if groups else ""
+        confirmed = (f", in this run and in {self.confirm_runs} fresh rerun(s)"
+                     if self.confirm_runs else "")
         return (f"{counts} (regressed = worse by more than max({rule.min_effect:.0%}, noise band) "
-                f"with one-sided Mann-Whitney p < {rule.alpha:g}{overrides}; thresholds: "
-                f"{self.thresholds.source})")
+                f"with one-sided Mann-Whitney p < {rule.alpha:g}{confirmed}{overrides}; "
+                f"thresholds: {self.thresholds.source})")
 
     def ordered_rows(self) -> list[dict]:
         """Regressions first, then improvements, missing, new, unchanged; stable within each."""
@@ -328,7 +332,11 @@ def cmd_gate(args) -> int:
     baseline = load_judgeable(baseline_path)
     check_same_runner(baseline, current, baseline_path, current_path)
     thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
+    if args.confirm < 0:
+        raise InputError(f"--confirm must be >= 0 (fresh reruns of a regression), got {args.confirm}")
     verdict = judge(baseline, current, thresholds, only=args.only)
+    confirm(verdict, baseline, current, current_path, runs=args.confirm,
+            rejudge=lambda base, rerun: judge(base, rerun, thresholds, only=args.only))
     markdown = Path(args.markdown) if args.markdown else current_path.parent / "verdict.md"
     report(verdict, markdown, [f"baseline: {baseline_path}", f"current:  {current_path}"])
     return EXIT_REGRESSION if verdict.regressed else EXIT_OK
@@ -354,6 +362,10 @@ def register(commands) -> None:
                       help="pytest-benchmark JSON files (raw rounds included)")
     gate.add_argument("--baselines", default="baselines", metavar="DIR",
                       help="where baselines/<runner class>/ live. Default: baselines")
+    gate.add_argument("--confirm", type=int, default=0, metavar="N",
+                      help="rerun each regression's benchmarks in N fresh pytest processes (same "
+                           "interpreter, directory and arguments as CURRENT's run); it stands only "
+                           "if every rerun regresses too. Default: 0 (make bench: 2)")
     gate.add_argument("--markdown", metavar="PATH",
                       help="where to write the verdict table. Default: verdict.md beside CURRENT")
     add_threshold_options(gate)

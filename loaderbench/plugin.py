@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ hypothesis_profiles.register()
 _STATE = pytest.StashKey["LoaderbenchState"]()
 _CALL_OUTCOME = pytest.StashKey[str]()
 _PREEXISTING = pytest.StashKey[set]()
+_RERUN = pytest.StashKey[set]()
 
 DEFAULT_ROUNDS = 5
 
@@ -73,6 +75,9 @@ def pytest_addoption(parser):
     group.addoption("--lb-cost-scale", type=float, default=1.0, metavar="FACTOR",
                     help="multiply every profile's cost knob, e.g. 1.1 for 10%% more work per "
                          "sample (to check that a slowdown is caught). Default: 1.0")
+    group.addoption("--lb-rerun", metavar="FILE",
+                    help="run only the tests whose node ids FILE lists, one per line (how "
+                         "`loaderbench gate --confirm` reruns the benchmarks of a regression)")
     group.addoption("--lb-runner", metavar="CLASS",
                     help="runner class recorded in the results; picks baselines/<CLASS>/ for the "
                          "verdict. Default: $LOADERBENCH_RUNNER, else gpu when CUDA is available, "
@@ -109,6 +114,12 @@ def pytest_configure(config):
         runner_class = runner.parse_runner(chosen) if chosen else runner.default_runner()
     except ValueError as exc:
         raise pytest.UsageError(f"--lb-runner / ${runner.ENV_VAR}: {exc}") from None
+    rerun = config.getoption("--lb-rerun")
+    if rerun:
+        try:
+            config.stash[_RERUN] = set(Path(rerun).read_text().split())
+        except OSError as exc:
+            raise pytest.UsageError(f"--lb-rerun: cannot read {rerun}: {exc.strerror}") from None
     state = LoaderbenchState(grid, rounds, scale, user_dataset, {}, runner=runner_class)
     if user_dataset:
         try:  # import and build it now: a broken dataset is a usage error, not 40 failed tests
@@ -127,6 +138,18 @@ def pytest_unconfigure(config):
 
 def lb_state(config) -> LoaderbenchState:
     return config.stash[_STATE]
+
+
+def pytest_collection_modifyitems(config, items):
+    """--lb-rerun: keep only the listed node ids (a confirming rerun of flagged benchmarks)."""
+    wanted = config.stash.get(_RERUN, None)
+    if wanted is None:
+        return
+    keep = [item for item in items if item.nodeid in wanted]
+    dropped = [item for item in items if item.nodeid not in wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def pytest_generate_tests(metafunc):
@@ -231,4 +254,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "grid": state.grid.name if state else None,
         "cost_scale": state.cost_scale if state else 1.0,
         "runner": state.runner if state else runner.default_runner(),
+        # What `loaderbench gate --confirm` needs to start this same run again, narrowed.
+        "invocation": {"python": sys.executable, "directory": str(config.invocation_params.dir),
+                       "args": [str(a) for a in config.invocation_params.args]},
     }

@@ -132,6 +132,24 @@ def _verdict(args, current: dict) -> list[str]:
     return [f"#{heading}", "", judged, *body, ""]
 
 
+def _verdict_from(path: Path) -> list[str]:
+    """A verdict `loaderbench gate` already wrote (confirmed by reruns, perhaps), headings one
+    level down. Missing: the gate stopped with an error before judging, and said why."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ["## Regression verdict", "",
+                f"_Not judged: no verdict at `{path}` (`loaderbench gate` stopped with an error "
+                "before judging; its message is in the log)._", ""]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--verdict {path}: cannot read it: {exc}") from None
+    heading, *body = text.rstrip().splitlines() or [""]
+    if heading != "# Regression verdict":
+        raise InputError(f"--verdict {path}: not a verdict written by `loaderbench gate` "
+                         f"(first line {heading[:60]!r})")
+    return [f"#{heading}", *body, ""]
+
+
 def _recommendations(results: dict) -> list[str]:
     picks = recommend(results)
     lines = ["## Recommendations", ""]
@@ -206,7 +224,13 @@ def _output_dir(path: str) -> Path:
 
 def run(args) -> int:
     results = gate.load_judgeable(args.results) if args.baseline else load_results(args.results)
-    verdict = _verdict(args, results) if args.baseline else []
+    if args.verdict and args.baseline:
+        raise InputError("--verdict and --baseline both given: show the gate's verdict file, or "
+                         "judge again, not both")
+    if args.verdict:
+        verdict = _verdict_from(Path(args.verdict))
+    else:
+        verdict = _verdict(args, results) if args.baseline else []
     out = _output_dir(args.out)
     report = build(results, out, source=args.results, verdict=verdict)
     try:
@@ -235,6 +259,10 @@ def register(commands) -> None:
     parser.add_argument("--baselines", default="baselines", metavar="DIR",
                         help="where baselines/<runner class>/ live (for a bare --baseline). "
                              "Default: baselines")
+    parser.add_argument("--verdict", metavar="PATH",
+                        help="put this verdict.md, written by `loaderbench gate`, first instead of "
+                             "judging again (how make bench shows the verdict its reruns "
+                             "confirmed); instead of --baseline")
     parser.add_argument("--out", default="results", metavar="DIR",
                         help="where report.md and the PNGs go. Default: results")
     gate.add_threshold_options(parser)

@@ -190,10 +190,32 @@ def test_an_explicit_baseline_file_is_judged(tmp_path, stored):
     assert f"baseline: `{current}`\n" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_the_gates_verdict_file_is_shown_as_written(tmp_path, stored):
+    """make bench: the gate judged (and confirmed) first; the report shows that verdict as is."""
+    current = io_only(stored, tmp_path / "current.json")
+    assert cli.main(["gate", str(current), str(current), "--markdown", str(tmp_path / "v.md")]) == 0
+    written = (tmp_path / "v.md").read_text()
+    assert cli.main(["report", str(current), "--verdict", str(tmp_path / "v.md"),
+                     "--out", str(tmp_path / "out")]) == 0
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert heading_order(markdown)[:2] == ["Regression verdict", "Recommendations"]
+    shown = markdown.split("## Regression verdict\n", 1)[1].split("## Recommendations", 1)[0]
+    assert shown.strip() == written.split("\n", 1)[1].strip()
+
+
+def test_no_verdict_file_means_the_gate_stopped_first(tmp_path, stored):
+    current = io_only(stored, tmp_path / "current.json")
+    assert cli.main(["report", str(current), "--verdict", str(tmp_path / "none.md"),
+                     "--out", str(tmp_path / "out")]) == 0
+    assert "_Not judged: no verdict at" in (tmp_path / "out" / "report.md").read_text()
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing.json"], "no such file"),
     ([str(STORED), "--baseline", "missing.json"], "no such file"),
     ([str(STORED), "--out", str(STORED)], "is a file, expected a directory"),
+    ([str(STORED), "--verdict", str(STORED)], "not a verdict written by `loaderbench gate`"),
+    ([str(STORED), "--verdict", "v.md", "--baseline"], "--verdict and --baseline both given"),
 ])
 def test_unusable_input_is_one_line_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -1,0 +1,197 @@
+"""Confirming a regression in fresh processes (loaderbench/confirm.py): what is rerun, how the
+reruns decide, and the whole path through real pytest processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loaderbench import confirm as confirm_mod
+from loaderbench.baseline import merge_runs
+from loaderbench.cli import main
+from loaderbench.confirm import Invocation, confirm, rerun_args
+from loaderbench.errors import InputError
+from loaderbench.gate import judge
+
+from synthetic_results import CPU_W0, CPU_W2, results, scaled
+
+JITTER = [1.00, 1.01, 0.99, 1.02, 0.98]
+PROJECT = Path(__file__).resolve().parents[2]
+INVOCATION = {"python": sys.executable, "directory": "/somewhere",
+              "args": ["tests/benchmarks", "--benchmark-only", "--lb-grid=quick",
+                       "--benchmark-json=results/latest.json", "-k", "throughput"]}
+
+
+def quiet_baseline() -> dict:
+    return merge_runs([results({CPU_W0: scaled(JITTER, s), CPU_W2: scaled(JITTER, 0.5 * s)})
+                       for s in (1.0, 1.03, 0.98)])
+
+
+def current_of(w0: float, w2: float) -> dict:
+    run = results({CPU_W0: scaled(JITTER, w0), CPU_W2: scaled(JITTER, 0.5 * w2)})
+    run["loaderbench"]["invocation"] = INVOCATION
+    return run
+
+
+class FakeReruns:
+    """Stands in for the pytest processes: returns the next scripted results, records commands."""
+
+    def __init__(self, *reruns: dict):
+        self.reruns, self.commands, self.listed = list(reruns), [], []
+
+    def __call__(self, command, directory):
+        self.commands.append((command, directory))
+        listing = next(a.split("=", 1)[1] for a in command if a.startswith("--lb-rerun="))
+        self.listed.append(Path(listing).read_text().split())
+        return self.reruns.pop(0)
+
+
+def run_confirm(current, fake, runs=2):
+    verdict = judge(quiet_baseline(), current)
+    confirm(verdict, quiet_baseline(), current, "cur.json", runs=runs,
+            rejudge=lambda base, rerun: judge(base, rerun), run=fake, show=lambda line: None)
+    return verdict, {row["benchmark"]: row for row in verdict.rows}
+
+
+def test_rerun_args_drop_output_and_storage_options_in_both_forms():
+    args = ("tests/benchmarks", "--benchmark-json", "a.json", "--benchmark-json=b.json", "-k",
+            "cpu", "--benchmark-save=x", "--benchmark-autosave", "--benchmark-compare",
+            "--lb-rerun=old.txt", "--lb-cost-scale=1.1", "-p", "no:cacheprovider")
+    assert rerun_args(args) == ["tests/benchmarks", "-k", "cpu", "--lb-cost-scale=1.1", "-p",
+                                "no:cacheprovider"]
+
+
+def test_the_rerun_is_the_same_pytest_narrowed_and_writing_its_own_file():
+    command = Invocation.of({"loaderbench": {"invocation": INVOCATION}}, "x").rerun_command(
+        Path("ids.txt"), Path("out.json"))
+    assert command == [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only",
+                       "--lb-grid=quick", "-k", "throughput", "--lb-rerun=ids.txt",
+                       "--benchmark-json=out.json"]
+
+
+def test_a_regression_every_rerun_repeats_stands_with_the_reruns_ratios():
+    fake = FakeReruns(current_of(1.5, 1.0), current_of(1.4, 1.0))
+    verdict, rows = run_confirm(current_of(1.5, 1.0), fake)
+    assert verdict.regressed and verdict.confirm_runs == 2
+    assert rows["test_throughput[cpu-w0]"]["verdict"] == "regressed"
+    assert "confirmed in 2 fresh processes (1.5" in rows["test_throughput[cpu-w0]"]["note"]
+    # Only the flagged benchmark, by node id, in the recorded directory; the args are replayed.
+    assert fake.listed == [["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]"]] * 2
+    assert {directory for _, directory in fake.commands} == {"/somewhere"}
+    assert all("-k" in command and "--lb-grid=quick" in command for command, _ in fake.commands)
+
+
+def test_one_rerun_that_does_not_repeat_it_clears_it_and_stops_rerunning():
+    fake = FakeReruns(current_of(1.0, 1.0), current_of(1.5, 1.0))
+    verdict, rows = run_confirm(current_of(1.5, 1.0), fake)
+    row = rows["test_throughput[cpu-w0]"]
+    assert not verdict.regressed and row["verdict"] == "unchanged"
+    assert row["note"].startswith("not confirmed:") and "fresh process 1" in row["note"]
+    assert "first run: 50.0% slower" in row["note"]
+    assert len(fake.commands) == 1  # nothing left to confirm after the first rerun
+
+
+def test_a_derived_ratio_reruns_the_benchmarks_it_is_computed_from():
+    # w2 slower alone: speedup and efficiency lose more than 10%.
+    fake = FakeReruns(current_of(1.0, 1.5), current_of(1.0, 1.5))
+    verdict, rows = run_confirm(current_of(1.0, 1.5), fake)
+    assert rows["speedup[cpu-w2-fork]"]["verdict"] == "regressed"
+    assert "confirmed in 2" in rows["speedup[cpu-w2-fork]"]["note"]
+    assert fake.listed[0] == ["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]",
+                              "tests/benchmarks/test_grid.py::test_throughput[cpu-w2-fork]"]
+
+
+def test_a_regression_the_rerun_did_not_run_still_stands():
+    rerun = results({CPU_W2: scaled(JITTER, 0.5)})  # cpu-w0 no longer collected
+    verdict, rows = run_confirm(current_of(1.5, 1.0), FakeReruns(rerun), runs=1)
+    assert verdict.regressed
+    assert "rerun 1: not rerun" in rows["test_throughput[cpu-w0]"]["note"]
+
+
+def test_no_rerun_without_a_regression_or_with_zero_runs():
+    fake = FakeReruns()
+    verdict, _ = run_confirm(current_of(1.0, 1.0), fake)
+    assert not verdict.regressed and fake.commands == [] and verdict.confirm_runs == 2
+    verdict, _ = run_confirm(current_of(1.5, 1.0), fake, runs=0)
+    assert verdict.regressed and fake.commands == [] and verdict.confirm_runs == 0
+
+
+def test_results_without_a_recorded_invocation_cannot_be_confirmed():
+    current = current_of(1.5, 1.0)
+    del current["loaderbench"]["invocation"]
+    with pytest.raises(InputError, match="records no pytest invocation.*without --confirm"):
+        run_confirm(current, FakeReruns())
+
+
+def test_a_failing_rerun_is_an_input_error_naming_the_command(monkeypatch):
+    monkeypatch.setattr(confirm_mod.subprocess, "run",
+                        lambda command, cwd: subprocess.CompletedProcess(command, 3))
+    with pytest.raises(InputError, match="pytest exited with code 3"):
+        confirm_mod.run_pytest([sys.executable, "--benchmark-json=x.json"], ".")
+
+
+# --- through real pytest processes ------------------------------------------------------------
+
+NOOP_W0 = "tests/benchmarks/test_grid.py::test_throughput[noop-w0]"
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory) -> Path:
+    """One real benchmark run (noop, 0 workers) written by the plugin, invocation recorded."""
+    out = tmp_path_factory.mktemp("confirm") / "latest.json"
+    subprocess.run([sys.executable, "-m", "pytest", NOOP_W0, "--benchmark-only", "-q",
+                    "-p", "no:cacheprovider", f"--benchmark-json={out}"], cwd=PROJECT,
+                   check=True, capture_output=True)
+    return out
+
+
+def with_rounds_scaled(run: dict, factor: float) -> dict:
+    doctored = json.loads(json.dumps(run))
+    for bench in doctored["benchmarks"]:
+        bench["stats"]["data"] = scaled(bench["stats"]["data"], factor)
+    return doctored
+
+
+def test_the_plugin_records_how_to_rerun_and_lb_rerun_selects_node_ids(real_run, tmp_path):
+    recorded = json.loads(real_run.read_text())["loaderbench"]["invocation"]
+    assert recorded["python"] == sys.executable and Path(recorded["directory"]) == PROJECT
+    assert NOOP_W0 in recorded["args"]
+    listing = tmp_path / "ids.txt"
+    listing.write_text("tests/benchmarks/test_grid.py::test_throughput[cpu-w0]\n")
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/benchmarks", "--collect-only", "-q",
+         "-p", "no:cacheprovider", f"--lb-rerun={listing}"],
+        cwd=PROJECT, capture_output=True, text=True)
+    ids = [line for line in collected.stdout.splitlines() if "::" in line]
+    assert ids == ["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]"], collected.stdout
+
+
+def test_lb_rerun_with_an_unreadable_file_is_a_usage_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--collect-only",
+                           "-p", "no:cacheprovider", f"--lb-rerun={tmp_path / 'none.txt'}"],
+                          cwd=PROJECT, capture_output=True, text=True)
+    assert done.returncode == 4 and "--lb-rerun: cannot read" in done.stderr
+
+
+@pytest.mark.parametrize("scenario", ["one slow process", "real slowdown"])
+def test_gate_confirm_reruns_in_a_real_process(real_run, tmp_path, capsys, scenario):
+    """A run doctored 3x slower is cleared by a real rerun; a baseline doctored 3x faster makes
+    the real rerun a regression too, so the verdict stands."""
+    run = json.loads(real_run.read_text())
+    if scenario == "one slow process":
+        baseline, current, expected = merge_runs([run, run]), with_rounds_scaled(run, 3.0), 0
+    else:
+        fast = with_rounds_scaled(run, 1 / 3)
+        baseline, current, expected = merge_runs([fast, fast]), run, 1
+    (tmp_path / "base.json").write_text(json.dumps(baseline))
+    (tmp_path / "cur.json").write_text(json.dumps(current))
+    code = main(["gate", str(tmp_path / "base.json"), str(tmp_path / "cur.json"), "--confirm", "1",
+                 "--only", "benchmarks"])
+    assert code == expected
+    verdict = (tmp_path / "verdict.md").read_text()
+    row = next(line for line in verdict.splitlines() if "test_throughput[noop-w0]" in line)
+    assert ("not confirmed" in row) if expected == 0 else ("confirmed in 1 fresh process" in row)
