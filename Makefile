@@ -45,7 +45,9 @@ venv:
 
 bench: venv
 	@mkdir -p $(dir $(RESULTS))
-	$(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-quiet -q -p no:cacheprovider \
+	@# A random memory layout, like every run loaderbench starts (loaderbench/layout.py).
+	LOADERBENCH_LAYOUT_PAD="$$($(PY) -m loaderbench.layout)" \
+	  $(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-quiet -q -p no:cacheprovider \
 	  --lb-grid=$(GRID) --benchmark-json=$(RESULTS) $(ARGS)
 	$(PY) -m loaderbench table $(RESULTS)
 	@rm -f $(VERDICT)

@@ -90,7 +90,8 @@ def run_pairs(a: Side, b: Side, *, pairs: int, runner: str, common: list[str], o
         progress.show(done, f"pair {k + 1} of {pairs}: {label}")
         command = pytest_command(side.python, out / f"{label}-{k + 1}.json", runner,
                                  [*common, *side.args])
-        results[label].append(run(command, f"pair {k + 1} of {pairs}, side {label}"))
+        results[label].append(run(command, f"pair {k + 1} of {pairs}, side {label}",
+                                  slot=(k, pairs)))
     progress.show(2 * pairs, f"{pairs} pairs done")
     return results["A"], results["B"]
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from pytest_benchmark.stats import Stats
 from pytest_benchmark.utils import get_machine_id
 
-from . import derived
+from . import derived, layout
 from .errors import EXIT_OK, InputError
 from .results import load_results
 from .runner import default_runner, parse_runner, runner_of
@@ -171,12 +171,13 @@ def pytest_command(python: str, out: Path, runner: str, args: list[str]) -> list
             *args]
 
 
-def run_grid(command: list[str], label: str) -> dict:
-    """Run ``command`` (output passes through); its results, or an InputError saying what failed."""
+def run_grid(command: list[str], label: str, *, slot: tuple[int, int] = (0, 1)) -> dict:
+    """Run ``command`` (output passes through) as run ``slot`` = (k, n) of a series, its memory
+    layout randomised (layout.py); its results, or an InputError saying what failed."""
     if not Path("tests/benchmarks").is_dir():
         raise InputError("tests/benchmarks not found: run from the loaderbench project root")
     out = Path(next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json=")))
-    code = subprocess.run(command).returncode
+    code = subprocess.run(command, env=layout.environment(*slot)).returncode
     if code != 0:
         raise InputError(f"{label}: pytest exited with code {code} ({shlex.join(command)}); "
                          "nothing was written")
@@ -222,7 +223,7 @@ def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force:
         for k in range(runs):
             progress.show(k, f"run {k + 1} of {runs}")
             command = pytest_command(python, Path(tmp) / f"run-{k + 1}.json", runner, pytest_args)
-            results.append(run(command, f"run {k + 1} of {runs}"))
+            results.append(run(command, f"run {k + 1} of {runs}", slot=(k, runs)))
     progress.show(runs, f"{runs} runs done")
     recorded = {runner_of(r) for r in results}
     if recorded != {runner}:

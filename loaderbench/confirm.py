@@ -1,7 +1,7 @@
 """Confirming a regression in fresh processes before it fails the verdict.
 
 On a shared runner a whole process can land in a slow mode (on the reference machine one case's
-epoch sat at about 75, 91 or 110 ms depending on the process, minutes apart, with nothing changed).
+epoch sat at about 75, 91 or 110-136 ms depending on the process, minutes apart, nothing changed).
 A stored baseline recorded in a few back-to-back runs may never have seen the slow mode, so one
 unlucky process is called a regression. A real slowdown, unlike that, is there in every process.
 
@@ -10,7 +10,8 @@ benchmarks it is computed from) are run again, ``runs`` times, each time in a fr
 started with the same interpreter, directory and arguments as the run being judged (the plugin
 records them as ``loaderbench.invocation``), and each rerun is judged against the baseline by the
 same rule. The regression stands only when every rerun is a regression too; otherwise the row is
-unchanged, with a note saying which rerun cleared it and how it measured.
+unchanged, with a note saying which rerun cleared it and how it measured. A rerun that cannot
+run (its pytest fails) confirms nothing and clears nothing: the regression stands, and says so.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import layout
 from .errors import InputError
 from .results import load_results
 
@@ -75,14 +77,20 @@ def rerun_args(args: tuple[str, ...]) -> list[str]:
     return kept
 
 
-def run_pytest(command: list[str], directory: str) -> dict:
-    """Run one confirming pytest (its output passes through); its results."""
+class RerunFailed(Exception):
+    """A confirming pytest did not produce results."""
+
+
+def run_pytest(command: list[str], directory: str, *, slot: tuple[int, int] = (0, 1)) -> dict:
+    """Run confirming pytest ``slot`` = (k, n), memory layout randomised (layout.py); its results."""
     out = Path(next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json=")))
-    code = subprocess.run(command, cwd=directory).returncode
+    code = subprocess.run(command, cwd=directory, env=layout.environment(*slot)).returncode
     if code != 0:
-        raise InputError(f"confirming rerun: pytest exited with code {code} ({' '.join(command)}); "
-                         "the first verdict stands unconfirmed")
-    return load_results(out)
+        raise RerunFailed(f"pytest exited with code {code}")
+    try:
+        return load_results(out)
+    except InputError as exc:
+        raise RerunFailed(str(exc)) from None
 
 
 def needed_benchmarks(row: dict, current: dict) -> list[str]:
@@ -122,8 +130,15 @@ def confirm(verdict, baseline: dict, current: dict, current_path, *, runs: int, 
                  f"{runs} ({len(nodeids)} benchmark(s))")
             listing = Path(tmp) / f"rerun-{k}.txt"
             listing.write_text("\n".join(nodeids) + "\n")
-            rerun = run(invocation.rerun_command(listing, Path(tmp) / f"rerun-{k}.json"),
-                        invocation.directory)
+            try:
+                rerun = run(invocation.rerun_command(listing, Path(tmp) / f"rerun-{k}.json"),
+                            invocation.directory, slot=(k - 1, runs))
+            except RerunFailed as exc:
+                show(f"loaderbench: fresh process {k} failed ({exc}): the regressions stand "
+                     "unconfirmed")
+                for row in standing:
+                    row["note"] += f"; unconfirmed: rerun {k} failed ({exc})"
+                return verdict
             again = {row["benchmark"]: row for row in rejudge(baseline, rerun).rows}
             still = []
             for row in standing:

@@ -15,7 +15,7 @@ import pytest
 import bench_datasets
 from bench_datasets import USER_PROFILE, UserDatasetError
 
-from . import derived, hypothesis_profiles, leaks, machine, publish, runner, sharing
+from . import derived, hypothesis_profiles, layout, leaks, machine, publish, runner, sharing
 from .grid import Case, Grid, GridError, select
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
@@ -117,7 +117,8 @@ def pytest_configure(config):
     rerun = config.getoption("--lb-rerun")
     if rerun:
         try:
-            config.stash[_RERUN] = set(Path(rerun).read_text().split())
+            config.stash[_RERUN] = {line.strip() for line in Path(rerun).read_text().splitlines()
+                                    if line.strip()}
         except OSError as exc:
             raise pytest.UsageError(f"--lb-rerun: cannot read {rerun}: {exc.strerror}") from None
     state = LoaderbenchState(grid, rounds, scale, user_dataset, {}, runner=runner_class)
@@ -254,6 +255,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "grid": state.grid.name if state else None,
         "cost_scale": state.cost_scale if state else 1.0,
         "runner": state.runner if state else runner.default_runner(),
+        "layout_pad": layout.recorded_pad(),
         # What `loaderbench gate --confirm` needs to start this same run again, narrowed.
         "invocation": {"python": sys.executable, "directory": str(config.invocation_params.dir),
                        "args": [str(a) for a in config.invocation_params.args]},

@@ -23,10 +23,12 @@ def side_of(command: list[str]) -> str:
     return out.rsplit("/", 1)[1].split("-")[0]
 
 
-def fake_grid(calls: list, b_factor: float):
+def fake_grid(calls: list, b_factor: float, slots: list | None = None):
     """Runs as pytest would return them: B's rounds ``b_factor`` times A's, a little drift."""
-    def run(command, label):
+    slots = [] if slots is None else slots
+    def run(command, label, slot):
         calls.append(command)
+        slots.append((side_of(command), slot))
         drift = 1 + 0.01 * len(calls)
         factor = drift * (b_factor if side_of(command) == "B" else 1.0)
         return results({CPU_W0: scaled(JITTER, factor), CPU_W2: scaled(JITTER, 0.5 * factor)})
@@ -38,11 +40,14 @@ def test_runs_alternate_a_b_for_every_pair():
 
 
 def test_each_side_runs_its_own_interpreter_with_its_own_arguments(tmp_path):
-    calls = []
+    calls, slots = [], []
     a = Side("A", "/env-a/bin/python")
     b = Side("B", "/env-b/bin/python", args=["--lb-cost-scale=1.25"])
     runs_a, runs_b = run_pairs(a, b, pairs=2, runner="cpu", common=["--lb-profiles=cpu"],
-                               out=tmp_path, run=fake_grid(calls, 1.0))
+                               out=tmp_path, run=fake_grid(calls, 1.0, slots))
+    # Pair k's A and B each draw a layout from slice k (layout.py): B's longer command line
+    # cannot put it in another layout mode than A systematically.
+    assert slots == [("A", (0, 2)), ("B", (0, 2)), ("A", (1, 2)), ("B", (1, 2))]
     assert [c[0] for c in calls] == ["/env-a/bin/python", "/env-b/bin/python"] * 2
     assert [side_of(c) for c in calls] == ["A", "B", "A", "B"]
     assert all("--lb-profiles=cpu" in c and "--lb-runner=cpu" in c for c in calls)

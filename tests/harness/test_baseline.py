@@ -88,20 +88,24 @@ def test_a_failed_write_leaves_the_old_file_whole_and_no_debris(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json"]
 
 
-def fake_runs(calls: list):
-    """A stand-in for running pytest: records the command, returns the next synthetic run."""
+def fake_runs(calls: list, slots: list | None = None):
+    """A stand-in for running pytest: records the command and layout slot, returns the next
+    synthetic run."""
+    slots = [] if slots is None else slots
     runs = iter(three_runs() * 3)
 
-    def run(command, label):
+    def run(command, label, slot):
         calls.append(command)
+        slots.append(slot)
         return next(runs)
     return run
 
 
 def test_record_runs_the_grid_n_times_and_stores_one_pooled_file(tmp_path, capsys):
-    calls = []
+    calls, slots = [], []
     path = record(runner="cpu", runs=3, pytest_args=["--lb-profiles=cpu"], root=tmp_path,
-                  force=False, python="py", run=fake_runs(calls))
+                  force=False, python="py", run=fake_runs(calls, slots))
+    assert slots == [(0, 3), (1, 3), (2, 3)]  # each run its own slice of layouts (layout.py)
     assert path == tmp_path / "cpu" / get_machine_id() / BASELINE_FILE
     assert len(calls) == 3 and all(c[:3] == ["py", "-m", "pytest"] for c in calls)
     assert all("--lb-runner=cpu" in c and c[-1] == "--lb-profiles=cpu" for c in calls)
@@ -131,7 +135,7 @@ def test_an_existing_baseline_is_kept_without_force_and_replaced_with_it(tmp_pat
 
 
 def test_runs_that_record_another_runner_class_are_not_stored(tmp_path):
-    def gpu_run(command, label):
+    def gpu_run(command, label, slot):
         return results({CPU_W0: [1.0, 1.1]}, runner="gpu")
     with pytest.raises(InputError, match="runner class"):
         record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False, run=gpu_run)

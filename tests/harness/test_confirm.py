@@ -41,10 +41,11 @@ class FakeReruns:
     """Stands in for the pytest processes: returns the next scripted results, records commands."""
 
     def __init__(self, *reruns: dict):
-        self.reruns, self.commands, self.listed = list(reruns), [], []
+        self.reruns, self.commands, self.listed, self.slots = list(reruns), [], [], []
 
-    def __call__(self, command, directory):
+    def __call__(self, command, directory, slot):
         self.commands.append((command, directory))
+        self.slots.append(slot)
         listing = next(a.split("=", 1)[1] for a in command if a.startswith("--lb-rerun="))
         self.listed.append(Path(listing).read_text().split())
         return self.reruns.pop(0)
@@ -81,6 +82,7 @@ def test_a_regression_every_rerun_repeats_stands_with_the_reruns_ratios():
     assert "confirmed in 2 fresh processes (1.5" in rows["test_throughput[cpu-w0]"]["note"]
     # Only the flagged benchmark, by node id, in the recorded directory; the args are replayed.
     assert fake.listed == [["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]"]] * 2
+    assert fake.slots == [(0, 2), (1, 2)]  # each rerun its own slice of layouts (layout.py)
     assert {directory for _, directory in fake.commands} == {"/somewhere"}
     assert all("-k" in command and "--lb-grid=quick" in command for command, _ in fake.commands)
 
@@ -127,11 +129,13 @@ def test_results_without_a_recorded_invocation_cannot_be_confirmed():
         run_confirm(current, FakeReruns())
 
 
-def test_a_failing_rerun_is_an_input_error_naming_the_command(monkeypatch):
+def test_a_rerun_that_fails_leaves_the_regression_standing_and_says_why(monkeypatch):
     monkeypatch.setattr(confirm_mod.subprocess, "run",
-                        lambda command, cwd: subprocess.CompletedProcess(command, 3))
-    with pytest.raises(InputError, match="pytest exited with code 3"):
-        confirm_mod.run_pytest([sys.executable, "--benchmark-json=x.json"], ".")
+                        lambda command, cwd, env: subprocess.CompletedProcess(command, 3))
+    verdict, rows = run_confirm(current_of(1.5, 1.0), confirm_mod.run_pytest)
+    assert verdict.regressed
+    assert rows["test_throughput[cpu-w0]"]["note"].endswith(
+        "; unconfirmed: rerun 1 failed (pytest exited with code 3)")
 
 
 # --- through real pytest processes ------------------------------------------------------------

@@ -209,6 +209,21 @@ def test_ci_tests_every_supported_python_and_judges_only_derived_ratios():
     assert gates and all("--only derived" in run for run in gates)
 
 
+@pytest.mark.parametrize("path", [CI, GPU], ids=lambda p: p.name)
+def test_every_gate_confirms_and_its_report_shows_that_verdict(path):
+    """A regression fails a job only after fresh reruns confirm it; the report written after the
+    gate (even a failed one) shows the gate's verdict rather than judging again unconfirmed."""
+    for job in load(path)["jobs"].values():
+        runs = [step.get("run", "") for step in job["steps"]]
+        gates = [i for i, run in enumerate(runs) if "loaderbench gate" in run]
+        reports = [i for i, run in enumerate(runs) if "loaderbench report" in run]
+        for i in gates:
+            assert re.search(r"--confirm [1-9]", runs[i]), runs[i]
+        for i in reports:
+            assert "--verdict results/verdict.md" in runs[i] and "--baseline" not in runs[i]
+            assert all(g < i for g in gates) and job["steps"][i].get("if") == "${{ !cancelled() }}"
+
+
 # --- each rule catches what it exists for ----------------------------------------------------------
 
 def broken(path, change):
