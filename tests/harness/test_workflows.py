@@ -224,6 +224,20 @@ def test_every_gate_confirms_and_its_report_shows_that_verdict(path):
             assert all(g < i for g in gates) and job["steps"][i].get("if") == "${{ !cancelled() }}"
 
 
+def unpadded_benchmark_runs(workflow) -> list[str]:
+    """Benchmark runs started without a random layout pad (loaderbench/layout.py): such a run can
+    sit in another layout mode than the baseline's runs, systematically."""
+    return [step["run"] for step in steps_of(workflow)
+            if "pytest tests/benchmarks" in step.get("run", "")
+            and 'LOADERBENCH_LAYOUT_PAD="$(.venv/bin/python -m loaderbench.layout)"' not in step["run"]]
+
+
+@pytest.mark.parametrize("path", [CI, GPU], ids=lambda p: p.name)
+def test_every_benchmark_run_gets_a_random_layout(path):
+    assert any("pytest tests/benchmarks" in s.get("run", "") for s in steps_of(load(path)))
+    assert unpadded_benchmark_runs(load(path)) == []
+
+
 # --- each rule catches what it exists for ----------------------------------------------------------
 
 def broken(path, change):
@@ -304,3 +318,10 @@ def test_the_external_tools_catch_a_broken_copy(tmp_path):
     done = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
                            str(invalid)], capture_output=True, text=True)
     assert done.returncode == 1 and "runs-on" in done.stdout + done.stderr
+
+
+def test_a_benchmark_run_without_a_layout_pad_is_caught():
+    def unpad(workflow):
+        step = next(s for s in steps_of(workflow) if "pytest tests/benchmarks" in s.get("run", ""))
+        step["run"] = step["run"].replace("LOADERBENCH_LAYOUT_PAD=", "UNUSED=")
+    assert len(unpadded_benchmark_runs(broken(GPU, unpad))) == 1
