@@ -73,6 +73,9 @@ class Tampered:
         self.epochs += 1
         return delivered, drawn
 
+    def wait_ready(self):
+        self.pool.wait_ready()
+
 
 def swap_first_two(batches, epoch, memory):
     if len(batches) >= 2:
