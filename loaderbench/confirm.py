@@ -1,7 +1,8 @@
 """Confirming a regression in fresh processes before it fails the verdict.
 
-On a shared runner a whole process can land in a slow mode (on the reference machine one case's
-epoch sat at about 75, 91 or 110-136 ms depending on the process, minutes apart, nothing changed).
+On a shared runner a whole process can land in a slow mode (on a 2-core AMD EPYC machine one
+case's epoch sat at about 75, 91 or 110-136 ms depending on the process, minutes apart, nothing
+changed).
 A stored baseline recorded in a few back-to-back runs may never have seen the slow mode, so one
 unlucky process is called a regression. A real slowdown, unlike that, is there in every process.
 

@@ -1,8 +1,8 @@
 """A randomised memory layout for every benchmark process loaderbench starts.
 
-How fast a process runs can depend on incidental details of how it was started. On the reference
-machine (2026-11-24) `test_throughput[large-w2-spawn]` took about 75 ms per epoch or about 92 ms
-depending only on the size of the command line and environment, every time: the
+How fast a process runs can depend on incidental details of how it was started. On a 2-core AMD
+EPYC machine (2026-11-24) `test_throughput[large-w2-spawn]` took about 75 ms per epoch or about
+92 ms depending only on the size of the command line and environment, every time: the
 `--benchmark-json` path 4 characters longer moved it from 92 to 75 ms, and an unused environment
 variable of 1024 or 2048 characters moved it back (0-256 or 4096 characters did not). This is the
 measurement bias of Mytkowicz et al., "Producing Wrong Data Without Doing Anything Obviously
