@@ -43,16 +43,20 @@ class LoaderAndOracle(RuleBasedStateMachine):
         check_partial_epoch(self.pool, self.example, self.epoch, limit)
         self.epoch += 1
 
-    def teardown(self):
-        """A whole epoch on every pool. A persistent iterator keeps the batches an abandoned epoch
-        had prefetched, each holding a shared-memory descriptor, until its next epoch starts; a run
-        ending on an abandoned epoch would leave them open past the test (its leak check failed with
-        9)."""
-        for pool in self.pools:
+
+def run_machine(pools, machine_settings) -> None:
+    """Run the machine over ``pools``, then one whole epoch on each pool, once per test rather than
+    per example. A persistent iterator keeps the batches an abandoned epoch had prefetched, each
+    holding a shared-memory descriptor, until its next epoch starts; a run ending on an abandoned
+    epoch would leave them open past the test (its leak check failed with 9)."""
+    LoaderAndOracle.pools = pools
+    try:
+        run_state_machine_as_test(LoaderAndOracle, settings=machine_settings)
+    finally:
+        for pool in pools:
             pool.wait_ready()
 
 
 def test_any_sequence_of_epochs_and_abandoned_iterators_stays_exact(ordered_pools):
     """Runs the machine with the profile's example count, a few steps per run."""
-    LoaderAndOracle.pools = ordered_pools
-    run_state_machine_as_test(LoaderAndOracle, settings=settings(stateful_step_count=8))
+    run_machine(ordered_pools, settings(stateful_step_count=8))

@@ -268,15 +268,9 @@ def test_property_7_catches_a_user_dataset_that_differs_with_workers():
 
 def test_the_state_machine_catches_a_batch_carried_over_between_epochs(ordered_pools):
     """The loader state machine fails on a loader that carries a batch into the next epoch."""
-    from hypothesis.stateful import run_state_machine_as_test
+    from .test_loader_state_machine import run_machine
 
-    from .test_loader_state_machine import LoaderAndOracle
-
-    LoaderAndOracle.pools = [Tampered(pool, carry_over_leftovers) for pool in ordered_pools]
-    try:
-        with pytest.raises(LoaderMismatch) as caught:
-            run_state_machine_as_test(LoaderAndOracle, settings=settings(
-                SEARCH, stateful_step_count=8))
-    finally:
-        LoaderAndOracle.pools = ordered_pools
+    with pytest.raises(LoaderMismatch) as caught:
+        run_machine([Tampered(pool, carry_over_leftovers) for pool in ordered_pools],
+                    settings(SEARCH, stateful_step_count=8))
     print(f"\nstate machine, carry_over_leftovers: {str(caught.value).splitlines()[1]}")
