@@ -64,8 +64,9 @@ test: venv
 report: venv
 	$(PY) -m loaderbench report $(RESULTS) --baseline --baselines $(BASELINES) --out $(dir $(RESULTS))
 
-# The baseline of this runner class (baselines/<class>/): the grid GRID with ARGS, RUNS times, each
-# in a fresh pytest process; FORCE=1 replaces an existing one. Record it on a quiet machine.
+# The baseline of this runner class and machine kind (baselines/<class>/): the grid GRID with ARGS,
+# RUNS times, each in a fresh pytest process; FORCE=1 replaces this kind's (other kinds' are kept).
+# Record it on a quiet machine.
 baseline: venv
 	$(PY) -m loaderbench baseline --runs $(RUNS) --baselines $(BASELINES) $(if $(FORCE),--force) \
 	  -- --lb-grid=$(GRID) $(ARGS)

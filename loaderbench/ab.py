@@ -122,7 +122,8 @@ def cmd_ab(args) -> int:
     write_json_atomic(out / "A.json", merged_a)
     write_json_atomic(out / "B.json", merged_b)
     thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
-    verdict = judge(merged_a, merged_b, thresholds, only=args.only)
+    # Both sides ran interleaved on this machine: their seconds always compare.
+    verdict = judge(merged_a, merged_b, thresholds, only=args.only or "all")
     verdict.header = compare_header(merged_a, merged_b, names=("A", "B"))
     report(verdict, out / "verdict.md",
            [a.describe(), b.describe(), f"{args.pairs} pairs, interleaved A B; pooled rounds in "

@@ -4,10 +4,14 @@ pytest-benchmark file per runner class, with a noise band per benchmark.
 Layout (pytest-benchmark's own storage, so ``pytest --benchmark-storage=baselines/cpu
 --benchmark-compare`` and ``pytest-benchmark compare`` read it)::
 
-    baselines/<runner class>/<machine id>/0001_baseline.json
+    baselines/<runner class>/<machine id>/NNNN_<machine kind>.json
 
 The machine id is pytest-benchmark's (OS-implementation-Python version-bits); the runner class
-folder above it is what tells a CPU runner from a GPU runner. The file is a normal pytest-benchmark
+folder above it is what tells a CPU runner from a GPU runner. A runner class may hold one baseline
+per machine kind (CPU model, cores, GPU: machine.MACHINE_KIND_FIELDS), because a pool of runners
+of one class can mix kinds and seconds do not compare across them: the verdict judges against the
+baseline of the candidate's own kind, or, when there is none, judges derived ratios only (gate.py).
+The file is a normal pytest-benchmark
 JSON whose ``stats`` are recomputed over the pooled rounds of every run (``stats.data`` holds them
 run after run), plus ``loaderbench.baseline``: the run count and, per benchmark and derived ratio,
 the median of each run and the noise band.
@@ -30,13 +34,12 @@ from pathlib import Path
 from pytest_benchmark.stats import Stats
 from pytest_benchmark.utils import get_machine_id
 
-from . import derived, layout
+from . import derived, layout, machine, speed
 from .errors import EXIT_OK, InputError
 from .results import load_results
 from .runner import default_runner, parse_runner, runner_of
 from .storage import write_json_atomic
 
-BASELINE_FILE = "0001_baseline.json"
 BASELINES_ROOT = Path("baselines")
 DEFAULT_RUNS = 3
 BAND_RULE_ALL = "largest ratio between the medians of any two runs, minus 1"
@@ -115,8 +118,10 @@ def merge_runs(runs: list[dict], *, adjacent: bool = False) -> dict:
                 medians.append(statistics.median(samples))
         noise[entry["name"]] = {"band": noise_band(medians, adjacent=adjacent),
                                 "run_medians": medians}
+    info.pop("speed_probe", None)  # one run's; the pooled file keeps every run's instead
     info["baseline"] = {"runs": len(runs), "band_rule": BAND_RULE_ADJACENT if adjacent else BAND_RULE_ALL,
-                        "noise": noise}
+                        "noise": noise,
+                        "speed_probes": [p for run in runs for p in speed.recorded(run)]}
     return {**last, "benchmarks": benchmarks, "loaderbench": info,
             "datetime": datetime.now(timezone.utc).isoformat()}
 
@@ -138,8 +143,15 @@ def baseline_files(folder: Path) -> list[Path]:
     return sorted([*folder.glob(pattern), *folder.glob(f"*/{pattern}")])
 
 
-def locate_baseline(path: Path, runner: str | None = None) -> Path:
-    """``path`` itself when a file; in a folder, its latest baseline, this machine id's first."""
+def _kind(path: Path) -> dict:
+    """The fingerprint a stored baseline carries; an InputError naming the file if unreadable."""
+    return machine.recorded(load_results(path))
+
+
+def locate_baseline(path: Path, runner: str | None = None, fingerprint: dict | None = None) -> Path:
+    """``path`` itself when a file. In a folder: the latest baseline recorded on ``fingerprint``'s
+    machine kind (this Python's machine id first), else the latest of any kind (the verdict then
+    judges ratios only, and says why)."""
     if path.is_file():
         return path
     files = baseline_files(path) if path.is_dir() else []
@@ -149,17 +161,34 @@ def locate_baseline(path: Path, runner: str | None = None) -> Path:
                              f"`make baseline` (or `loaderbench baseline --runner {runner}`) on a "
                              "quiet machine")
         raise InputError(f"{path}: no such file, and no baseline folder (NNNN_*.json) either")
+    if fingerprint:
+        files = [f for f in files if not machine.kind_differences(_kind(f), fingerprint)] or files
     own = [f for f in files if f.parent.name == get_machine_id()]
     return max(own or files, key=lambda f: f.name)
 
 
-def refuse_overwrite(folder: Path, force: bool) -> list[Path]:
-    """The baseline files in ``folder``; an InputError when there are some and ``force`` is off."""
-    existing = baseline_files(folder)
+def same_kind_baselines(folder: Path, fingerprint: dict) -> list[Path]:
+    """The baselines in ``folder`` recorded on ``fingerprint``'s machine kind."""
+    return [f for f in baseline_files(folder) if not machine.kind_differences(_kind(f), fingerprint)]
+
+
+def refuse_overwrite(folder: Path, fingerprint: dict, force: bool) -> list[Path]:
+    """This machine kind's baselines in ``folder``; an InputError when there are some and ``force``
+    is off. Other kinds' baselines are neither returned nor touched."""
+    existing = same_kind_baselines(folder, fingerprint)
     if existing and not force:
-        raise InputError(f"{existing[0]} already holds this runner class's baseline; pass --force "
-                         "(make baseline FORCE=1) to replace it")
+        raise InputError(f"{existing[0]} already holds this runner class's baseline for this machine "
+                         f"({machine.kind_slug(fingerprint)}); pass --force (make baseline "
+                         "FORCE=1) to replace it")
     return existing
+
+
+def baseline_target(folder: Path, fingerprint: dict) -> Path:
+    """Where a new baseline of this machine kind goes: the next pytest-benchmark number in the
+    folder (so `--benchmark-compare` without a number takes it), named after the kind."""
+    numbers = [int(f.name[:4]) for f in baseline_files(folder)]
+    number = max(numbers, default=0) + 1
+    return folder / get_machine_id() / f"{number:04d}_{machine.kind_slug(fingerprint)}.json"
 
 
 # --- running the grid -----------------------------------------------------------------------------
@@ -210,13 +239,18 @@ class Progress:
 # --- the `loaderbench baseline` command ------------------------------------------------------------
 
 def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force: bool,
-           python: str = sys.executable, run=None) -> Path:
-    """Run the grid ``runs`` times and store the pooled baseline; returns its path."""
+           python: str = sys.executable, run=None, fingerprint: dict | None = None) -> Path:
+    """Run the grid ``runs`` times and store the pooled baseline; returns its path.
+
+    ``fingerprint`` (default: this machine's) is checked against stored baselines before any run;
+    the runs' own recorded fingerprint decides where the result goes and what it replaces.
+    """
     if runs < 2:
         raise InputError(f"--runs must be >= 2 to measure the noise between runs, got {runs}")
     run = run or run_grid
     folder = root / runner
-    refuse_overwrite(folder, force)  # before spending minutes on runs that could not be stored
+    # Before spending minutes on runs that could not be stored.
+    refuse_overwrite(folder, fingerprint or machine.fingerprint(), force)
     progress = Progress(runs)
     results = []
     with tempfile.TemporaryDirectory(prefix="loaderbench-baseline-") as tmp:
@@ -229,12 +263,13 @@ def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force:
     if recorded != {runner}:
         raise InputError(f"the runs recorded runner class {sorted(map(str, recorded))}, expected "
                          f"{runner!r}; nothing was written")
-    existing = refuse_overwrite(folder, force)
-    target = folder / get_machine_id() / BASELINE_FILE
-    write_json_atomic(target, merge_runs(results))
+    merged = merge_runs(results)
+    kind = machine.recorded(merged)
+    existing = refuse_overwrite(folder, kind, force)
+    target = baseline_target(folder, kind)
+    write_json_atomic(target, merged)
     for old in existing:
-        if old != target:
-            old.unlink()  # one baseline per runner class: the verdict must not pick a stale one
+        old.unlink()  # one baseline per machine kind: the verdict must not pick a stale one
     return target
 
 
@@ -253,7 +288,8 @@ def cmd_baseline(args) -> int:
     merged = load_results(path)
     bands = sorted(((v["band"], k) for k, v in recorded_noise(merged).items()
                     if v["band"] is not None), reverse=True)[:5]
-    print(f"loaderbench: baseline of runner class {runner!r} written to {path} "
+    print(f"loaderbench: baseline of runner class {runner!r} for this machine kind "
+          f"({machine.kind_slug(machine.recorded(merged))}) written to {path} "
           f"({args.runs} runs, {len(merged['benchmarks'])} benchmarks)")
     if bands:
         print("widest noise bands: " + ", ".join(f"{name} {band:.0%}" for band, name in bands))
@@ -274,7 +310,8 @@ def register(commands) -> None:
     parser.add_argument("--baselines", default=str(BASELINES_ROOT), metavar="DIR",
                         help="root of the baseline folders. Default: baselines")
     parser.add_argument("--force", action="store_true",
-                        help="replace an existing baseline of this runner class")
+                        help="replace this machine kind's existing baseline of this runner class "
+                             "(other machine kinds' baselines are kept)")
     parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
                         help="passed to every pytest run")
     parser.set_defaults(run=cmd_baseline)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from scipy.stats import mannwhitneyu
 
-from . import derived
+from . import derived, machine, speed
 from .baseline import recorded_noise
 from .confirm import confirm
 from .errors import EXIT_OK, EXIT_REGRESSION, InputError
@@ -33,7 +33,9 @@ from .storage import write_atomic
 from .thresholds import Rule, Thresholds, load_thresholds
 
 VERDICTS = ("regressed", "improved", "missing", "new", "unchanged")
-ONLY_CHOICES = ("benchmarks", "derived")
+#: What a verdict judges: every row, seconds only, every derived ratio, or only the ratios that
+#: hold across machines (derived.PORTABLE_KINDS: what a baseline from another machine can judge).
+ONLY_CHOICES = ("all", "benchmarks", "derived", "portable")
 #: Fingerprint fields whose difference is expected (a torch upgrade is what we vet) but must be seen.
 VERSION_FIELDS = (("torch", "torch"), ("python", "Python"), ("cuda", "CUDA"))
 MACHINE_FIELDS = ("cpu_model", "usable_cores", "memory_gb", "platform", "gpu", "gpu_count",
@@ -46,6 +48,7 @@ class Verdict:
     header: list[str] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
     confirm_runs: int = 0  # fresh-process reruns every regression had to repeat in (confirm.py)
+    only: str = "all"  # or "benchmarks" / "derived" when only those rows were judged
 
     @property
     def regressed(self) -> bool:
@@ -187,12 +190,6 @@ def _derived_entries(results: dict) -> dict[str, dict]:
     return {e["name"]: e for e in entries if isinstance(e, dict) and "name" in e}
 
 
-def _fingerprint(results: dict) -> dict:
-    machine_info = results.get("machine_info")
-    info = machine_info.get("loaderbench") if isinstance(machine_info, dict) else None
-    return info if isinstance(info, dict) else {}
-
-
 def _derived_group(entry: dict) -> str:
     profile = str(entry.get("case") or "").split("-", 1)[0]
     return f"{entry.get('kind')}-{profile}"
@@ -203,15 +200,14 @@ def compare_header(baseline: dict, current: dict, names: tuple[str, str] = ("bas
     """The prominent lines: different torch/Python/CUDA, machine, cost scale, grid, noise bands."""
     base, cand = names
     lines = []
-    base_fp, cur_fp = _fingerprint(baseline), _fingerprint(current)
+    base_fp, cur_fp = machine.recorded(baseline), machine.recorded(current)
     for key, label in VERSION_FIELDS:
         if base_fp.get(key) != cur_fp.get(key) and (base_fp.get(key) or cur_fp.get(key)):
             lines.append(f"{cand} {label} {cur_fp.get(key)} vs {base} {label} {base_fp.get(key)}")
     moved = [f"{k} {cur_fp.get(k)} vs {base_fp.get(k)}" for k in MACHINE_FIELDS
              if base_fp.get(k) != cur_fp.get(k)]
     if moved and base_fp and cur_fp:
-        lines.append(f"different machine ({cand} vs {base}): " + "; ".join(moved)
-                     + ": seconds may not compare, ratios do")
+        lines.append(f"different machine ({cand} vs {base}): " + "; ".join(moved))
     base_lb = baseline.get("loaderbench") if isinstance(baseline.get("loaderbench"), dict) else {}
     cur_lb = current.get("loaderbench") if isinstance(current.get("loaderbench"), dict) else {}
     for key, label in (("cost_scale", "cost scale"), ("grid", "grid")):
@@ -223,18 +219,39 @@ def compare_header(baseline: dict, current: dict, names: tuple[str, str] = ("bas
     return lines
 
 
+def cross_machine_only(baseline: dict, current: dict, header: list[str]) -> str:
+    """"portable" when the two results came from different machine kinds or from machines of
+    different speed (an explanation is added to ``header``), else "all"."""
+    base_fp, cur_fp = machine.recorded(baseline), machine.recorded(current)
+    if base_fp and cur_fp and machine.kind_differences(base_fp, cur_fp):
+        why = (f"the baseline was recorded on another machine kind ({machine.kind_slug(base_fp)}, "
+               f"this is {machine.kind_slug(cur_fp)})")
+    else:
+        why = speed.mismatch(baseline, current)
+        if why is None:
+            return "all"
+    header.append(f"only the ratios that hold across machines are judged ({', '.join(derived.PORTABLE_KINDS)}), "
+                  f"not seconds: {why}. Record a baseline on this machine with `make baseline` "
+                  "(other kinds' are kept), or pass --only all to judge everything anyway")
+    return "portable"
+
+
 def judge(baseline: dict, current: dict, thresholds: Thresholds | None = None, *,
           only: str | None = None) -> Verdict:
     """Judge ``current`` against ``baseline`` (pytest-benchmark JSON as load_results returns it).
 
-    ``only`` = "benchmarks" or "derived" judges just those rows (seconds do not travel between
-    machines; derived ratios do).
+    ``only``: one of ONLY_CHOICES. None: every row when both ran on the same machine kind at
+    about the same speed (speed.py); otherwise only the derived ratios that travel between
+    machines (derived.PORTABLE_KINDS), and the header says why.
     """
+    header = compare_header(baseline, current)
+    if only is None:
+        only = cross_machine_only(baseline, current, header)
     thresholds = thresholds or Thresholds()
     noise = recorded_noise(baseline) or {}
     base_rounds, cur_rounds = rounds_by_name(baseline), rounds_by_name(current)
     rows: list[dict] = []
-    if only in (None, "benchmarks"):
+    if only in ("all", "benchmarks"):
         groups = {b["name"]: b.get("group") for b in [*baseline["benchmarks"], *current["benchmarks"]]}
         in_base = [b["name"] for b in baseline["benchmarks"]]
         in_current = [b["name"] for b in current["benchmarks"]]
@@ -243,10 +260,12 @@ def judge(baseline: dict, current: dict, thresholds: Thresholds | None = None, *
                                    noise.get(name), thresholds.for_group(groups.get(name)),
                                    higher_is_better=False,
                                    present=(name in in_base, name in in_current)))
-    if only in (None, "derived"):
+    if only in ("all", "derived", "portable"):
         base_entries, cur_entries = _derived_entries(baseline), _derived_entries(current)
         for name in dict.fromkeys([*base_entries, *cur_entries]):
             entry = cur_entries.get(name) or base_entries[name]
+            if only == "portable" and entry.get("kind") not in derived.PORTABLE_KINDS:
+                continue
             base_samples = (derived.per_round(base_entries[name], base_rounds)
                             if name in base_entries else None)
             cur_samples = (derived.per_round(cur_entries[name], cur_rounds)
@@ -257,7 +276,7 @@ def judge(baseline: dict, current: dict, thresholds: Thresholds | None = None, *
                                    present=(name in base_entries, name in cur_entries),
                                    values=(base_entries.get(name, {}).get("value"),
                                            cur_entries.get(name, {}).get("value"))))
-    return Verdict(rows, compare_header(baseline, current), thresholds)
+    return Verdict(rows, header, thresholds, only=only)
 
 
 def _judge_one(name, kind, base_samples, cur_samples, noise, rule, *, higher_is_better, present,
@@ -328,7 +347,8 @@ def cmd_gate(args) -> int:
             raise InputError(f"{current_path} records no runner class (not written by this "
                              "version's plugin): pass the baseline explicitly: "
                              "loaderbench gate BASELINE CURRENT")
-        baseline_path = locate_baseline(Path(args.baselines) / runner, runner=runner)
+        baseline_path = locate_baseline(Path(args.baselines) / runner, runner=runner,
+                                        fingerprint=machine.recorded(current))
     baseline = load_judgeable(baseline_path)
     check_same_runner(baseline, current, baseline_path, current_path)
     thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
@@ -336,7 +356,7 @@ def cmd_gate(args) -> int:
         raise InputError(f"--confirm must be >= 0 (fresh reruns of a regression), got {args.confirm}")
     verdict = judge(baseline, current, thresholds, only=args.only)
     confirm(verdict, baseline, current, current_path, runs=args.confirm,
-            rejudge=lambda base, rerun: judge(base, rerun, thresholds, only=args.only))
+            rejudge=lambda base, rerun: judge(base, rerun, thresholds, only=verdict.only))
     markdown = Path(args.markdown) if args.markdown else current_path.parent / "verdict.md"
     report(verdict, markdown, [f"baseline: {baseline_path}", f"current:  {current_path}"])
     return EXIT_REGRESSION if verdict.regressed else EXIT_OK
@@ -349,8 +369,10 @@ def add_threshold_options(parser) -> None:
     parser.add_argument("--alpha", type=float, metavar="P",
                         help="significance level for every group (default: pyproject, else 0.01)")
     parser.add_argument("--only", choices=ONLY_CHOICES,
-                        help="judge only raw benchmarks (seconds) or only derived ratios (which "
-                             "travel between machines)")
+                        help="judge every row, only raw benchmarks (seconds), only derived "
+                             "ratios, or only the ratios that hold across machines (speed-ups, "
+                             "efficiencies, pin gains). Default: all when the baseline was recorded "
+                             "on this machine kind at about this speed, else portable")
 
 
 def register(commands) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 
@@ -13,6 +14,10 @@ import psutil
 #: speed now, host name): dropped, so that two runs of one runner class compare equal.
 VOLATILE_CPU_FIELDS = ("hz_actual", "hz_actual_friendly", "hz_advertised", "hz_advertised_friendly")
 VOLATILE_FIELDS = ("node",)
+#: Fingerprint fields that decide whether two results came from the same kind of machine, so that
+#: their seconds compare. Memory size and driver version are shown when they differ but do not
+#: decide: a VM's usable memory moves by a few MB between boots, and a driver update is software.
+MACHINE_KIND_FIELDS = ("cpu_model", "usable_cores", "platform", "gpu", "gpu_count")
 
 
 def usable_cores() -> int:
@@ -70,6 +75,29 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def recorded(results: dict) -> dict:
+    """The fingerprint a results file carries (``machine_info.loaderbench``), or {}."""
+    machine_info = results.get("machine_info")
+    info = machine_info.get("loaderbench") if isinstance(machine_info, dict) else None
+    return info if isinstance(info, dict) else {}
+
+
+def kind_differences(a: dict, b: dict) -> list[str]:
+    """``field a vs b`` for each machine-kind field two fingerprints disagree on."""
+    return [f"{key} {a.get(key)} vs {b.get(key)}" for key in MACHINE_KIND_FIELDS
+            if a.get(key) != b.get(key)]
+
+
+def kind_slug(fp: dict) -> str:
+    """A file-name-safe name of a machine kind: "amd-epyc-2cpu", "...-nvidia-a10g"."""
+    parts = [str(fp.get("cpu_model") or "unknown-cpu"), f"{fp.get('usable_cores')}cpu"]
+    if fp.get("gpu"):
+        parts.append(f"{fp.get('gpu_count')}x-{fp['gpu']}")
+    words = re.findall(r"[a-z0-9.]+", " ".join(parts).lower().replace("(r)", "").replace("(tm)", ""))
+    return "-".join(w.strip(".") for w in words if w.strip(".") not in ("cpu", "processor"))[:80] \
+        or "machine"
 
 
 def scrub(machine_info: dict) -> None:

@@ -15,7 +15,8 @@ import pytest
 import bench_datasets
 from bench_datasets import USER_PROFILE, UserDatasetError
 
-from . import derived, hypothesis_profiles, layout, leaks, machine, publish, runner, sharing
+from . import (derived, hypothesis_profiles, layout, leaks, machine, publish, runner, sharing,
+               speed)
 from .grid import Case, Grid, GridError, select
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
@@ -25,6 +26,7 @@ _STATE = pytest.StashKey["LoaderbenchState"]()
 _CALL_OUTCOME = pytest.StashKey[str]()
 _PREEXISTING = pytest.StashKey[set]()
 _RERUN = pytest.StashKey[set]()
+_SPEED_AT_START = pytest.StashKey[float]()
 
 DEFAULT_ROUNDS = 5
 
@@ -216,6 +218,10 @@ def pytest_sessionstart(session):
     # A session run inside another one (pytest.main in a test) must not judge the outer
     # session's processes.
     session.config.stash[_PREEXISTING] = {p.pid for p in leaks.child_processes()}
+    config = session.config
+    if any(config.getoption(o, None) for o in ("benchmark_json", "benchmark_save",
+                                                "benchmark_autosave")):
+        config.stash[_SPEED_AT_START] = speed.probe()  # how fast the machine is as the run begins
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -256,6 +262,10 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "cost_scale": state.cost_scale if state else 1.0,
         "runner": state.runner if state else runner.default_runner(),
         "layout_pad": layout.recorded_pad(),
+        # The machine's speed as the run began and as it ended (speed.py): a verdict judges
+        # seconds only against a baseline whose machine ran the same probe about as fast.
+        "speed_probe": {**({"start": config.stash[_SPEED_AT_START]}
+                           if _SPEED_AT_START in config.stash else {}), "end": speed.probe()},
         # What `loaderbench gate --confirm` needs to start this same run again, narrowed.
         "invocation": {"python": sys.executable, "directory": str(config.invocation_params.dir),
                        "args": [str(a) for a in config.invocation_params.args]},

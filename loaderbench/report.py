@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import gate, plots
+from . import gate, machine, plots
 from .baseline import locate_baseline
 from .errors import EXIT_OK, InputError
 from .recommend import TIE, recommend
@@ -86,18 +86,18 @@ SECTIONS = (
 
 
 def _heading(results: dict, source: str) -> list[str]:
-    machine = (results.get("machine_info") or {}).get("loaderbench") or {}
+    fingerprint = machine.recorded(results)
     meta = results.get("loaderbench") or {}
     facts = [f"`{source}`"]
     if meta.get("grid"):
         facts.append(f"grid `{meta['grid']}`")
     for key, label in (("torch", "torch"), ("python", "Python")):
-        if machine.get(key):
-            facts.append(f"{label} {machine[key]}")
-    if machine.get("cpu_model"):
-        facts.append(f"{machine['cpu_model']}, {machine.get('usable_cores', '?')} usable cores")
-    if machine.get("gpu"):
-        facts.append(f"GPU {machine['gpu']}")
+        if fingerprint.get(key):
+            facts.append(f"{label} {fingerprint[key]}")
+    if fingerprint.get("cpu_model"):
+        facts.append(f"{fingerprint['cpu_model']}, {fingerprint.get('usable_cores', '?')} usable cores")
+    if fingerprint.get("gpu"):
+        facts.append(f"GPU {fingerprint['gpu']}")
     if results.get("datetime"):
         facts.append(str(results["datetime"])[:16].replace("T", " ") + " UTC")
     return ["# loaderbench report", "", " · ".join(facts), ""]
@@ -113,7 +113,8 @@ def _baseline_path(args, current: dict) -> Path | str:
         return (f"{args.results} records no runner class, so a bare --baseline cannot find its "
                 "baseline: pass one, e.g. --baseline baselines/cpu")
     try:
-        return locate_baseline(Path(args.baselines) / runner, runner=runner)
+        return locate_baseline(Path(args.baselines) / runner, runner=runner,
+                               fingerprint=machine.recorded(current))
     except InputError as exc:
         return str(exc)
 
@@ -128,7 +129,9 @@ def _verdict(args, current: dict) -> list[str]:
     thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
     verdict = gate.judge(baseline, current, thresholds, only=args.only)
     heading, *body = verdict.to_markdown().rstrip().splitlines()
-    judged = f"baseline: `{baseline_path}`" + (f", judging {args.only} only" if args.only else "")
+    judged = f"baseline: `{baseline_path}`"
+    if verdict.only != "all":
+        judged += f", judging {verdict.only} only"
     return [f"#{heading}", "", judged, *body, ""]
 
 

@@ -25,14 +25,17 @@ def bench(case: Case, rounds: list[float], measure: str = "throughput") -> dict:
 
 
 def results(rounds_by_case: dict[Case, list[float]], *, runner: str = "cpu", cost_scale=1.0,
-            **fingerprint) -> dict:
-    """A results file of throughput benchmarks with their derived ratios."""
+            speed_probe: float | None = None, **fingerprint) -> dict:
+    """A results file of throughput benchmarks with their derived ratios; ``speed_probe`` seconds
+    as the machine's speed at the run's start and end (none recorded when None)."""
     benchmarks = [bench(case, rounds) for case, rounds in rounds_by_case.items()]
+    info = {"derived": derived.derive(benchmarks, cores=2), "grid": "quick",
+            "cost_scale": cost_scale, "runner": runner}
+    if speed_probe is not None:
+        info["speed_probe"] = {"start": speed_probe, "end": speed_probe}
     return {"machine_info": {"loaderbench": {**FINGERPRINT, **fingerprint}},
             "commit_info": {}, "datetime": "2026-01-01T00:00:00", "version": "5.3.1",
-            "benchmarks": benchmarks,
-            "loaderbench": {"derived": derived.derive(benchmarks, cores=2), "grid": "quick",
-                            "cost_scale": cost_scale, "runner": runner}}
+            "benchmarks": benchmarks, "loaderbench": info}
 
 
 def scaled(values: list[float], factor: float) -> list[float]:

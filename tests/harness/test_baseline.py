@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from pytest_benchmark.stats import Stats
@@ -12,12 +13,15 @@ from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import get_machine_id
 
 from loaderbench import baseline as baseline_module
-from loaderbench.baseline import (BASELINE_FILE, Progress, merge_runs, noise_band, record,
+from loaderbench import machine
+from loaderbench.baseline import (Progress, locate_baseline, merge_runs, noise_band, record,
                                   recorded_noise, write_json_atomic)
 from loaderbench.cli import main
 from loaderbench.errors import InputError
 
-from synthetic_results import CPU_W0, CPU_W2, results, scaled
+from synthetic_results import CPU_W0, CPU_W2, FINGERPRINT, results, scaled
+
+KIND_FILE = "0001_test-2cpu.json"  # the first baseline of synthetic_results' machine kind
 
 RUN_ROUNDS = [[1.0, 1.1, 0.9], [1.2, 1.3, 1.1], [1.1, 1.0, 1.2]]
 
@@ -53,12 +57,12 @@ def test_merged_runs_pool_rounds_in_run_order_with_pytest_benchmarks_own_stats()
 
 def test_pytest_benchmark_storage_reads_a_recorded_baseline(tmp_path):
     """The layout is pytest-benchmark's own: its FileStorage finds and loads the file."""
-    write_json_atomic(tmp_path / "cpu" / get_machine_id() / BASELINE_FILE, merge_runs(three_runs()))
+    write_json_atomic(tmp_path / "cpu" / get_machine_id() / KIND_FILE, merge_runs(three_runs()))
     warnings = []
     logger = type("Logger", (), {"warning": lambda self, text: warnings.append(text)})()
     storage = FileStorage(tmp_path / "cpu", logger, default_machine_id=get_machine_id())
     loaded = list(storage.load())
-    assert [str(path) for path, _ in loaded] == [f"{get_machine_id()}/{BASELINE_FILE}"]
+    assert [str(path) for path, _ in loaded] == [f"{get_machine_id()}/{KIND_FILE}"]
     assert not warnings
     assert {b["name"] for b in loaded[0][1]["benchmarks"]} == {"test_throughput[cpu-w0]",
                                                                "test_throughput[cpu-w2-fork]"}
@@ -104,9 +108,9 @@ def fake_runs(calls: list, slots: list | None = None):
 def test_record_runs_the_grid_n_times_and_stores_one_pooled_file(tmp_path, capsys):
     calls, slots = [], []
     path = record(runner="cpu", runs=3, pytest_args=["--lb-profiles=cpu"], root=tmp_path,
-                  force=False, python="py", run=fake_runs(calls, slots))
+                  force=False, python="py", run=fake_runs(calls, slots), fingerprint=FINGERPRINT)
     assert slots == [(0, 3), (1, 3), (2, 3)]  # each run its own slice of layouts (layout.py)
-    assert path == tmp_path / "cpu" / get_machine_id() / BASELINE_FILE
+    assert path == tmp_path / "cpu" / get_machine_id() / KIND_FILE
     assert len(calls) == 3 and all(c[:3] == ["py", "-m", "pytest"] for c in calls)
     assert all("--lb-runner=cpu" in c and c[-1] == "--lb-profiles=cpu" for c in calls)
     assert len({c[c.index("-p") + 2] for c in calls}) == 3  # each run its own JSON file
@@ -116,22 +120,68 @@ def test_record_runs_the_grid_n_times_and_stores_one_pooled_file(tmp_path, capsy
     assert recorded_noise(json.loads(path.read_text()))["test_throughput[cpu-w0]"]["band"] > 0
 
 
+def stored(folder, name: str, **fingerprint) -> Path:
+    """A baseline file of the given machine kind in ``folder``."""
+    path = folder / name
+    write_json_atomic(path, merge_runs([results({CPU_W0: [1.0, 1.1]}, **fingerprint)] * 2))
+    return path
+
+
 def test_an_existing_baseline_is_kept_without_force_and_replaced_with_it(tmp_path):
     first = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
-                   run=fake_runs([]))
+                   run=fake_runs([]), fingerprint=FINGERPRINT)
     before = first.read_text()
-    stale = tmp_path / "cpu" / "Other-CPython-3.9-64bit" / "0001_baseline.json"
-    stale.parent.mkdir()
-    stale.write_text(before)
+    stale = stored(tmp_path / "cpu" / "Other-CPython-3.9-64bit", "0002_test-2cpu.json")
+    other_kind = stored(tmp_path / "cpu" / get_machine_id(), "0003_amd-2cpu.json", cpu_model="AMD")
+    other_before = other_kind.read_text()
     calls = []
     with pytest.raises(InputError, match="--force"):
         record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=False,
-               run=fake_runs(calls))
+               run=fake_runs(calls), fingerprint=FINGERPRINT)
     assert calls == []  # refused before spending any time on runs
     assert first.read_text() == before
-    record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=True, run=fake_runs([]))
-    assert json.loads(first.read_text())["loaderbench"]["baseline"]["runs"] == 3
-    assert not stale.exists()  # one baseline per runner class
+    new = record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=True,
+                 run=fake_runs([]), fingerprint=FINGERPRINT)
+    assert new.name == "0004_test-2cpu.json"  # pytest-benchmark's next number: the latest
+    assert json.loads(new.read_text())["loaderbench"]["baseline"]["runs"] == 3
+    assert not first.exists() and not stale.exists()  # one baseline per machine kind
+    assert other_kind.read_text() == other_before  # another kind's is kept, byte for byte
+
+
+def test_a_baseline_of_another_machine_kind_needs_no_force(tmp_path):
+    amd = stored(tmp_path / "cpu" / get_machine_id(), "0001_amd-2cpu.json", cpu_model="AMD")
+    path = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
+                  run=fake_runs([]), fingerprint=FINGERPRINT)
+    assert path.name == "0002_test-2cpu.json" and amd.exists()
+
+
+def test_the_candidates_machine_kind_picks_the_baseline(tmp_path):
+    """Among several kinds' baselines the candidate's own kind wins, even when older; with none of
+    its kind, the latest of any (the verdict then judges ratios only)."""
+    folder = tmp_path / "cpu"
+    own = stored(folder / get_machine_id(), "0001_test-2cpu.json")
+    stored(folder / get_machine_id(), "0002_amd-2cpu.json", cpu_model="AMD")
+    latest = stored(folder / get_machine_id(), "0003_intel-4cpu.json", cpu_model="Intel",
+                    usable_cores=4)
+    assert locate_baseline(folder, "cpu", fingerprint=FINGERPRINT) == own
+    assert locate_baseline(folder, "cpu", fingerprint={**FINGERPRINT, "usable_cores": 4,
+                                                       "cpu_model": "Intel"}) == latest
+    assert locate_baseline(folder, "cpu", fingerprint={**FINGERPRINT, "cpu_model": "ARM"}) == latest
+    # memory and driver are shown when they differ, but do not make another kind
+    assert locate_baseline(folder, "cpu", fingerprint={**FINGERPRINT, "memory_gb": 23.4}) == own
+
+
+def test_an_unreadable_baseline_of_unknown_kind_stops_a_recording(tmp_path):
+    """Its kind cannot be told, so a forced recording could replace it or keep a second one of
+    this kind beside it: the recording refuses, naming the file, and leaves it alone."""
+    broken = tmp_path / "cpu" / get_machine_id() / "0001_test-2cpu.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")
+    calls = []
+    with pytest.raises(InputError, match="0001_test-2cpu.json: not JSON"):
+        record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=True,
+               run=fake_runs(calls), fingerprint=FINGERPRINT)
+    assert calls == [] and broken.read_text() == "{not json"
 
 
 def test_runs_that_record_another_runner_class_are_not_stored(tmp_path):
@@ -155,9 +205,11 @@ def test_progress_estimates_the_time_left_from_the_runs_done():
 
 def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(baseline_module, "run_grid", fake_runs([]))
+    monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
     root = str(tmp_path)
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0
-    assert "baseline of runner class 'cpu' written to" in capsys.readouterr().out
+    assert "baseline of runner class 'cpu' for this machine kind (test-2cpu) written to" in \
+        capsys.readouterr().out
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 2
     assert "already holds" in capsys.readouterr().err
     assert main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root, "--force"]) == 2

@@ -1,4 +1,5 @@
-"""The runner class: chosen by --lb-runner or $LOADERBENCH_RUNNER, checked, recorded in the JSON."""
+"""The runner class: chosen by --lb-runner or $LOADERBENCH_RUNNER, checked, recorded in the JSON
+(with the speed probe that every results file carries)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ def test_the_runner_class_is_recorded_in_the_results(tmp_path):
                       "--lb-workers=0", "--lb-rounds=1", f"--benchmark-json={out}",
                       env={ENV_VAR: "gpu"})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert runner_of(json.loads(out.read_text())) == "gpu"
+    recorded = json.loads(out.read_text())
+    assert runner_of(recorded) == "gpu"
+    # and the machine's speed as the run began and ended (speed.py)
+    assert set(recorded["loaderbench"]["speed_probe"]) == {"start", "end"}
+    assert all(0 < s < 5 for s in recorded["loaderbench"]["speed_probe"].values())
 
 
 def test_a_bad_runner_class_is_a_usage_error():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from loaderbench.baseline import BASELINE_FILE, merge_runs, write_json_atomic
+from loaderbench.baseline import merge_runs, write_json_atomic
 from loaderbench.cli import main
 from pytest_benchmark.utils import get_machine_id
 
@@ -24,7 +24,7 @@ def quiet_baseline(runner="cpu") -> dict:
 def project(tmp_path, monkeypatch):
     """A working directory with a recorded cpu baseline and no pyproject (built-in thresholds)."""
     monkeypatch.chdir(tmp_path)
-    write_json_atomic(tmp_path / "baselines" / "cpu" / get_machine_id() / BASELINE_FILE,
+    write_json_atomic(tmp_path / "baselines" / "cpu" / get_machine_id() / "0001_test-2cpu.json",
                       quiet_baseline())
     (tmp_path / "results").mkdir()
     return tmp_path
@@ -63,6 +63,23 @@ def test_only_derived_ignores_seconds_from_another_machine(project):
                     results({CPU_W0: scaled(JITTER, 2.0), CPU_W2: scaled(JITTER, 1.0)}))
     assert main(["gate", current]) == 1
     assert main(["gate", "--only", "derived", current]) == 0
+
+
+def test_another_machine_kind_judges_ratios_only_unless_told(project, capsys):
+    """The same run from a machine kind with no baseline of its own: its seconds are not judged,
+    its ratios are, and the verdict says why; --only all judges seconds anyway."""
+    slower = {CPU_W0: scaled(JITTER, 2.0), CPU_W2: scaled(JITTER, 1.0)}
+    current = write(project / "results" / "latest.json", results(slower, cpu_model="Other CPU"))
+    assert main(["gate", current]) == 0
+    out = capsys.readouterr().out
+    assert "not seconds: the baseline was recorded on another machine kind (test-2cpu, this is " \
+           "other-2cpu)" in out
+    assert "speedup[cpu-w2-fork]" in out and "test_throughput[cpu-w0]" not in out
+    assert main(["gate", "--only", "all", current]) == 1
+    lost_speedup = {CPU_W0: JITTER, CPU_W2: scaled(JITTER, 1.0)}  # 2 workers no faster than 0
+    current = write(project / "results" / "latest.json", results(lost_speedup, cpu_model="Other CPU"))
+    assert main(["gate", current]) == 1
+    assert "REGRESSED" in capsys.readouterr().out
 
 
 def test_no_baseline_for_the_runner_class_says_how_to_make_one(project, capsys):

@@ -16,12 +16,17 @@ import psutil
 import pytest
 from pytest_benchmark.utils import get_machine_id
 
-from loaderbench import leaks, storage
+from loaderbench import leaks, machine, storage
 from loaderbench.results import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "LOADERBENCH_INTERRUPT_RUN"
-PREVIOUS = b'{"previous": "baseline", "kept": "byte for byte"}\n'
+# A stored baseline of this machine kind (the one a forced `loaderbench baseline` replaces), or the
+# previous results file; either must survive an interrupted run byte for byte.
+PREVIOUS = (json.dumps({"machine_info": {"loaderbench": machine.fingerprint()}, "kept": "byte for byte",
+                        "benchmarks": [{"name": "previous", "stats": {"median": 1.0, "min": 1.0,
+                                                                      "data": [1.0]}}]},
+                       sort_keys=True, indent=2) + "\n").encode()
 
 
 def folder_snapshot(folder: Path) -> dict[str, bytes]:
