@@ -10,11 +10,11 @@ The machine id is pytest-benchmark's (OS-implementation-Python version-bits); th
 folder above it is what tells a CPU runner from a GPU runner. A runner class may hold one baseline
 per machine kind (CPU model, cores, GPU: machine.MACHINE_KIND_FIELDS), because a pool of runners
 of one class can mix kinds and seconds do not compare across them: the verdict judges against the
-baseline of the candidate's own kind, or, when there is none, judges derived ratios only (gate.py).
-The file is a normal pytest-benchmark
-JSON whose ``stats`` are recomputed over the pooled rounds of every run (``stats.data`` holds them
-run after run), plus ``loaderbench.baseline``: the run count and, per benchmark and derived ratio,
-the median of each run and the noise band.
+baseline of the candidate's own kind, or, when there is none, only the ratios that hold across
+machines (gate.py). The file is a normal pytest-benchmark JSON whose ``stats`` are recomputed over
+the pooled rounds of every run (``stats.data`` holds them run after run), plus
+``loaderbench.baseline``: the run count, every run's speed probes (speed.py) and, per benchmark
+and derived ratio, the median of each run and the noise band.
 
 Noise band = the largest ratio between two runs' medians, minus 1: the biggest move the baseline
 itself showed between unchanged processes. The verdict never blames a candidate for less.

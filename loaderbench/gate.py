@@ -48,7 +48,7 @@ class Verdict:
     header: list[str] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
     confirm_runs: int = 0  # fresh-process reruns every regression had to repeat in (confirm.py)
-    only: str = "all"  # or "benchmarks" / "derived" when only those rows were judged
+    only: str = "all"  # what was judged: one of ONLY_CHOICES
 
     @property
     def regressed(self) -> bool:
@@ -230,9 +230,10 @@ def cross_machine_only(baseline: dict, current: dict, header: list[str]) -> str:
         why = speed.mismatch(baseline, current)
         if why is None:
             return "all"
-    header.append(f"only the ratios that hold across machines are judged ({', '.join(derived.PORTABLE_KINDS)}), "
-                  f"not seconds: {why}. Record a baseline on this machine with `make baseline` "
-                  "(other kinds' are kept), or pass --only all to judge everything anyway")
+    kinds = ", ".join(derived.PORTABLE_KINDS)
+    header.append(f"only the ratios that hold across machines are judged ({kinds}), not seconds: "
+                  f"{why}. Record a baseline on this machine with `make baseline` (other kinds' "
+                  "are kept), or pass --only all to judge everything anyway")
     return "portable"
 
 
@@ -370,9 +371,10 @@ def add_threshold_options(parser) -> None:
                         help="significance level for every group (default: pyproject, else 0.01)")
     parser.add_argument("--only", choices=ONLY_CHOICES,
                         help="judge every row, only raw benchmarks (seconds), only derived "
-                             "ratios, or only the ratios that hold across machines (speed-ups, "
-                             "efficiencies, pin gains). Default: all when the baseline was recorded "
-                             "on this machine kind at about this speed, else portable")
+                             "ratios, or only the ratios that hold across machines ("
+                             + ", ".join(derived.PORTABLE_KINDS) + "). Default: all when the "
+                             "baseline was recorded on this machine kind at about this speed, "
+                             "else portable")
 
 
 def register(commands) -> None:
