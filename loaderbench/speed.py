@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 
 REPEATS = 7
-LOOP = 400_000  # about 25-60 ms per repeat on the 2-core reference machines
+LOOP = 400_000  # 29-51 ms per repeat on the 2-core AMD EPYC machine of 2026-11-25
 #: How far outside the baseline's range of probes a candidate's probe may lie before the two are
 #: taken for machines of different speed (seconds not judged).
 TOLERANCE = 0.25
