@@ -162,7 +162,7 @@ def locate_baseline(path: Path, runner: str | None = None, fingerprint: dict | N
                              "quiet machine")
         raise InputError(f"{path}: no such file, and no baseline folder (NNNN_*.json) either")
     if fingerprint:
-        files = [f for f in files if not machine.kind_differences(_kind(f), fingerprint)] or files
+        files = same_kind_baselines(path, fingerprint) or files
     own = [f for f in files if f.parent.name == get_machine_id()]
     return max(own or files, key=lambda f: f.name)
 

@@ -30,8 +30,8 @@ from .grid import Case
 #: baseline from another machine kind or speed. startup_ratio and overlap_efficiency set work of
 #: different natures against each other (interpreter start-up against a first batch that may only
 #: sleep; loading against a training step that waits) and move with the machine: on 2026-11-25 a
-#: machine that ran the speed probe about 2x slower than the baseline's raised
-#: startup_ratio[io-w2-spawn] 1.22x, confirmed by two fresh reruns.
+#: machine that ran the noop and cpu epochs at 0 workers about 2x slower than the baseline's did
+#: raised startup_ratio[io-w2-spawn] 1.22x, confirmed by two fresh reruns.
 PORTABLE_KINDS = ("speedup", "efficiency", "pin_gain", "world_speedup")
 
 THROUGHPUT = "throughput"

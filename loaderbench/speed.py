@@ -1,9 +1,9 @@
 """How fast this machine runs right now: a fixed reference workload, timed in every benchmark run.
 
 Two machines that report the same kind (CPU model name, cores) can differ in speed by a factor of
-two. On 2026-11-25 a 2-core virtual machine reporting "AMD EPYC" ran the quick grid's CPU-bound
-epochs 1.9-2.1x slower than the 2-core "AMD EPYC" machine the committed baseline of the day
-before came from, with nothing changed: every such epoch read as a confirmed regression. A
+two. On 2026-11-25 a 2-core virtual machine reporting "AMD EPYC" ran the `noop` and `cpu` epochs
+at 0 workers 2.14x and 1.92x slower than the 2-core "AMD EPYC" machine the committed baseline of
+the day before came from, with nothing changed: 48 rows read as confirmed regressions. A
 fingerprint cannot see that; timing a fixed workload can.
 
 The probe is a pure-Python integer loop (the interpreter is what the DataLoader's per-sample and

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 
 from loaderbench import derived
+from loaderbench.baseline import merge_runs
 from loaderbench.grid import Case
 
 FINGERPRINT = {"cpu_model": "Test CPU", "usable_cores": 2, "memory_gb": 24.0, "python": "3.11.7",
@@ -13,6 +14,7 @@ FINGERPRINT = {"cpu_model": "Test CPU", "usable_cores": 2, "memory_gb": 24.0, "p
                "gpu_count": 0, "cuda_driver": None}
 
 CPU_W0, CPU_W2 = Case("cpu", 0), Case("cpu", 2, "fork")
+JITTER = [1.00, 1.01, 0.99, 1.02, 0.98]  # a quiet benchmark's five rounds, relative
 
 
 def bench(case: Case, rounds: list[float], measure: str = "throughput") -> dict:
@@ -40,3 +42,11 @@ def results(rounds_by_case: dict[Case, list[float]], *, runner: str = "cpu", cos
 
 def scaled(values: list[float], factor: float) -> list[float]:
     return [v * factor for v in values]
+
+
+def quiet_baseline(runner: str = "cpu", speed_probes=(None, None, None)) -> dict:
+    """A recorded baseline of three quiet runs (medians within 5% of each other), 2 workers twice
+    as fast as 0; ``speed_probes``: each run's speed probe (seconds), or None for none."""
+    return merge_runs([results({CPU_W0: scaled(JITTER, s), CPU_W2: scaled(JITTER, 0.5 * s)},
+                               runner=runner, speed_probe=probe)
+                       for s, probe in zip((1.0, 1.03, 0.98), speed_probes)])

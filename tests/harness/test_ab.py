@@ -13,9 +13,8 @@ from loaderbench.ab import Side, prepare, run_pairs, schedule, setup_commands, v
 from loaderbench.cli import main
 from loaderbench.errors import InputError
 
-from synthetic_results import CPU_W0, CPU_W2, results, scaled
+from synthetic_results import CPU_W0, CPU_W2, JITTER, results, scaled
 
-JITTER = [1.00, 1.01, 0.99, 1.02, 0.98]
 
 
 def side_of(command: list[str]) -> str:

@@ -17,18 +17,12 @@ from loaderbench.confirm import Invocation, confirm, rerun_args
 from loaderbench.errors import InputError
 from loaderbench.gate import judge
 
-from synthetic_results import CPU_W0, CPU_W2, results, scaled
+from synthetic_results import CPU_W0, CPU_W2, JITTER, quiet_baseline, results, scaled
 
-JITTER = [1.00, 1.01, 0.99, 1.02, 0.98]
 PROJECT = Path(__file__).resolve().parents[2]
 INVOCATION = {"python": sys.executable, "directory": "/somewhere",
               "args": ["tests/benchmarks", "--benchmark-only", "--lb-grid=quick",
                        "--benchmark-json=results/latest.json", "-k", "throughput"]}
-
-
-def quiet_baseline() -> dict:
-    return merge_runs([results({CPU_W0: scaled(JITTER, s), CPU_W2: scaled(JITTER, 0.5 * s)})
-                       for s in (1.0, 1.03, 0.98)])
 
 
 def current_of(w0: float, w2: float) -> dict:

@@ -12,9 +12,8 @@ from loaderbench.gate import judge
 from loaderbench.grid import Case
 from loaderbench.thresholds import Rule, Thresholds
 
-from synthetic_results import CPU_W0, CPU_W2, results, scaled
+from synthetic_results import CPU_W0, CPU_W2, JITTER, results, scaled
 
-JITTER = [1.00, 1.01, 0.99, 1.02, 0.98]  # a quiet benchmark's five rounds, relative
 PURE_TEST = Thresholds(Rule(min_effect=0.0, alpha=0.01))  # only the rank test decides
 
 

@@ -6,18 +6,12 @@ import json
 
 import pytest
 
-from loaderbench.baseline import merge_runs, write_json_atomic
+from loaderbench.baseline import write_json_atomic
 from loaderbench.cli import main
 from pytest_benchmark.utils import get_machine_id
 
-from synthetic_results import CPU_W0, CPU_W2, results, scaled
+from synthetic_results import CPU_W0, CPU_W2, JITTER, quiet_baseline, results, scaled
 
-JITTER = [1.00, 1.01, 0.99, 1.02, 0.98]
-
-
-def quiet_baseline(runner="cpu") -> dict:
-    return merge_runs([results({CPU_W0: scaled(JITTER, s), CPU_W2: scaled(JITTER, 0.5 * s)},
-                               runner=runner) for s in (1.0, 1.03, 0.98)])
 
 
 @pytest.fixture

@@ -8,23 +8,21 @@ from itertools import count
 
 import pytest
 
+from pytest_benchmark.utils import get_machine_id
+
 from loaderbench import derived, speed
 from loaderbench.baseline import merge_runs, write_json_atomic
 from loaderbench.cli import main
 from loaderbench.gate import judge
-from pytest_benchmark.utils import get_machine_id
-
 from loaderbench.grid import Case
-from synthetic_results import CPU_W0, CPU_W2, bench, results, scaled
 
-JITTER = [1.00, 1.01, 0.99, 1.02, 0.98]
+from synthetic_results import CPU_W0, CPU_W2, JITTER, bench, quiet_baseline, results, scaled
+
 PROBES = (0.050, 0.052, 0.049)  # seconds, one per baseline run
 
 
 def baseline() -> dict:
-    return merge_runs([results({CPU_W0: scaled(JITTER, s), CPU_W2: scaled(JITTER, 0.5 * s)},
-                               speed_probe=probe)
-                       for s, probe in zip((1.0, 1.03, 0.98), PROBES)])
+    return quiet_baseline(speed_probes=PROBES)
 
 
 def test_the_probe_keeps_the_fastest_repeat():
@@ -112,7 +110,7 @@ def test_ratios_of_unlike_work_are_not_judged_across_machines():
     judged; asked for every derived ratio, it shows."""
     base = merge_runs([with_startup(results({CPU_W0: scaled(JITTER, s), CPU_W2: scaled(JITTER, s / 2)},
                                             speed_probe=probe), 1.0)
-                       for s, probe in zip((1.0, 1.03, 0.98), PROBES)])
+                       for s, probe in zip((1.0, 1.03, 0.98), PROBES)])  # quiet_baseline's runs
     slow = with_startup(results({CPU_W0: scaled(JITTER, 2.0), CPU_W2: JITTER}, speed_probe=0.1), 1.5)
     verdict = judge(base, slow)
     judged = {row["benchmark"] for row in verdict.rows}
