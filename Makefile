@@ -18,6 +18,7 @@ BASELINES ?= baselines
 PAIRS  ?= 5
 CONFIRM ?= 2
 FORCE  ?=
+EXTEND ?=
 A_PYTHON ?=
 B_PYTHON ?=
 A_SPEC ?=
@@ -65,10 +66,10 @@ report: venv
 	$(PY) -m loaderbench report $(RESULTS) --baseline --baselines $(BASELINES) --out $(dir $(RESULTS))
 
 # The baseline of this runner class and machine kind (baselines/<class>/): the grid GRID with ARGS,
-# RUNS times, each in a fresh pytest process; FORCE=1 replaces this kind's (other kinds' are kept).
-# Record it on a quiet machine.
+# RUNS times, each in a fresh pytest process; FORCE=1 replaces this kind's (other kinds' are kept),
+# EXTEND=1 adds the runs to it (record in sittings hours apart). Record it on a quiet machine.
 baseline: venv
-	$(PY) -m loaderbench baseline --runs $(RUNS) --baselines $(BASELINES) $(if $(FORCE),--force) \
+	$(PY) -m loaderbench baseline --runs $(RUNS) --baselines $(BASELINES) $(if $(FORCE),--force) $(if $(EXTEND),--extend) \
 	  -- --lb-grid=$(GRID) $(ARGS)
 
 # Two environments on this machine, interleaved A B A B for PAIRS pairs; B judged against A.

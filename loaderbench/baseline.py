@@ -18,6 +18,13 @@ and derived ratio, the median of each run and the noise band.
 
 Noise band = the largest ratio between two runs' medians, minus 1: the biggest move the baseline
 itself showed between unchanged processes. The verdict never blames a candidate for less.
+
+A band can only be as wide as the moves its runs saw. Runs recorded back to back share the hour's
+machine state: on the 2-core AMD EPYC machine of 2026-11-25 the five runs of one sitting put
+``test_time_to_first_batch[pyobj-w2-fork]`` at 61-67 ms, and unchanged runs an hour later at
+62-84 ms, so an unchanged run failed the verdict. ``--extend`` adds runs recorded later to the
+same baseline (``loaderbench.baseline.sittings`` says when, and how many runs each time), so the
+bands cover the drift between sittings too.
 """
 
 from __future__ import annotations
@@ -44,6 +51,10 @@ BASELINES_ROOT = Path("baselines")
 DEFAULT_RUNS = 3
 BAND_RULE_ALL = "largest ratio between the medians of any two runs, minus 1"
 BAND_RULE_ADJACENT = "largest ratio between the medians of two consecutive runs, minus 1"
+#: What runs added to a baseline (--extend) must share with it, beyond the machine kind: the
+#: software measured (fingerprint fields) and the grid settings (loaderbench section).
+EXTEND_SAME_FIELDS = ("torch", "python", "cuda")
+EXTEND_SAME_SETTINGS = ("grid", "cost_scale", "runner")
 
 
 # --- noise ----------------------------------------------------------------------------------------
@@ -82,14 +93,23 @@ def _pooled_stats(data: list[float], iterations: int) -> dict:
     return {**stats.as_dict(), "data": data, "iterations": iterations}
 
 
-def merge_runs(runs: list[dict], *, adjacent: bool = False) -> dict:
+def merge_runs(runs: list[dict], *, adjacent: bool = False, prior: dict | None = None) -> dict:
     """One pytest-benchmark JSON from several runs of the same selection, with noise bands.
 
     ``adjacent`` measures bands between consecutive runs only (interleaved A/B runs, where the
     neighbouring run, not the whole job's drift, is what a comparison is up against).
+    ``prior``: a baseline this function wrote earlier, which ``runs`` extend (``baseline
+    --extend``, after check_extendable): its pooled rounds, run medians and speed probes come
+    first, as if its runs had been the first of ``runs``.
     """
     if not runs:
         raise ValueError("no runs to merge")
+    prior_rounds = _rounds(prior) if prior else {}
+    prior_noise = (recorded_noise(prior) or {}) if prior else {}
+
+    def prior_medians(name: str) -> list[float]:
+        return list((prior_noise.get(name) or {}).get("run_medians") or [])
+
     entries: dict[str, dict] = {}
     per_run: dict[str, list[list[float]]] = {}
     for run in runs:
@@ -98,11 +118,11 @@ def merge_runs(runs: list[dict], *, adjacent: bool = False) -> dict:
             per_run.setdefault(bench["name"], []).append(list(bench["stats"].get("data") or []))
     benchmarks, noise = [], {}
     for name, first in entries.items():
-        pooled = [value for rounds in per_run[name] for value in rounds]
+        pooled = prior_rounds.get(name, []) + [value for rounds in per_run[name] for value in rounds]
         bench = {**first, "stats": _pooled_stats(pooled, first["stats"].get("iterations", 1)),
                  "extra_info": _rates_for(dict(first.get("extra_info") or {}), pooled)}
         benchmarks.append(bench)
-        medians = [statistics.median(r) for r in per_run[name] if r]
+        medians = prior_medians(name) + [statistics.median(r) for r in per_run[name] if r]
         noise[name] = {"band": noise_band(medians, adjacent=adjacent), "run_medians": medians}
 
     last = runs[-1]
@@ -111,7 +131,7 @@ def merge_runs(runs: list[dict], *, adjacent: bool = False) -> dict:
     cores = ((last.get("machine_info") or {}).get("loaderbench") or {}).get("usable_cores", 1)
     info["derived"] = derived.derive(benchmarks, cores)
     for entry in info["derived"]:
-        medians = []
+        medians = prior_medians(entry["name"])
         for run in runs:
             samples = derived.per_round(entry, _rounds(run))
             if samples:
@@ -119,11 +139,64 @@ def merge_runs(runs: list[dict], *, adjacent: bool = False) -> dict:
         noise[entry["name"]] = {"band": noise_band(medians, adjacent=adjacent),
                                 "run_medians": medians}
     info.pop("speed_probe", None)  # one run's; the pooled file keeps every run's instead
-    info["baseline"] = {"runs": len(runs), "band_rule": BAND_RULE_ADJACENT if adjacent else BAND_RULE_ALL,
+    now = datetime.now(timezone.utc).isoformat()
+    info["baseline"] = {"runs": _recorded_runs(prior) + len(runs),
+                        "band_rule": BAND_RULE_ADJACENT if adjacent else BAND_RULE_ALL,
                         "noise": noise,
-                        "speed_probes": [p for run in runs for p in speed.recorded(run)]}
-    return {**last, "benchmarks": benchmarks, "loaderbench": info,
-            "datetime": datetime.now(timezone.utc).isoformat()}
+                        "sittings": [*sittings(prior), {"date": now, "runs": len(runs)}],
+                        "speed_probes": [*(speed.recorded(prior) if prior else []),
+                                         *(p for run in runs for p in speed.recorded(run))]}
+    return {**last, "benchmarks": benchmarks, "loaderbench": info, "datetime": now}
+
+
+def _recorded_runs(baseline: dict | None) -> int:
+    info = ((baseline or {}).get("loaderbench") or {}).get("baseline") or {}
+    runs = info.get("runs")
+    return runs if isinstance(runs, int) and not isinstance(runs, bool) else 0
+
+
+def sittings(baseline: dict | None) -> list[dict]:
+    """When a baseline's runs were recorded: [{"date", "runs"}], one entry per recording session
+    (a baseline written before sittings were kept counts as one, dated by the file)."""
+    if baseline is None:
+        return []
+    info = (baseline.get("loaderbench") or {}).get("baseline") or {}
+    recorded = info.get("sittings")
+    if isinstance(recorded, list) and recorded:
+        return [dict(s) for s in recorded if isinstance(s, dict)]
+    return [{"date": baseline.get("datetime"), "runs": _recorded_runs(baseline)}]
+
+
+def check_extendable(prior: dict, path: Path, runs: list[dict]) -> None:
+    """An InputError (nothing written) unless ``runs`` measured what the baseline at ``path``
+    measured, with the same software on the same machine kind: only then do their rounds pool."""
+    advice = "record a new baseline with --force (make baseline FORCE=1) instead"
+    before, now = machine.recorded(prior), machine.recorded(runs[-1])
+    moved = machine.kind_differences(before, now) + [
+        f"{key} {now.get(key)} vs {before.get(key)}" for key in EXTEND_SAME_FIELDS
+        if before.get(key) != now.get(key)]
+    if moved:
+        raise InputError(f"cannot extend {path}: the new runs differ from it ({'; '.join(moved)}); "
+                         f"{advice}")
+    old_info, new_info = prior.get("loaderbench") or {}, runs[-1].get("loaderbench") or {}
+    for key in EXTEND_SAME_SETTINGS:
+        if old_info.get(key) != new_info.get(key):
+            raise InputError(f"cannot extend {path}: it was recorded with {key} {old_info.get(key)}, "
+                             f"the new runs with {new_info.get(key)}; {advice}")
+    old_names = {b["name"] for b in prior["benchmarks"]}
+    new_names = {b["name"] for run in runs for b in run["benchmarks"]}
+    if old_names != new_names:
+        only_old, only_new = sorted(old_names - new_names), sorted(new_names - old_names)
+        raise InputError(f"cannot extend {path}: the new runs measured other benchmarks (only in "
+                         f"the baseline: {_few(only_old)}; only in the new runs: {_few(only_new)}); "
+                         f"pass the pytest arguments the baseline was recorded with, or {advice}")
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _rates_for(extra_info: dict, pooled: list[float]) -> dict:
@@ -239,18 +312,29 @@ class Progress:
 # --- the `loaderbench baseline` command ------------------------------------------------------------
 
 def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force: bool,
-           python: str = sys.executable, run=None, fingerprint: dict | None = None) -> Path:
+           extend: bool = False, python: str = sys.executable, run=None,
+           fingerprint: dict | None = None) -> Path:
     """Run the grid ``runs`` times and store the pooled baseline; returns its path.
 
-    ``fingerprint`` (default: this machine's) is checked against stored baselines before any run;
-    the runs' own recorded fingerprint decides where the result goes and what it replaces.
+    ``extend``: add the runs to this machine kind's baseline instead (same file, its runs kept
+    first), so that one baseline can pool sittings hours apart. ``fingerprint`` (default: this
+    machine's) is checked against stored baselines before any run; the runs' own recorded
+    fingerprint decides where the result goes and what it replaces or extends.
     """
-    if runs < 2:
-        raise InputError(f"--runs must be >= 2 to measure the noise between runs, got {runs}")
+    if extend and force:
+        raise InputError("--force replaces this machine kind's baseline, --extend adds runs to it: "
+                         "pass one of them")
+    if runs < (1 if extend else 2):
+        raise InputError(f"--runs must be >= 2 to measure the noise between runs, got {runs}"
+                         if not extend else f"--runs must be >= 1, got {runs}")
     run = run or run_grid
     folder = root / runner
+    fingerprint = fingerprint or machine.fingerprint()
     # Before spending minutes on runs that could not be stored.
-    refuse_overwrite(folder, fingerprint or machine.fingerprint(), force)
+    if extend:
+        prior_path, prior = extendable_baseline(folder, fingerprint)
+    else:
+        refuse_overwrite(folder, fingerprint, force)
     progress = Progress(runs)
     results = []
     with tempfile.TemporaryDirectory(prefix="loaderbench-baseline-") as tmp:
@@ -263,6 +347,10 @@ def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force:
     if recorded != {runner}:
         raise InputError(f"the runs recorded runner class {sorted(map(str, recorded))}, expected "
                          f"{runner!r}; nothing was written")
+    if extend:
+        check_extendable(prior, prior_path, results)
+        write_json_atomic(prior_path, merge_runs(results, prior=prior))
+        return prior_path
     merged = merge_runs(results)
     kind = machine.recorded(merged)
     existing = refuse_overwrite(folder, kind, force)
@@ -271,6 +359,23 @@ def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force:
     for old in existing:
         old.unlink()  # one baseline per machine kind: the verdict must not pick a stale one
     return target
+
+
+def extendable_baseline(folder: Path, fingerprint: dict) -> tuple[Path, dict]:
+    """This machine kind's baseline in ``folder`` and its contents; an InputError when there is
+    none, or when it is not one ``loaderbench baseline`` wrote (no noise bands or raw rounds)."""
+    existing = same_kind_baselines(folder, fingerprint)
+    if not existing:
+        raise InputError(f"no baseline for this machine ({machine.kind_slug(fingerprint)}) in "
+                         f"{folder}/ to extend: record one first with `make baseline`")
+    path = max(existing, key=lambda f: f.name)
+    prior = load_results(path)
+    lacking = next((b["name"] for b in prior["benchmarks"] if not b["stats"].get("data")), None)
+    if recorded_noise(prior) is None or lacking:
+        what = f"benchmark {lacking!r} has no raw rounds" if lacking else "it records no noise bands"
+        raise InputError(f"cannot extend {path}: {what} (not written by `loaderbench baseline`); "
+                         "record a new baseline with --force (make baseline FORCE=1) instead")
+    return path, prior
 
 
 def resolve_runner(chosen: str | None) -> str:
@@ -284,13 +389,16 @@ def resolve_runner(chosen: str | None) -> str:
 def cmd_baseline(args) -> int:
     runner = resolve_runner(args.runner)
     path = record(runner=runner, runs=args.runs, pytest_args=args.pytest_args,
-                  root=Path(args.baselines), force=args.force)
+                  root=Path(args.baselines), force=args.force, extend=args.extend)
     merged = load_results(path)
     bands = sorted(((v["band"], k) for k, v in recorded_noise(merged).items()
                     if v["band"] is not None), reverse=True)[:5]
+    held = sittings(merged)
     print(f"loaderbench: baseline of runner class {runner!r} for this machine kind "
-          f"({machine.kind_slug(machine.recorded(merged))}) written to {path} "
-          f"({args.runs} runs, {len(merged['benchmarks'])} benchmarks)")
+          f"({machine.kind_slug(machine.recorded(merged))}) "
+          f"{f'extended by {args.runs} runs in' if args.extend else 'written to'} {path} "
+          f"({_recorded_runs(merged)} runs in {len(held)} sitting{'s' if len(held) > 1 else ''}, "
+          f"{len(merged['benchmarks'])} benchmarks)")
     if bands:
         print("widest noise bands: " + ", ".join(f"{name} {band:.0%}" for band, name in bands))
     return EXIT_OK
@@ -312,6 +420,12 @@ def register(commands) -> None:
     parser.add_argument("--force", action="store_true",
                         help="replace this machine kind's existing baseline of this runner class "
                              "(other machine kinds' baselines are kept)")
+    parser.add_argument("--extend", action="store_true",
+                        help="add the runs to this machine kind's baseline (same file, its runs "
+                             "kept) instead of writing a new one: a baseline recorded in sittings "
+                             "hours apart sees how far the machine drifts, and its noise bands "
+                             "say so. The runs must measure the same benchmarks with the same "
+                             "torch, Python and grid settings")
     parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
                         help="passed to every pytest run")
     parser.set_defaults(run=cmd_baseline)

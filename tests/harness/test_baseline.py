@@ -14,10 +14,11 @@ from pytest_benchmark.utils import get_machine_id
 
 from loaderbench import baseline as baseline_module
 from loaderbench import machine
-from loaderbench.baseline import (Progress, locate_baseline, merge_runs, noise_band, record,
-                                  recorded_noise, write_json_atomic)
+from loaderbench.baseline import (Progress, baseline_files, locate_baseline, merge_runs,
+                                  noise_band, record, recorded_noise, sittings, write_json_atomic)
 from loaderbench.cli import main
 from loaderbench.errors import InputError
+from loaderbench.grid import Case
 
 from synthetic_results import CPU_W0, CPU_W2, FINGERPRINT, results, scaled
 
@@ -232,3 +233,91 @@ def test_a_failing_pytest_run_stores_nothing(tmp_path, monkeypatch, capsys):
     failing = ["python3", "-c", "raise SystemExit(1)", "--benchmark-json=x.json"]
     with pytest.raises(InputError, match="pytest exited with code 1"):
         baseline_module.run_grid(failing, "run 1 of 2")
+
+
+# --- extending a baseline with runs from another sitting -----------------------------------------
+
+def test_extending_a_baseline_pools_the_new_runs_after_the_old_ones(tmp_path):
+    path = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
+                  run=fake_runs([]), fingerprint=FINGERPRINT)
+    before = json.loads(path.read_text())
+    slower = [results({CPU_W0: scaled(r, 1.5), CPU_W2: scaled(r[::-1], 0.5)},
+                      speed_probe=0.05) for r in RUN_ROUNDS]
+    runs = iter(slower)
+    extended = record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=False,
+                      extend=True, run=lambda command, label, slot: next(runs),
+                      fingerprint=FINGERPRINT)
+    assert extended == path and len(baseline_files(tmp_path / "cpu")) == 1
+    after = json.loads(path.read_text())
+    old_w0, new_w0 = (next(b for b in d["benchmarks"] if b["name"] == "test_throughput[cpu-w0]")
+                      for d in (before, after))
+    assert new_w0["stats"]["data"] == old_w0["stats"]["data"] + [
+        v for r in RUN_ROUNDS for v in scaled(r, 1.5)]
+    noise = recorded_noise(after)["test_throughput[cpu-w0]"]
+    assert noise["run_medians"] == pytest.approx([1.0, 1.2, 1.5, 1.8, 1.65])
+    assert noise["band"] == pytest.approx(0.8)  # the slower sitting widened it from 20%
+    assert len(recorded_noise(after)["speedup[cpu-w2-fork]"]["run_medians"]) == 5
+    info = after["loaderbench"]["baseline"]
+    assert info["runs"] == 5 and [s["runs"] for s in info["sittings"]] == [2, 3]
+    assert info["speed_probes"] == [0.05] * 6  # the first sitting's runs recorded none
+
+
+def test_a_baseline_written_before_sittings_were_kept_counts_as_one(tmp_path):
+    old = merge_runs(three_runs())
+    del old["loaderbench"]["baseline"]["sittings"]
+    assert sittings(old) == [{"date": old["datetime"], "runs": 3}]
+    assert [s["runs"] for s in merge_runs(three_runs()[:1], prior=old)["loaderbench"]["baseline"]
+            ["sittings"]] == [3, 1]
+
+
+def test_extending_needs_a_baseline_of_this_machine_kind(tmp_path):
+    amd = stored(tmp_path / "cpu" / get_machine_id(), "0001_amd-2cpu.json", cpu_model="AMD")
+    calls = []
+    with pytest.raises(InputError, match=r"no baseline for this machine \(test-2cpu\).*make baseline"):
+        record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False, extend=True,
+               run=fake_runs(calls), fingerprint=FINGERPRINT)
+    assert calls == [] and len(baseline_files(tmp_path / "cpu")) == 1 and amd.exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"torch": "2.14.1"}, "torch 2.14.1 vs 2.13.0"),
+    ({"cost_scale": 1.25}, "cost_scale 1.0, the new runs with 1.25"),
+    ({"case": Case("noop", 0)}, r"only in the baseline: test_throughput\[cpu-w0\]"),
+])
+def test_runs_unlike_the_baseline_do_not_extend_it(tmp_path, change, message):
+    """Rounds of another torch, cost or selection would pool into bands they do not belong to:
+    refused after the runs, naming the difference, the file left byte for byte."""
+    path = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
+                  run=fake_runs([]), fingerprint=FINGERPRINT)
+    before = path.read_text()
+    case = change.pop("case", CPU_W0)
+    unlike = results({case: [1.0, 1.1], CPU_W2: [0.5, 0.6]}, **change)
+    with pytest.raises(InputError, match=message):
+        record(runner="cpu", runs=1, pytest_args=[], root=tmp_path, force=False, extend=True,
+               run=lambda command, label, slot: unlike, fingerprint=FINGERPRINT)
+    assert path.read_text() == before
+
+
+def test_a_file_without_noise_bands_is_not_extended(tmp_path):
+    path = tmp_path / "cpu" / get_machine_id() / KIND_FILE
+    write_json_atomic(path, results({CPU_W0: [1.0, 1.1]}))
+    calls = []
+    with pytest.raises(InputError, match="records no noise bands"):
+        record(runner="cpu", runs=1, pytest_args=[], root=tmp_path, force=False, extend=True,
+               run=fake_runs(calls), fingerprint=FINGERPRINT)
+    assert calls == []
+
+
+def test_the_command_extends_and_refuses_force_with_extend(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(baseline_module, "run_grid", fake_runs([]))
+    monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
+    root = str(tmp_path)
+    assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0
+    capsys.readouterr()
+    assert main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root,
+                 "--extend"]) == 0
+    out = capsys.readouterr().out
+    assert "extended by 1 runs in" in out and "(3 runs in 2 sittings, " in out
+    assert main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root, "--extend",
+                 "--force"]) == 2
+    assert "pass one of them" in capsys.readouterr().err
