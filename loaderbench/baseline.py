@@ -21,8 +21,8 @@ itself showed between unchanged processes. The verdict never blames a candidate 
 
 A band can only be as wide as the moves its runs saw. Runs recorded back to back share the hour's
 machine state: on the 2-core AMD EPYC machine of 2026-11-25 the five runs of one sitting put
-``test_time_to_first_batch[pyobj-w2-fork]`` at 61-67 ms, and unchanged runs an hour later at
-62-84 ms, so an unchanged run failed the verdict. ``--extend`` adds runs recorded later to the
+``test_time_to_first_batch[pyobj-w2-fork]`` at 61-67 ms, six unchanged `make bench` runs in the
+hour after it at 62-84 ms, and one of them failed the verdict on it. ``--extend`` adds runs recorded later to the
 same baseline (``loaderbench.baseline.sittings`` says when, and how many runs each time), so the
 bands cover the drift between sittings too.
 """
@@ -165,6 +165,17 @@ def sittings(baseline: dict | None) -> list[dict]:
     if isinstance(recorded, list) and recorded:
         return [dict(s) for s in recorded if isinstance(s, dict)]
     return [{"date": baseline.get("datetime"), "runs": _recorded_runs(baseline)}]
+
+
+def recording(baseline: dict) -> str:
+    """" (N runs in K sittings: DATE xN, ...)" for a recorded baseline, "" for a plain results
+    file: how much of the machine's drift its noise bands can have seen."""
+    if recorded_noise(baseline) is None:
+        return ""
+    held = sittings(baseline)
+    dates = ", ".join(f"{str(s.get('date'))[:10]} x{s.get('runs')}" for s in held)
+    return (f" ({_recorded_runs(baseline)} runs in {len(held)} "
+            f"sitting{'s' if len(held) > 1 else ''}: {dates})")
 
 
 def check_extendable(prior: dict, path: Path, runs: list[dict]) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from scipy.stats import mannwhitneyu
 
 from . import derived, machine, speed
-from .baseline import recorded_noise
+from .baseline import recorded_noise, recording
 from .confirm import confirm
 from .errors import EXIT_OK, EXIT_REGRESSION, InputError
 from .results import load_results
@@ -359,7 +359,8 @@ def cmd_gate(args) -> int:
     confirm(verdict, baseline, current, current_path, runs=args.confirm,
             rejudge=lambda base, rerun: judge(base, rerun, thresholds, only=verdict.only))
     markdown = Path(args.markdown) if args.markdown else current_path.parent / "verdict.md"
-    report(verdict, markdown, [f"baseline: {baseline_path}", f"current:  {current_path}"])
+    report(verdict, markdown, [f"baseline: {baseline_path}{recording(baseline)}",
+                               f"current:  {current_path}"])
     return EXIT_REGRESSION if verdict.regressed else EXIT_OK
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import gate, machine, plots
-from .baseline import locate_baseline
+from .baseline import locate_baseline, recording
 from .errors import EXIT_OK, InputError
 from .recommend import TIE, recommend
 from .storage import write_atomic
@@ -129,7 +129,7 @@ def _verdict(args, current: dict) -> list[str]:
     thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
     verdict = gate.judge(baseline, current, thresholds, only=args.only)
     heading, *body = verdict.to_markdown().rstrip().splitlines()
-    judged = f"baseline: `{baseline_path}`"
+    judged = f"baseline: `{baseline_path}`{recording(baseline)}"
     if verdict.only != "all":
         judged += f", judging {verdict.only} only"
     return [f"#{heading}", "", judged, *body, ""]

@@ -15,7 +15,8 @@ from pytest_benchmark.utils import get_machine_id
 from loaderbench import baseline as baseline_module
 from loaderbench import machine
 from loaderbench.baseline import (Progress, baseline_files, locate_baseline, merge_runs,
-                                  noise_band, record, recorded_noise, sittings, write_json_atomic)
+                                  noise_band, record, recorded_noise, recording, sittings,
+                                  write_json_atomic)
 from loaderbench.cli import main
 from loaderbench.errors import InputError
 from loaderbench.grid import Case
@@ -321,3 +322,11 @@ def test_the_command_extends_and_refuses_force_with_extend(tmp_path, monkeypatch
     assert main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root, "--extend",
                  "--force"]) == 2
     assert "pass one of them" in capsys.readouterr().err
+
+
+def test_the_verdict_names_how_a_baseline_was_recorded():
+    base = merge_runs(three_runs())
+    base["loaderbench"]["baseline"]["sittings"] = [{"date": "2026-11-25T21:29:00", "runs": 2},
+                                                   {"date": "2026-11-26T00:14:00", "runs": 1}]
+    assert recording(base) == " (3 runs in 2 sittings: 2026-11-25 x2, 2026-11-26 x1)"
+    assert recording(three_runs()[0]) == ""  # a plain results file records no runs
