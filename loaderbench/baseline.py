@@ -21,10 +21,10 @@ itself showed between unchanged processes. The verdict never blames a candidate 
 
 A band can only be as wide as the moves its runs saw. Runs recorded back to back share the hour's
 machine state: on the 2-core AMD EPYC machine of 2026-11-25 the five runs of one sitting put
-``test_time_to_first_batch[pyobj-w2-fork]`` at 61-67 ms, six unchanged `make bench` runs in the
-hour after it at 62-84 ms, and one of them failed the verdict on it. ``--extend`` adds runs recorded later to the
-same baseline (``loaderbench.baseline.sittings`` says when, and how many runs each time), so the
-bands cover the drift between sittings too.
+``test_time_to_first_batch[pyobj-w2-fork]`` at 61-67 ms, six unchanged ``make bench`` runs in
+the hour after it at 62-84 ms, and one of them failed the verdict on it. ``--extend`` adds runs
+recorded later to the same baseline (``loaderbench.baseline.sittings`` says when, and how many
+runs each time), so the bands cover the drift between sittings too.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pytest_benchmark.utils import get_machine_id
 
 from . import derived, layout, machine, speed
 from .errors import EXIT_OK, InputError
-from .results import load_results
+from .results import load_results, missing_rounds
 from .runner import default_runner, parse_runner, runner_of
 from .storage import write_json_atomic
 
@@ -335,9 +335,10 @@ def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force:
     if extend and force:
         raise InputError("--force replaces this machine kind's baseline, --extend adds runs to it: "
                          "pass one of them")
-    if runs < (1 if extend else 2):
-        raise InputError(f"--runs must be >= 2 to measure the noise between runs, got {runs}"
-                         if not extend else f"--runs must be >= 1, got {runs}")
+    if extend and runs < 1:
+        raise InputError(f"--runs must be >= 1, got {runs}")
+    if not extend and runs < 2:
+        raise InputError(f"--runs must be >= 2 to measure the noise between runs, got {runs}")
     run = run or run_grid
     folder = root / runner
     fingerprint = fingerprint or machine.fingerprint()
@@ -381,7 +382,7 @@ def extendable_baseline(folder: Path, fingerprint: dict) -> tuple[Path, dict]:
                          f"{folder}/ to extend: record one first with `make baseline`")
     path = max(existing, key=lambda f: f.name)
     prior = load_results(path)
-    lacking = next((b["name"] for b in prior["benchmarks"] if not b["stats"].get("data")), None)
+    lacking = missing_rounds(prior)
     if recorded_noise(prior) is None or lacking:
         what = f"benchmark {lacking!r} has no raw rounds" if lacking else "it records no noise bands"
         raise InputError(f"cannot extend {path}: {what} (not written by `loaderbench baseline`); "

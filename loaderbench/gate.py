@@ -27,7 +27,7 @@ from . import derived, machine, speed
 from .baseline import recorded_noise, recording
 from .confirm import confirm
 from .errors import EXIT_OK, EXIT_REGRESSION, InputError
-from .results import load_results
+from .results import load_results, missing_rounds
 from .runner import runner_of
 from .storage import write_atomic
 from .thresholds import Rule, Thresholds, load_thresholds
@@ -174,14 +174,6 @@ def rounds_by_name(results: dict) -> dict[str, list[float]]:
     """Each benchmark's raw rounds (``stats.data``); benchmarks saved without them are absent."""
     return {b["name"]: list(b["stats"]["data"]) for b in results.get("benchmarks", [])
             if b.get("stats", {}).get("data")}
-
-
-def missing_rounds(results: dict) -> str | None:
-    """The first benchmark without raw rounds, or None: the rank test needs every round."""
-    for bench in results.get("benchmarks", []):
-        if not bench.get("stats", {}).get("data"):
-            return bench["name"]
-    return None
 
 
 def _derived_entries(results: dict) -> dict[str, dict]:

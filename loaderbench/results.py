@@ -80,3 +80,12 @@ def _finite_number(value) -> bool:
         return math.isfinite(value)
     except OverflowError:
         return False
+
+
+def missing_rounds(results: dict) -> str | None:
+    """The first benchmark without raw rounds, or None: the verdict's rank test and a
+    baseline's noise bands need every round."""
+    for bench in results.get("benchmarks", []):
+        if not bench.get("stats", {}).get("data"):
+            return bench["name"]
+    return None

@@ -16,7 +16,6 @@ from loaderbench.errors import InputError
 from synthetic_results import CPU_W0, CPU_W2, JITTER, results, scaled
 
 
-
 def side_of(command: list[str]) -> str:
     out = next(a for a in command if a.startswith("--benchmark-json="))
     return out.rsplit("/", 1)[1].split("-")[0]

@@ -299,11 +299,21 @@ def test_runs_unlike_the_baseline_do_not_extend_it(tmp_path, change, message):
     assert path.read_text() == before
 
 
-def test_a_file_without_noise_bands_is_not_extended(tmp_path):
+def without_rounds() -> dict:
+    pooled = merge_runs(three_runs())
+    pooled["benchmarks"][0]["stats"].pop("data")  # saved without --benchmark-save-data
+    return pooled
+
+
+@pytest.mark.parametrize("stored_file, message", [
+    (lambda: results({CPU_W0: [1.0, 1.1]}), "records no noise bands"),
+    (without_rounds, r"benchmark 'test_throughput\[cpu-w0\]' has no raw rounds"),
+])
+def test_a_file_without_noise_bands_or_raw_rounds_is_not_extended(tmp_path, stored_file, message):
     path = tmp_path / "cpu" / get_machine_id() / KIND_FILE
-    write_json_atomic(path, results({CPU_W0: [1.0, 1.1]}))
+    write_json_atomic(path, stored_file())
     calls = []
-    with pytest.raises(InputError, match="records no noise bands"):
+    with pytest.raises(InputError, match=message):
         record(runner="cpu", runs=1, pytest_args=[], root=tmp_path, force=False, extend=True,
                run=fake_runs(calls), fingerprint=FINGERPRINT)
     assert calls == []

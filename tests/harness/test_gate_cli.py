@@ -13,7 +13,6 @@ from pytest_benchmark.utils import get_machine_id
 from synthetic_results import CPU_W0, CPU_W2, JITTER, quiet_baseline, results, scaled
 
 
-
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A working directory with a recorded cpu baseline and no pyproject (built-in thresholds)."""
