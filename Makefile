@@ -5,7 +5,9 @@
 #   make bench GRID=full                 the nightly grid
 #   make bench ARGS='--lb-profiles=cpu,io --lb-workers=0,2,4'   narrow or widen any axis
 #   make test  ARGS='-k properties'      pass anything to pytest
-#   make bench CONFIRM=0                 fail on a regression without rerunning it first
+#   make bench CONFIRM=0                 fail on a regression without confirming it first
+#   make ab B_ARGS='--lb-cost-scale=1.1' ARGS='--lb-profiles=cpu'   two sides, measured side by side
+#   make remeasure ARGS='--lb-profiles=cpu'   the baseline's recipe rebuilt, side by side with this
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,7 +17,9 @@ ARGS   ?=
 RESULTS ?= results/latest.json
 RUNS   ?= 3
 BASELINES ?= baselines
-PAIRS  ?= 5
+BUDGET ?= 35
+BLOCKS ?= 8
+MEASURES ?= throughput,startup
 CONFIRM ?= 2
 FORCE  ?=
 EXTEND ?=
@@ -25,13 +29,17 @@ A_SPEC ?=
 B_SPEC ?=
 A_ARGS ?=
 B_ARGS ?=
+A_REF  ?=
+B_REF  ?=
+A_REPO ?=
+B_REPO ?=
 HYPOTHESIS_PROFILE ?= ci
 
 PY    := $(VENV)/bin/python
 VERDICT := $(dir $(RESULTS))verdict.md
 STAMP := $(VENV)/.loaderbench-installed
 
-.PHONY: bench test venv clean report baseline ab
+.PHONY: bench test venv clean report baseline ab remeasure
 
 # Reinstalls only when TORCH or pyproject.toml changed since the last install.
 venv:
@@ -54,7 +62,7 @@ bench: venv
 	@rm -f $(VERDICT)
 	@# The report shows the gate's (confirmed) verdict; make exits with the gate's code.
 	status=0; $(PY) -m loaderbench gate $(RESULTS) --baselines $(BASELINES) --confirm $(CONFIRM) \
-	  --markdown $(VERDICT) || status=$$?; \
+	  $(if $(filter-out 0,$(CONFIRM)),--confirm-side-by-side) --markdown $(VERDICT) || status=$$?; \
 	$(PY) -m loaderbench report $(RESULTS) --verdict $(VERDICT) --out $(dir $(RESULTS)) && exit $$status
 
 test: venv
@@ -69,19 +77,29 @@ report: venv
 # RUNS times, each in a fresh pytest process; FORCE=1 replaces this kind's (other kinds' are kept),
 # EXTEND=1 adds the runs to it (record in sittings hours apart). Record it on a quiet machine.
 baseline: venv
-	$(PY) -m loaderbench baseline --runs $(RUNS) --baselines $(BASELINES) $(if $(FORCE),--force) $(if $(EXTEND),--extend) \
-	  -- --lb-grid=$(GRID) $(ARGS)
+	$(PY) -m loaderbench baseline --runs $(RUNS) --baselines $(BASELINES) --torch '$(TORCH)' \
+	  $(if $(FORCE),--force) $(if $(EXTEND),--extend) -- --lb-grid=$(GRID) $(ARGS)
 
-# Two environments on this machine, interleaved A B A B for PAIRS pairs; B judged against A.
+# Two environments measured side by side, round by round; B judged against A (exit 1: B regressed).
 #   make ab B_SPEC='torch==2.12.0' ARGS='--lb-profiles=cpu'     another torch in its own venv
 #   make ab B_PYTHON=../other/.venv/bin/python                    another interpreter
+#   make ab A_REF=main                                            this checkout against main's code
 #   make ab B_ARGS='--lb-cost-scale=1.25'                        one interpreter, two settings
+# BUDGET: seconds per row on average; BLOCKS: at most this many starts of fresh side processes.
 ab: venv
-	$(PY) -m loaderbench ab --pairs $(PAIRS) \
+	$(PY) -m loaderbench ab --budget $(BUDGET) --blocks $(BLOCKS) --measures $(MEASURES) \
 	  $(if $(A_PYTHON),'--a-python=$(A_PYTHON)') $(if $(B_PYTHON),'--b-python=$(B_PYTHON)') \
 	  $(if $(A_SPEC),'--a-spec=$(A_SPEC)') $(if $(B_SPEC),'--b-spec=$(B_SPEC)') \
+	  $(if $(A_REF),'--a-ref=$(A_REF)') $(if $(B_REF),'--b-ref=$(B_REF)') \
+	  $(if $(A_REPO),'--a-repo=$(A_REPO)') $(if $(B_REPO),'--b-repo=$(B_REPO)') \
 	  $(if $(A_ARGS),'--a-args=$(A_ARGS)') $(if $(B_ARGS),'--b-args=$(B_ARGS)') \
 	  -- --lb-grid=$(GRID) $(ARGS)
+
+# The baseline of this runner class and machine kind rebuilt from its recipe (a cached virtualenv
+# under .venv-ab/) and measured side by side with this environment; ARGS narrows its grid.
+remeasure: venv
+	$(PY) -m loaderbench gate --remeasure --baselines $(BASELINES) --budget $(BUDGET) \
+	  --blocks $(BLOCKS) --measures $(MEASURES) -- $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis results/*.json

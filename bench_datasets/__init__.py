@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import inspect
 
+from torch.utils.data import IterableDataset
+
+from .ballast import WorkerBallast
 from .iterable import ShardedIterable
 from .profiles import (
     CpuDataset,
@@ -42,8 +45,48 @@ def make_dataset(profile: str, *, seed: int = 0, cost_scale: float = 1.0, **over
     return cls(seed=seed, **overrides)
 
 
+class DatasetCache:
+    """Each profile's dataset built once, with the settings of a run (cost scale, the user's
+    dataset, a worker ballast); ``close`` releases what set-up made. Benchmarks and side-by-side
+    sides build their datasets through it, so both measure the same thing."""
+
+    def __init__(self, *, cost_scale: float = 1.0, user_dataset: str | None = None,
+                 worker_ballast_mb: float = 0.0):
+        self.cost_scale, self.user_dataset = cost_scale, user_dataset
+        self.worker_ballast_mb = worker_ballast_mb
+        self._built: dict = {}
+
+    def get(self, profile: str):
+        if profile not in self._built:
+            if profile == USER_PROFILE:
+                if not self.user_dataset:
+                    raise UserDatasetError(f"profile {USER_PROFILE!r} needs "
+                                           "--lb-dataset=package.module:callable")
+                dataset = make_user_dataset(self.user_dataset)
+            else:
+                dataset = make_dataset(profile, cost_scale=self.cost_scale)
+            self._built[profile] = self.with_ballast(dataset)
+        return self._built[profile]
+
+    def with_ballast(self, dataset):
+        """``dataset`` wrapped in the worker ballast when one is set."""
+        if not self.worker_ballast_mb:
+            return dataset
+        if isinstance(dataset, IterableDataset):
+            raise UserDatasetError("--lb-worker-ballast-mb needs a map-style dataset; "
+                                   f"{type(dataset).__name__} is an IterableDataset")
+        return WorkerBallast(dataset, self.worker_ballast_mb)
+
+    def close(self) -> None:
+        for dataset in self._built.values():
+            close = getattr(dataset, "close", None)
+            if close is not None:
+                close()
+        self._built.clear()
+
+
 __all__ = [
-    "PROFILES", "USER_PROFILE", "ProfiledDataset", "ShardedIterable", "UserDatasetError",
+    "PROFILES", "USER_PROFILE", "DatasetCache", "ProfiledDataset", "WorkerBallast", "ShardedIterable", "UserDatasetError",
     "make_dataset", "make_user_dataset", "resolve_factory",
     "CpuDataset", "DiskDataset", "IoDataset", "JpegDataset", "LargeDataset", "NoopDataset",
     "PyObjDataset",

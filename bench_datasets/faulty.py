@@ -89,6 +89,39 @@ class SegfaultingDataset(FaultyDataset):
         ctypes.string_at(0)
 
 
+#: Set in the environment of a process that ExitingDataset may end (a side a test started).
+EXIT_ALLOWED = "LOADERBENCH_FAULT_EXIT"
+
+
+class ExitingDataset(FaultyDataset):
+    """Ends the whole process that loads it (``os._exit(3)``) the ``times``-th time it loads a
+    chosen index, as a crash of a measuring process in mid-run would. Armed only where
+    EXIT_ALLOWED is set in the environment (a process a test started to die); anywhere else, a
+    test runner included, it loads like any dataset."""
+
+    def __init__(self, length: int, at, times: int = 1):
+        super().__init__(length, at)
+        self.times, self.seen = times, 0
+
+    def fault(self, index: int) -> None:
+        self.seen += 1
+        if self.seen < self.times:
+            return
+        if os.environ.get(EXIT_ALLOWED) == "1":
+            os._exit(3)
+
+
+def make_exiting() -> ExitingDataset:
+    """``--lb-dataset=bench_datasets.faulty:make_exiting``: 64 samples; the process ends in its
+    third epoch (after a warm one and a timed one)."""
+    return ExitingDataset(64, at=40, times=3)
+
+
+def make_raising() -> RaisingDataset:
+    """``--lb-dataset=bench_datasets.faulty:make_raising``: 64 samples, sample 40 raises."""
+    return RaisingDataset(64, at=40)
+
+
 class RaisingDataset(FaultyDataset):
     """Raises InjectedFault naming the index (a per-sample error the loader can continue past)."""
 

@@ -1,142 +1,230 @@
-"""`loaderbench ab`: two environments compared on one machine in one job, A B A B ...
+"""`loaderbench ab`: two environments measured side by side, round by round, B judged against A.
 
-Each side is an interpreter (``--a-python``), a pip requirement installed into a virtualenv made
-here (``--a-spec 'torch==2.12.0'``), or neither (this interpreter); each side may add its own pytest
-arguments (``--a-args``), so one interpreter with two settings is an A/B too. Every run is a fresh
-pytest process over the same selection. Interleaving puts A and B side by side in time, so the slow
-drift of a shared runner hits both alike; the noise band is taken between consecutive A runs, the
-neighbours each B run actually competes with. B is judged against A by the same rules as the gate.
+Each side is a long-lived process (paired/side.py) of its own environment: this interpreter,
+another one (``--b-python``), a pip requirement in a virtualenv made here (``--b-spec``), the code
+of a git ref (``--b-ref``, of this project or, with ``--b-repo``, of the repository holding your
+dataset), plus settings of its own (``--b-args='--lb-cost-scale=1.1'``). Both build the same
+cases; their rounds are paired, in random order or as a duet, block after block of fresh
+processes, until each row's interval settles or the budget is spent (paired/engine.py). Every row
+is regressed, improved, unchanged or inconclusive (verdict.py).
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import shlex
-import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .baseline import Progress, merge_runs, pytest_command, resolve_runner, run_grid
-from .errors import EXIT_OK, EXIT_REGRESSION, InputError
-from .gate import add_threshold_options, compare_header, judge, report
-from .storage import write_json_atomic
-from .thresholds import load_thresholds
+from .errors import InputError
+from .grid import GridError, select
+from .paired import environments
+from .paired.engine import Budget, Engine, Tally, ab_plans, verdict_rows
+from .paired.protocol import MEASURES
+from .paired.side import SETTINGS, parse_settings
+from .paired.sides import SideSpec
+from .storage import write_atomic
+from .thresholds import Rule, load_thresholds
+from .verdict import Verdict
 
-DEFAULT_PAIRS = 5
 DEFAULT_OUT = Path("results/ab")
-DEFAULT_VENVS = Path(".venv-ab")
+#: Grid selection options accepted after ``--`` (everything else there goes to both sides).
+SELECTION = ("--lb-grid", "--lb-profiles", "--lb-workers", "--lb-start-methods")
+VERSION_FIELDS = (("torch", "torch"), ("python", "Python"), ("cuda", "CUDA"))
 
 
-@dataclass
-class Side:
-    label: str
-    python: str = sys.executable
-    spec: str | None = None
-    args: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class Selection:
+    """What both sides measure: the grid (cases) and the settings common to both."""
 
-    def describe(self) -> str:
-        what = f"pip {self.spec!r}" if self.spec else self.python
-        return f"{self.label}: {what}" + (f", pytest args {shlex.join(self.args)}" if self.args else "")
-
-
-def venv_for(spec: str, venvs: Path) -> Path:
-    """A stable folder per requirement spec, so a second A/B with the same spec reuses it."""
-    digest = hashlib.sha256(spec.encode()).hexdigest()[:12]
-    return venvs / digest
+    grid: str = "quick"
+    profiles: str | None = None
+    workers: str | None = None
+    start_methods: str | None = None
+    common: tuple[str, ...] = ()
 
 
-def setup_commands(spec: str, venv: Path, project: Path, base_python: str) -> list[list[str]]:
-    """Commands that make ``venv`` hold ``spec`` and this project (torch first, as the Makefile)."""
-    python = str(venv / "bin" / "python")
-    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    # A spec may carry pip options: 'torch==2.12.0 --index-url https://download.pytorch.org/whl/cpu'
-    return [[base_python, "-m", "venv", str(venv)], [*pip, *shlex.split(spec)],
-            [*pip, "-e", str(project)]]
+def parse_selection(args: list[str]) -> Selection:
+    """The arguments after ``--``: grid selection (--lb-grid, --lb-profiles, ...) and settings for
+    both sides (--lb-cost-scale, --lb-dataset, ...); an InputError on anything else."""
+    chosen: dict[str, str] = {}
+    common: list[str] = []
+    items = list(args)
+    while items:
+        arg = items.pop(0)
+        name, sep, value = arg.partition("=")
+        if name not in (*SELECTION, *SETTINGS):
+            raise InputError(f"{arg!r} after --: not a grid selection ({', '.join(SELECTION)}) "
+                             f"or a setting of both sides ({', '.join(SETTINGS)})")
+        if not sep:
+            if not items:
+                raise InputError(f"{name} after -- needs a value")
+            value = items.pop(0)
+        if name in SELECTION:
+            chosen[name.removeprefix("--lb-").replace("-", "_")] = value
+        else:
+            common.append(f"{name}={value}")
+    return Selection(**chosen, common=tuple(common))
 
 
-def prepare(side: Side, venvs: Path, project: Path, base_python: str, run=None) -> None:
-    """Give a spec side its own interpreter, installing into its virtualenv unless done before."""
-    if side.spec is None:
-        return
-    run = run or subprocess.run
-    venv = venv_for(side.spec, venvs)
-    stamp = venv / ".loaderbench-spec"
-    side.python = str(venv / "bin" / "python")
-    if stamp.is_file() and stamp.read_text() == side.spec:
-        return
-    print(f"loaderbench ab: setting up {venv} with {side.spec!r}", flush=True)
-    for command in setup_commands(side.spec, venv, project, base_python):
-        if run(command).returncode != 0:
-            raise InputError(f"side {side.label}: could not install {side.spec!r} "
-                             f"({shlex.join(command)} failed); check the requirement spec")
-    stamp.write_text(side.spec)
+def side_settings(label: str, own: str | None, common: tuple[str, ...]) -> tuple[str, ...]:
+    """Both sides' settings, then the side's own (which win), checked."""
+    settings = (*common, *shlex.split(own or ""))
+    try:
+        parse_settings(list(settings))
+    except ValueError as exc:
+        raise InputError(f"side {label}: {exc}") from None
+    return settings
 
 
-def schedule(pairs: int) -> list[tuple[int, str]]:
-    """(pair, side) in run order: A B A B ..."""
-    return [(k, label) for k in range(pairs) for label in ("A", "B")]
+def make_side(label: str, *, python: str | None, spec: str | None, ref: str | None,
+              repo: str | None, settings: tuple[str, ...], cache: Path, project: Path) -> SideSpec:
+    """The SideSpec of one side from its options; an InputError when they cannot be used."""
+    if python and spec:
+        raise InputError(f"side {label}: give an interpreter or a spec, not both")
+    if repo and not ref:
+        raise InputError(f"side {label}: --{label.lower()}-repo needs --{label.lower()}-ref")
+    if python:
+        if not Path(python).is_file():
+            raise InputError(f"side {label}: interpreter {python} does not exist")
+        side = SideSpec(label, python, what=f"interpreter {python}")
+    elif spec:
+        side = environments.spec_side(label, spec, cache, project)
+    else:
+        side = SideSpec(label, sys.executable)
+    side = SideSpec(label, side.python, settings, what=side.what)
+    if ref:
+        repository = Path(repo) if repo else project
+        if not (repository / ".git").exists():
+            raise InputError(f"side {label}: {repository} is not a git repository (--"
+                             f"{label.lower()}-repo names the repository of --"
+                             f"{label.lower()}-ref)")
+        side = environments.ref_side(side, ref, repository, cache, project)
+    return side
 
 
-def run_pairs(a: Side, b: Side, *, pairs: int, runner: str, common: list[str], out: Path,
-              run=None) -> tuple[list[dict], list[dict]]:
-    run = run or run_grid
-    sides = {"A": a, "B": b}
-    results: dict[str, list[dict]] = {"A": [], "B": []}
-    progress = Progress(2 * pairs)
-    for done, (k, label) in enumerate(schedule(pairs)):
-        side = sides[label]
-        progress.show(done, f"pair {k + 1} of {pairs}: {label}")
-        command = pytest_command(side.python, out / f"{label}-{k + 1}.json", runner,
-                                 [*common, *side.args])
-        results[label].append(run(command, f"pair {k + 1} of {pairs}, side {label}",
-                                  slot=(k, pairs)))
-    progress.show(2 * pairs, f"{pairs} pairs done")
-    return results["A"], results["B"]
+def budget_from(args) -> Budget:
+    try:
+        return Budget(seconds_per_row=args.budget, blocks=args.blocks,
+                      min_blocks=min(Budget.min_blocks, args.blocks))
+    except ValueError as exc:
+        raise InputError(f"--budget/--blocks: {exc}") from None
+
+
+def grid_from(selection: Selection):
+    user = any(s.startswith("--lb-dataset=") for s in selection.common)
+    try:
+        return select(selection.grid, profiles=selection.profiles, workers=selection.workers,
+                      start_methods=selection.start_methods, user_dataset=user)
+    except GridError as exc:
+        raise InputError(str(exc)) from None
+
+
+def measures_from(value: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(m.strip() for m in value.split(",") if m.strip()))
+    unknown = [m for m in chosen if m not in MEASURES]
+    if unknown or not chosen:
+        raise InputError(f"--measures: unknown measure {', '.join(unknown) or '(none given)'}; "
+                         f"valid: {', '.join(MEASURES)}")
+    return chosen
+
+
+def hello_header(hellos: dict[str, dict], names=("A", "B")) -> list[str]:
+    """What differs between the two sides as they reported it: versions, then settings."""
+    a, b = hellos.get("a", {}), hellos.get("b", {})
+    fa, fb = a.get("fingerprint") or {}, b.get("fingerprint") or {}
+    lines = [f"{names[1]} {label} {fb.get(key)} vs {names[0]} {label} {fa.get(key)}"
+             for key, label in VERSION_FIELDS if fa.get(key) != fb.get(key)]
+    sa, sb = a.get("settings") or {}, b.get("settings") or {}
+    lines += [f"{names[1]} {key} {sb.get(key)} vs {names[0]} {key} {sa.get(key)}"
+              for key in dict.fromkeys([*sa, *sb]) if sa.get(key) != sb.get(key)]
+    return lines
+
+
+def rule_text(rule: Rule, budget: Budget) -> str:
+    return (f"regressed = B slower than A with the {1 - rule.pair_alpha:.0%} interval above 1, "
+            f"the estimate beyond the minimum effect {rule.min_effect:.0%} and Wilcoxon "
+            f"p < {rule.pair_alpha:g}; unchanged = the interval within +/-{rule.min_effect:.0%}; "
+            f"budget {budget.seconds_per_row:g} s per row, {budget.min_blocks}-{budget.blocks} "
+            "blocks of fresh processes")
+
+
+def judge_tallies(tallies: list[Tally], rule: Rule) -> list:
+    return verdict_rows(tallies, min_effect=rule.min_effect, alpha=rule.pair_alpha)
+
+
+def write_verdict(verdict: Verdict, out: Path, preamble: list[str]) -> None:
+    """Print the verdict, then write verdict.md and verdict.json into ``out``."""
+    print("\n".join(preamble))
+    print(verdict.to_text())
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "verdict.md", verdict.to_markdown(preamble))
+    write_atomic(out / "verdict.json", json.dumps(
+        {"preamble": preamble, **verdict.as_dict()}, indent=1) + "\n")
+    print(f"verdict written to {out / 'verdict.md'} (pairs in {out / 'verdict.json'})")
 
 
 def cmd_ab(args) -> int:
-    if args.pairs < 2:
-        raise InputError(f"--pairs must be >= 2 to measure the noise between runs, got {args.pairs}")
-    runner = resolve_runner(args.runner)
-    a = Side("A", args.a_python or sys.executable, args.a_spec, shlex.split(args.a_args or ""))
-    b = Side("B", args.b_python or sys.executable, args.b_spec, shlex.split(args.b_args or ""))
-    for side, python in ((a, args.a_python), (b, args.b_python)):
-        if python and side.spec:
-            raise InputError(f"side {side.label}: give an interpreter or a spec, not both")
-        if python and not Path(python).is_file():
-            raise InputError(f"side {side.label}: interpreter {python} does not exist")
-    if (a.python, a.spec, a.args) == (b.python, b.spec, b.args):
+    selection = parse_selection(args.pytest_args)
+    grid = grid_from(selection)
+    budget = budget_from(args)
+    measures = measures_from(args.measures)
+    rule = load_thresholds().overridden(min_effect=args.min_effect, pair_alpha=args.alpha).default
+    cache, project, out = Path(args.venvs), Path.cwd(), Path(args.out)
+    sides = [make_side(label, python=getattr(args, f"{low}_python"),
+                       spec=getattr(args, f"{low}_spec"), ref=getattr(args, f"{low}_ref"),
+                       repo=getattr(args, f"{low}_repo"),
+                       settings=side_settings(label, getattr(args, f"{low}_args"),
+                                              selection.common),
+                       cache=cache, project=project)
+             for label, low in (("A", "a"), ("B", "b"))]
+    a, b = sides
+    if (a.python, a.settings, a.pythonpath) == (b.python, b.settings, b.pythonpath):
         print("loaderbench ab: A and B are the same environment: this is an A/A run (a check of "
-              "the false-alarm rate)", flush=True)
-    project = Path.cwd()
-    for side in (a, b):
-        prepare(side, Path(args.venvs), project, sys.executable)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="loaderbench-ab-") as tmp:
-        runs_a, runs_b = run_pairs(a, b, pairs=args.pairs, runner=runner,
-                                   common=args.pytest_args, out=Path(tmp))
-    merged_a, merged_b = merge_runs(runs_a, adjacent=True), merge_runs(runs_b, adjacent=True)
-    write_json_atomic(out / "A.json", merged_a)
-    write_json_atomic(out / "B.json", merged_b)
-    thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
-    # Both sides ran interleaved on this machine: their seconds always compare.
-    verdict = judge(merged_a, merged_b, thresholds, only=args.only or "all")
-    verdict.header = compare_header(merged_a, merged_b, names=("A", "B"))
-    report(verdict, out / "verdict.md",
-           [a.describe(), b.describe(), f"{args.pairs} pairs, interleaved A B; pooled rounds in "
-                                        f"{out / 'A.json'} and {out / 'B.json'}"])
-    return EXIT_REGRESSION if verdict.regressed else EXIT_OK
+              "the false-alarm rate)", file=sys.stderr, flush=True)
+    engine = Engine(ab_plans(grid, measures), a, b, budget=budget, min_effect=rule.min_effect,
+                    alpha=rule.pair_alpha, logs=out / "logs", duet=args.mode == "auto")
+    tallies = engine.run()
+    verdict = Verdict(judge_tallies(tallies, rule), hello_header(engine.hellos),
+                      rule_text(rule, budget))
+    write_verdict(verdict, out, [a.describe(), b.describe(), f"grid {grid.name}: "
+                                 f"{', '.join(grid.profiles)}; measures {', '.join(measures)}"])
+    return verdict.exit_code(args.strict)
+
+
+def add_engine_options(parser, *, thresholds: bool = True) -> None:
+    """Budget, blocks, mode, measures (and the paired thresholds): shared by ab, gate
+    --remeasure and sensitivity."""
+    parser.add_argument("--budget", type=float, default=Budget.seconds_per_row, metavar="SECONDS",
+                        help="measuring time per row, on average (rows that settle early leave "
+                             f"theirs to the others). Default: {Budget.seconds_per_row:g}")
+    parser.add_argument("--blocks", type=int, default=Budget.blocks, metavar="N",
+                        help="at most this many starts of fresh side processes (at least "
+                             f"{Budget.min_blocks}). Default: {Budget.blocks}")
+    parser.add_argument("--measures", default="throughput,startup", metavar="LIST",
+                        help=f"what to measure: {', '.join(MEASURES)}. Default: throughput,startup")
+    parser.add_argument("--mode", choices=("auto", "alternate"), default="auto",
+                        help="auto: rows without workers of the cpu and io profiles as a duet "
+                             "(both sides at once, a core each), the rest one after the other in "
+                             "random order; alternate: every row one after the other")
+    if not thresholds:
+        return
+    parser.add_argument("--min-effect", type=float, metavar="FRACTION",
+                        help="smallest change worth calling (default: pyproject "
+                             "[tool.loaderbench], else 0.05)")
+    parser.add_argument("--alpha", type=float, metavar="P",
+                        help="1 - confidence of the interval, and the Wilcoxon level "
+                             "(default: pyproject pair_alpha, else 0.05)")
 
 
 def register(commands) -> None:
     parser = commands.add_parser(
-        "ab", help="compare two environments, interleaved A B A B (exit 1 if B regressed)",
-        description="Run the selected benchmarks alternately in two environments, each run a "
-                    "fresh pytest process, and judge B against A. Anything after -- goes to every "
-                    "run (e.g. -- --lb-profiles=cpu --lb-workers=0,2).")
+        "ab", help="compare two environments side by side (exit 1 if B regressed)",
+        description="Measure the same cases in two environments at the same time, round by "
+                    "round, and judge B against A with a confidence interval per row. Anything "
+                    "after -- selects the grid (--lb-profiles=cpu --lb-workers=0,2) or sets both "
+                    "sides (--lb-cost-scale=1.1).")
     for label in ("a", "b"):
         side = label.upper()
         parser.add_argument(f"--{label}-python", metavar="PATH",
@@ -145,18 +233,24 @@ def register(commands) -> None:
         parser.add_argument(f"--{label}-spec", metavar="REQUIREMENT",
                             help=f"pip requirement installed into a new virtualenv for side "
                                  f"{side}, e.g. 'torch==2.12.0'")
-        parser.add_argument(f"--{label}-args", metavar="ARGS",
-                            help=f"extra pytest arguments of side {side} only; write it "
-                                 f"with '=': --{label}-args='--lb-cost-scale=1.1'")
-    parser.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, metavar="K",
-                        help=f"A B pairs to run (>= 2). Default: {DEFAULT_PAIRS}")
-    parser.add_argument("--runner", metavar="CLASS",
-                        help="runner class recorded in the results. Default: as for baseline")
+        parser.add_argument(f"--{label}-ref", metavar="REF",
+                            help=f"git ref whose code side {side} runs (checked out with git "
+                                 f"worktree); of this project unless --{label}-repo")
+        parser.add_argument(f"--{label}-repo", metavar="DIR",
+                            help=f"the git repository of --{label}-ref (e.g. the one holding "
+                                 "your --lb-dataset). Default: this project's")
+        parser.add_argument(f"--{label}-args", metavar="SETTINGS",
+                            help=f"settings of side {side} only; write it with '=': "
+                                 f"--{label}-args='--lb-cost-scale=1.1'")
+    add_engine_options(parser)
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 3 when no row regressed but some are inconclusive")
     parser.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
-                        help=f"where A.json, B.json and verdict.md go. Default: {DEFAULT_OUT}")
-    parser.add_argument("--venvs", default=str(DEFAULT_VENVS), metavar="DIR",
-                        help=f"where spec virtualenvs are made and reused. Default: {DEFAULT_VENVS}")
-    add_threshold_options(parser)
-    parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
-                        help="passed to every run of both sides")
+                        help=f"where verdict.md, verdict.json and the sides' logs go. "
+                             f"Default: {DEFAULT_OUT}")
+    parser.add_argument("--venvs", default=str(environments.DEFAULT_CACHE), metavar="DIR",
+                        help="where spec virtualenvs and git-ref checkouts are made and reused. "
+                             f"Default: {environments.DEFAULT_CACHE}")
+    parser.add_argument("pytest_args", nargs="*", metavar="-- SELECTION",
+                        help="grid selection and settings for both sides")
     parser.set_defaults(run=cmd_ab)

@@ -13,18 +13,23 @@ of one class can mix kinds and seconds do not compare across them: the verdict j
 baseline of the candidate's own kind, or, when there is none, only the ratios that hold across
 machines (gate.py). The file is a normal pytest-benchmark JSON whose ``stats`` are recomputed over
 the pooled rounds of every run (``stats.data`` holds them run after run), plus
-``loaderbench.baseline``: the run count, every run's speed probes (speed.py) and, per benchmark
-and derived ratio, the median of each run and the noise band.
+``loaderbench.baseline``: the run count, every run's speed probes (speed.py), per benchmark and
+derived ratio the median of each run (``run_medians``) and their noise band, per memory quantity
+(``<benchmark>.peak_pss_mb``, ``.pss_per_worker_mb``) each run's value (``run_values``), and the
+**recipe** (recipe.py): the torch requirement, the frozen package list, the Python version, the
+project commit and the arguments, so that ``loaderbench gate --remeasure`` can rebuild what was
+measured and measure it side by side with the current environment.
 
 Noise band = the largest ratio between two runs' medians, minus 1: the biggest move the baseline
-itself showed between unchanged processes. The verdict never blames a candidate for less.
+itself showed between unchanged processes. The verdict (gate.py) judges against the run values
+themselves, with a prediction interval.
 
-A band can only be as wide as the moves its runs saw. Runs recorded back to back share the hour's
-machine state: on the 2-core AMD EPYC machine of 2026-11-25 the five runs of one sitting put
-``test_time_to_first_batch[pyobj-w2-fork]`` at 61-67 ms, six unchanged ``make bench`` runs in
-the hour after it at 62-84 ms, and one of them failed the verdict on it. ``--extend`` adds runs
-recorded later to the same baseline (``loaderbench.baseline.sittings`` says when, and how many
-runs each time), so the bands cover the drift between sittings too.
+A baseline can only be as broad as the moves its runs saw. Runs recorded back to back share the
+hour's machine state: on the 2-core AMD EPYC machine of 2026-11-25 the five runs of one sitting
+put ``test_time_to_first_batch[pyobj-w2-fork]`` at 61-67 ms, six unchanged ``make bench`` runs in
+the hour after it at 62-84 ms. ``--extend`` adds runs recorded later to the same baseline
+(``loaderbench.baseline.sittings`` says when, and how many runs each time), so its runs cover
+the drift between sittings too.
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ from .storage import write_json_atomic
 
 BASELINES_ROOT = Path("baselines")
 DEFAULT_RUNS = 3
-BAND_RULE_ALL = "largest ratio between the medians of any two runs, minus 1"
-BAND_RULE_ADJACENT = "largest ratio between the medians of two consecutive runs, minus 1"
+BAND_RULE = "largest ratio between the medians of any two runs, minus 1"
+#: What a memory benchmark records that the verdict judges, in MB (memory.summarise).
+MEMORY_QUANTITIES = ("peak_pss_mb", "pss_per_worker_mb")
 #: What runs added to a baseline (--extend) must share with it, beyond the machine kind: the
 #: software measured (fingerprint fields) and the grid settings (loaderbench section).
 EXTEND_SAME_FIELDS = ("torch", "python", "cuda")
@@ -59,16 +65,12 @@ EXTEND_SAME_SETTINGS = ("grid", "cost_scale", "runner")
 
 # --- noise ----------------------------------------------------------------------------------------
 
-def noise_band(medians: list[float], *, adjacent: bool = False) -> float | None:
-    """The largest relative move between run medians (any two runs, or consecutive ones only).
-
-    None with fewer than two runs: one run cannot show how far a process may move.
-    """
+def noise_band(medians: list[float]) -> float | None:
+    """The largest relative move between run medians; None with fewer than two runs (one run
+    cannot show how far a process may move)."""
     values = [m for m in medians if m is not None and m > 0]
     if len(values) < 2:
         return None
-    if adjacent:
-        return max(max(a, b) / min(a, b) for a, b in zip(values, values[1:])) - 1
     return max(values) / min(values) - 1
 
 
@@ -93,22 +95,21 @@ def _pooled_stats(data: list[float], iterations: int) -> dict:
     return {**stats.as_dict(), "data": data, "iterations": iterations}
 
 
-def merge_runs(runs: list[dict], *, adjacent: bool = False, prior: dict | None = None) -> dict:
-    """One pytest-benchmark JSON from several runs of the same selection, with noise bands.
+def merge_runs(runs: list[dict], *, prior: dict | None = None, recipe: dict | None = None) -> dict:
+    """One pytest-benchmark JSON from several runs of the same selection, with what the verdict
+    needs of each run (run medians, memory values) and, given, the ``recipe`` to rebuild it.
 
-    ``adjacent`` measures bands between consecutive runs only (interleaved A/B runs, where the
-    neighbouring run, not the whole job's drift, is what a comparison is up against).
     ``prior``: a baseline this function wrote earlier, which ``runs`` extend (``baseline
-    --extend``, after check_extendable): its pooled rounds, run medians and speed probes come
-    first, as if its runs had been the first of ``runs``.
+    --extend``, after check_extendable): its pooled rounds, run values and speed probes come
+    first, as if its runs had been the first of ``runs``, and its recipe is kept.
     """
     if not runs:
         raise ValueError("no runs to merge")
     prior_rounds = _rounds(prior) if prior else {}
     prior_noise = (recorded_noise(prior) or {}) if prior else {}
 
-    def prior_medians(name: str) -> list[float]:
-        return list((prior_noise.get(name) or {}).get("run_medians") or [])
+    def before(name: str, key: str) -> list[float]:
+        return list((prior_noise.get(name) or {}).get(key) or [])
 
     entries: dict[str, dict] = {}
     per_run: dict[str, list[list[float]]] = {}
@@ -122,31 +123,54 @@ def merge_runs(runs: list[dict], *, adjacent: bool = False, prior: dict | None =
         bench = {**first, "stats": _pooled_stats(pooled, first["stats"].get("iterations", 1)),
                  "extra_info": _rates_for(dict(first.get("extra_info") or {}), pooled)}
         benchmarks.append(bench)
-        medians = prior_medians(name) + [statistics.median(r) for r in per_run[name] if r]
-        noise[name] = {"band": noise_band(medians, adjacent=adjacent), "run_medians": medians}
+        medians = before(name, "run_medians") + [statistics.median(r) for r in per_run[name] if r]
+        noise[name] = {"band": noise_band(medians), "run_medians": medians}
+    for name, quantity, values in _memory_values(runs):
+        key = f"{name}.{quantity}"
+        noise[key] = {"run_values": before(key, "run_values") + values}
 
     last = runs[-1]
     info = dict(last.get("loaderbench") or {})
     info.pop("invocation", None)  # one run's temporary paths; a pooled file cannot be rerun as one
     cores = ((last.get("machine_info") or {}).get("loaderbench") or {}).get("usable_cores", 1)
     info["derived"] = derived.derive(benchmarks, cores)
+    per_run_entries = [{e["name"]: e for e in derived.derive(run["benchmarks"], cores)}
+                       for run in runs]
     for entry in info["derived"]:
-        medians = prior_medians(entry["name"])
-        for run in runs:
+        medians = before(entry["name"], "run_medians")
+        for run, own in zip(runs, per_run_entries):
             samples = derived.per_round(entry, _rounds(run))
             if samples:
                 medians.append(statistics.median(samples))
-        noise[entry["name"]] = {"band": noise_band(medians, adjacent=adjacent),
-                                "run_medians": medians}
+            elif entry["name"] in own:  # a kind without a per-round form: the run's own value
+                medians.append(own[entry["name"]]["value"])
+        noise[entry["name"]] = {"band": noise_band(medians), "run_medians": medians}
     info.pop("speed_probe", None)  # one run's; the pooled file keeps every run's instead
     now = datetime.now(timezone.utc).isoformat()
-    info["baseline"] = {"runs": _recorded_runs(prior) + len(runs),
-                        "band_rule": BAND_RULE_ADJACENT if adjacent else BAND_RULE_ALL,
+    kept_recipe = (((prior or {}).get("loaderbench") or {}).get("baseline") or {}).get("recipe")
+    info["baseline"] = {"runs": _recorded_runs(prior) + len(runs), "band_rule": BAND_RULE,
                         "noise": noise,
                         "sittings": [*sittings(prior), {"date": now, "runs": len(runs)}],
                         "speed_probes": [*(speed.recorded(prior) if prior else []),
                                          *(p for run in runs for p in speed.recorded(run))]}
+    if kept_recipe or recipe:
+        info["baseline"]["recipe"] = kept_recipe or recipe
     return {**last, "benchmarks": benchmarks, "loaderbench": info, "datetime": now}
+
+
+def _memory_values(runs: list[dict]):
+    """(benchmark, quantity, [one value per run]) for every memory benchmark of the runs."""
+    found: dict[tuple[str, str], list[float]] = {}
+    for run in runs:
+        for bench in run["benchmarks"]:
+            info = bench.get("extra_info") or {}
+            if info.get("measure") != derived.MEMORY:
+                continue
+            for quantity in MEMORY_QUANTITIES:
+                value = info.get(quantity)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    found.setdefault((bench["name"], quantity), []).append(float(value))
+    return [(name, quantity, values) for (name, quantity), values in found.items()]
 
 
 def _recorded_runs(baseline: dict | None) -> int:
@@ -178,10 +202,23 @@ def recording(baseline: dict) -> str:
             f"sitting{'s' if len(held) > 1 else ''}: {dates})")
 
 
+EXTEND_ADVICE = "record a new baseline with --force (make baseline FORCE=1) instead"
+
+
+def check_same_code(prior: dict, path: Path, recipe: dict | None) -> None:
+    """An InputError unless runs with ``recipe`` measure the project code the baseline at
+    ``path`` measured: one recipe must rebuild every run of a baseline."""
+    before = (((prior.get("loaderbench") or {}).get("baseline") or {}).get("recipe") or {})
+    if before.get("commit") and recipe and recipe.get("commit") != before.get("commit"):
+        raise InputError(f"cannot extend {path}: it measured the project at commit "
+                         f"{str(before['commit'])[:12]}, this checkout is at "
+                         f"{str(recipe.get('commit'))[:12]}; {EXTEND_ADVICE}")
+
+
 def check_extendable(prior: dict, path: Path, runs: list[dict]) -> None:
     """An InputError (nothing written) unless ``runs`` measured what the baseline at ``path``
     measured, with the same software on the same machine kind: only then do their rounds pool."""
-    advice = "record a new baseline with --force (make baseline FORCE=1) instead"
+    advice = EXTEND_ADVICE
     before, now = machine.recorded(prior), machine.recorded(runs[-1])
     moved = machine.kind_differences(before, now) + [
         f"{key} {now.get(key)} vs {before.get(key)}" for key in EXTEND_SAME_FIELDS
@@ -322,16 +359,7 @@ class Progress:
 
 # --- the `loaderbench baseline` command ------------------------------------------------------------
 
-def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force: bool,
-           extend: bool = False, python: str = sys.executable, run=None,
-           fingerprint: dict | None = None) -> Path:
-    """Run the grid ``runs`` times and store the pooled baseline; returns its path.
-
-    ``extend``: add the runs to this machine kind's baseline instead (same file, its runs kept
-    first), so that one baseline can pool sittings hours apart. ``fingerprint`` (default: this
-    machine's) is checked against stored baselines before any run; the runs' own recorded
-    fingerprint decides where the result goes and what it replaces or extends.
-    """
+def check_run_count(runs: int, *, extend: bool, force: bool) -> None:
     if extend and force:
         raise InputError("--force replaces this machine kind's baseline, --extend adds runs to it: "
                          "pass one of them")
@@ -339,12 +367,27 @@ def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force:
         raise InputError(f"--runs must be >= 1, got {runs}")
     if not extend and runs < 2:
         raise InputError(f"--runs must be >= 2 to measure the noise between runs, got {runs}")
+
+
+def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force: bool,
+           extend: bool = False, python: str = sys.executable, run=None,
+           fingerprint: dict | None = None, recipe: dict | None = None) -> Path:
+    """Run the grid ``runs`` times and store the pooled baseline; returns its path.
+
+    ``extend``: add the runs to this machine kind's baseline instead (same file, its runs kept
+    first), so that one baseline can pool sittings hours apart. ``fingerprint`` (default: this
+    machine's) is checked against stored baselines before any run; the runs' own recorded
+    fingerprint decides where the result goes and what it replaces or extends.
+    ``recipe``: how to rebuild these runs' environment (recipe.capture), stored with them.
+    """
+    check_run_count(runs, extend=extend, force=force)
     run = run or run_grid
     folder = root / runner
     fingerprint = fingerprint or machine.fingerprint()
     # Before spending minutes on runs that could not be stored.
     if extend:
         prior_path, prior = extendable_baseline(folder, fingerprint)
+        check_same_code(prior, prior_path, recipe)
     else:
         refuse_overwrite(folder, fingerprint, force)
     progress = Progress(runs)
@@ -363,7 +406,7 @@ def record(*, runner: str, runs: int, pytest_args: list[str], root: Path, force:
         check_extendable(prior, prior_path, results)
         write_json_atomic(prior_path, merge_runs(results, prior=prior))
         return prior_path
-    merged = merge_runs(results)
+    merged = merge_runs(results, recipe=recipe)
     kind = machine.recorded(merged)
     existing = refuse_overwrite(folder, kind, force)
     target = baseline_target(folder, kind)
@@ -399,12 +442,20 @@ def resolve_runner(chosen: str | None) -> str:
 
 
 def cmd_baseline(args) -> int:
+    from .paired import recipe
+
     runner = resolve_runner(args.runner)
+    check_run_count(args.runs, extend=args.extend, force=args.force)
+    how = recipe.capture(sys.executable, args.pytest_args, Path.cwd(), torch=args.torch)
+    if how["dirty"]:
+        print("loaderbench: warning: the project has uncommitted changes; the recipe records "
+              f"commit {str(how['commit'])[:12]}, which --remeasure will rebuild without them",
+              file=sys.stderr, flush=True)
     path = record(runner=runner, runs=args.runs, pytest_args=args.pytest_args,
-                  root=Path(args.baselines), force=args.force, extend=args.extend)
+                  root=Path(args.baselines), force=args.force, extend=args.extend, recipe=how)
     merged = load_results(path)
     bands = sorted(((v["band"], k) for k, v in recorded_noise(merged).items()
-                    if v["band"] is not None), reverse=True)[:5]
+                    if v.get("band") is not None), reverse=True)[:5]
     held = sittings(merged)
     print(f"loaderbench: baseline of runner class {runner!r} for this machine kind "
           f"({machine.kind_slug(machine.recorded(merged))}) "
@@ -438,6 +489,10 @@ def register(commands) -> None:
                              "hours apart sees how far the machine drifts, and its noise bands "
                              "say so. The runs must measure the same benchmarks with the same "
                              "torch, Python and grid settings")
+    parser.add_argument("--torch", metavar="REQUIREMENT",
+                        help="the pip requirement that installed this torch, kept in the recipe "
+                             "(make baseline passes its TORCH). Default: torch==<installed "
+                             "version>")
     parser.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
                         help="passed to every pytest run")
     parser.set_defaults(run=cmd_baseline)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import ab, baseline, gate, report
+from . import ab, baseline, gate, report, sensitivity
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
 from .results import load_results
 from .table import format_table
@@ -19,8 +19,10 @@ def cmd_table(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loaderbench",
-        description="Judge and present DataLoader benchmark results written by `make bench`.",
-        epilog="exit codes: 0 no regression, 1 regression, 2 unusable input")
+        description="Judge DataLoader speed: against stored numbers (gate), side by side (ab, "
+                    "gate --remeasure, sensitivity); record baselines; present results.",
+        epilog="exit codes: 0 no regression, 1 regression, 2 unusable input, 3 inconclusive "
+               "rows (with --strict), 130 interrupted")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     table = commands.add_parser("table", help="print the compact grid table of a results file")
     table.add_argument("results", help="pytest-benchmark JSON, e.g. results/latest.json")
@@ -28,10 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     gate.register(commands)
     baseline.register(commands)
     ab.register(commands)
+    sensitivity.register(commands)
     report.register(commands)
     return parser
-
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,9 @@ So a regression found by the verdict is only a candidate: its benchmarks (for a 
 benchmarks it is computed from) are run again, ``runs`` times, each time in a fresh pytest process
 started with the same interpreter, directory and arguments as the run being judged (the plugin
 records them as ``loaderbench.invocation``), and each rerun is judged against the baseline by the
-same rule. The regression stands only when every rerun is a regression too; otherwise the row is
-unchanged, with a note saying which rerun cleared it and how it measured. A rerun that cannot
+same rule. The regression stands only when every rerun is a regression too; otherwise the row
+takes the rerun's verdict (unchanged or inconclusive), with a note saying which rerun cleared it
+and how it measured. A rerun that cannot
 run (its pytest fails) confirms nothing and clears nothing: the regression stands, and says so.
 """
 
@@ -94,17 +95,6 @@ def run_pytest(command: list[str], directory: str, *, slot: tuple[int, int] = (0
         raise RerunFailed(str(exc)) from None
 
 
-def needed_benchmarks(row: dict, current: dict) -> list[str]:
-    """Names of the benchmarks a flagged row depends on: itself, or a derived ratio's inputs."""
-    if row["kind"] == "benchmark":
-        return [row["benchmark"]]
-    info = current.get("loaderbench") or {}
-    for entry in info.get("derived", []):
-        if entry.get("name") == row["benchmark"]:
-            return list(entry.get("inputs", []))
-    return []
-
-
 def confirm(verdict, baseline: dict, current: dict, current_path, *, runs: int, rejudge,
             run=run_pytest, show=print):
     """Rerun every regressed row's benchmarks up to ``runs`` times; clear the rows a rerun clears.
@@ -114,8 +104,10 @@ def confirm(verdict, baseline: dict, current: dict, current_path, *, runs: int, 
     """
     if runs < 1:
         return verdict
-    verdict.confirm_runs = runs
-    standing = [row for row in verdict.rows if row["verdict"] == "regressed"]
+    verdict.rule += f"; a regression must repeat in {runs} fresh rerun{'s' if runs > 1 else ''}"
+    # A row already confirmed side by side (remeasure.confirm_side_by_side) needs no rerun.
+    standing = [row for row in verdict.rows
+                if row.verdict == "regressed" and "side_by_side" not in row.detail]
     if not standing:
         return verdict
     invocation = Invocation.of(current, current_path)
@@ -125,8 +117,8 @@ def confirm(verdict, baseline: dict, current: dict, current_path, *, runs: int, 
         for k in range(1, runs + 1):
             if not standing:
                 break
-            nodeids = sorted({fullnames[name] for row in standing
-                              for name in needed_benchmarks(row, current) if name in fullnames})
+            nodeids = sorted({fullnames[name] for row in standing for name in row.inputs
+                              if name in fullnames})
             show(f"loaderbench: confirming {len(standing)} regression(s) in fresh process {k} of "
                  f"{runs} ({len(nodeids)} benchmark(s))")
             listing = Path(tmp) / f"rerun-{k}.txt"
@@ -138,29 +130,31 @@ def confirm(verdict, baseline: dict, current: dict, current_path, *, runs: int, 
                 show(f"loaderbench: fresh process {k} failed ({exc}): the regressions stand "
                      "unconfirmed")
                 for row in standing:
-                    row["note"] += f"; unconfirmed: rerun {k} failed ({exc})"
+                    row.note += f"; unconfirmed: rerun {k} failed ({exc})"
                 return verdict
-            again = {row["benchmark"]: row for row in rejudge(baseline, rerun).rows}
+            again = {row.name: row for row in rejudge(baseline, rerun).rows}
             still = []
             for row in standing:
-                seen = again.get(row["benchmark"])
-                if seen is None or seen["verdict"] == "missing":
+                seen = again.get(row.name)
+                if seen is None or seen.verdict == "missing":
                     # Not rerun (no longer collected): it cannot be cleared, so it stands.
                     confirmations[id(row)].append(f"rerun {k}: not rerun")
                     still.append(row)
-                elif seen["verdict"] == "regressed":
-                    confirmations[id(row)].append(f"{seen['ratio']:.3f}x")
+                elif seen.verdict == "regressed":
+                    confirmations[id(row)].append(_change(seen))
                     still.append(row)
                 else:
-                    row["verdict"] = "unchanged"
-                    row["note"] = (f"not confirmed: {_ratio(seen)} in fresh process {k} "
-                                   f"({seen['note']}); first run: {row['note']}")
+                    row.verdict = seen.verdict
+                    row.note = (f"not confirmed: {_change(seen)} in fresh process {k} "
+                                f"({seen.note}); first run: {row.note}")
             standing = still
     for row in standing:
-        row["note"] += (f"; confirmed in {runs} fresh process{'es' if runs > 1 else ''} "
-                        f"({', '.join(confirmations[id(row)])})")
+        row.note += (f"; confirmed in {runs} fresh process{'es' if runs > 1 else ''} "
+                     f"({', '.join(confirmations[id(row)])})")
     return verdict
 
 
-def _ratio(row: dict) -> str:
-    return "-" if row.get("ratio") is None else f"{row['ratio']:.3f}x"
+def _change(row) -> str:
+    if row.change is None:
+        return "-"
+    return f"{row.change:+.1f} MB" if row.kind == "memory" else f"{row.change:.3f}x"

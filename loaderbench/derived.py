@@ -19,7 +19,7 @@ raw rounds.
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import replace
 
 from bench_datasets import PROFILES
 
@@ -69,7 +69,7 @@ def derive(benchmarks: list[dict], cores: int) -> list[dict]:
     for (measure, _), row in sorted(by_key.items()):
         case = row["case"]
         if measure == THROUGHPUT and case["num_workers"] > 0:
-            base = by_key.get((THROUGHPUT, replace(_case(case), num_workers=0).id))
+            base = by_key.get((THROUGHPUT, replace(Case.from_dict(case), num_workers=0).id))
             if base is None:
                 continue
             speedup = base["median"] / row["median"]
@@ -78,7 +78,7 @@ def derive(benchmarks: list[dict], cores: int) -> list[dict]:
             out.append(_entry("speedup", case["id"], speedup, True, inputs))
             out.append(_entry("efficiency", case["id"], speedup / ideal, True, inputs, ideal=ideal))
         elif measure == STARTUP and case["start_method"] not in (None, "fork"):
-            fork = by_key.get((STARTUP, replace(_case(case), start_method="fork").id))
+            fork = by_key.get((STARTUP, replace(Case.from_dict(case), start_method="fork").id))
             if fork is None:
                 continue
             out.append(_entry("startup_ratio", case["id"], row["median"] / fork["median"], False,
@@ -140,11 +140,6 @@ def _world_speedups(benchmarks: list[dict]) -> list[dict]:
                                   one["median"] / row["median"], True, [one["name"], row["name"]],
                                   world_size=size))
     return out
-
-
-def _case(stored: dict) -> Case:
-    """The Case a stored ``extra_info["case"]`` describes."""
-    return Case(**{f.name: stored[f.name] for f in fields(Case)})
 
 
 def per_round(entry: dict, rounds: dict[str, list[float]]) -> list[float] | None:

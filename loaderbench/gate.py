@@ -1,171 +1,49 @@
-"""The regression verdict: is the current run slower than the baseline, beyond noise?
+"""The verdict against stored numbers: is the current run slower than the baseline, beyond what
+the baseline's own runs moved?
 
-A benchmark (or derived ratio) **regressed** only when all three hold:
+A baseline keeps, per benchmark and derived ratio, the median of each of its runs (separate
+processes, often hours apart), and per memory quantity each run's value. For each row the change
+is the current value against the centre of those runs, and its interval is a prediction interval
+(intervals.prediction, level 1 - alpha): how far an unchanged run could land from the baseline,
+given how far the baseline's runs landed from each other. The row is then regressed, improved,
+unchanged or inconclusive by the one rule of verdict.py. On a machine whose speed moves by tens
+of percent between sittings most time rows are honestly inconclusive: measure side by side
+(``--remeasure``, ``loaderbench ab``) to tell 10%.
 
-1. it is worse by more than the minimum effect (default 10%, see thresholds.py),
-2. it is worse by more than its noise band: the largest move of its median between the
-   baseline's own runs (separate processes), so a shift that the baseline already showed between
-   two unchanged runs is never blamed on the candidate,
-3. a one-sided Mann-Whitney U test of the raw rounds (baseline runs pooled against the current
-   rounds) gives p < alpha (default 0.01).
-
-**Improved** is the mirror image and never fails. Benchmarks are compared on their median
-seconds (lower is better); derived ratios on the median of their per-round values (see
-``derived.per_round``), in the direction their ``higher_is_better`` says.
+- times (seconds; lower is better) and derived ratios (in the direction their
+  ``higher_is_better`` says) are judged as factors, with the minimum effect ``min_effect``;
+- memory rows (``<benchmark>.peak_pss_mb``, ``<benchmark>.pss_per_worker_mb``) are judged in MB,
+  with the minimum effect ``memory_min_mb``: memory does not move with the machine's speed, so it is
+  judged as memory, not by the epoch times of the memory benchmarks (which are not judged);
+- with ``--confirm N`` (confirm.py) a regression must repeat in N fresh reruns.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from scipy.stats import mannwhitneyu
-
 from . import derived, machine, speed
-from .baseline import recorded_noise, recording
+from .baseline import MEMORY_QUANTITIES, recorded_noise, recording
 from .confirm import confirm
-from .errors import EXIT_OK, EXIT_REGRESSION, InputError
+from .errors import InputError
+from .intervals import prediction
 from .results import load_results, missing_rounds
 from .runner import runner_of
 from .storage import write_atomic
 from .thresholds import Rule, Thresholds, load_thresholds
+from .verdict import Row, Verdict, judge_difference, judge_factor, not_judged
 
-VERDICTS = ("regressed", "improved", "missing", "new", "unchanged")
-#: What a verdict judges: every row, seconds only, every derived ratio, or only the ratios that
-#: hold across machines (derived.PORTABLE_KINDS: what a baseline from another machine can judge).
+#: What a verdict judges: every row, times and memory only, derived ratios only, or only what
+#: holds across machines (derived.PORTABLE_KINDS and memory: what a baseline recorded on another
+#: machine kind, or at another speed, can judge).
 ONLY_CHOICES = ("all", "benchmarks", "derived", "portable")
 #: Fingerprint fields whose difference is expected (a torch upgrade is what we vet) but must be seen.
 VERSION_FIELDS = (("torch", "torch"), ("python", "Python"), ("cuda", "CUDA"))
 MACHINE_FIELDS = ("cpu_model", "usable_cores", "memory_gb", "platform", "gpu", "gpu_count",
                   "cuda_driver")
-
-
-@dataclass
-class Verdict:
-    rows: list[dict]
-    header: list[str] = field(default_factory=list)
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    confirm_runs: int = 0  # fresh-process reruns every regression had to repeat in (confirm.py)
-    only: str = "all"  # what was judged: one of ONLY_CHOICES
-
-    @property
-    def regressed(self) -> bool:
-        return any(row["verdict"] == "regressed" for row in self.rows)
-
-    def counts(self) -> dict[str, int]:
-        return {v: sum(row["verdict"] == v for row in self.rows) for v in VERDICTS}
-
-    def summary(self) -> str:
-        counts = ", ".join(f"{n} {v}" for v, n in self.counts().items())
-        rule, groups = self.thresholds.default, self.thresholds.groups
-        overrides = f"; own thresholds for {', '.join(groups)}" if groups else ""
-        confirmed = (f", in this run and in {self.confirm_runs} fresh rerun(s)"
-                     if self.confirm_runs else "")
-        return (f"{counts} (regressed = worse by more than max({rule.min_effect:.0%}, noise band) "
-                f"with one-sided Mann-Whitney p < {rule.alpha:g}{confirmed}{overrides}; "
-                f"thresholds: {self.thresholds.source})")
-
-    def ordered_rows(self) -> list[dict]:
-        """Regressions first, then improvements, missing, new, unchanged; stable within each."""
-        return sorted(self.rows, key=lambda row: VERDICTS.index(row["verdict"]))
-
-    def _cells(self) -> list[tuple[str, ...]]:
-        return [(row["benchmark"], _fmt_value(row["baseline"], row["kind"]),
-                 _fmt_value(row["current"], row["kind"]), _fmt_ratio(row["ratio"]),
-                 _fmt_band(row["band"]), _fmt_p(row["p"]), row["verdict"], row["note"])
-                for row in self.ordered_rows()]
-
-    def to_markdown(self, preamble: list[str] = ()) -> str:
-        lines = ["# Regression verdict", ""]
-        lines += [f"- {line}" for line in preamble]
-        lines += [f"- **{line}**" for line in self.header]
-        lines += ["", f"Result: **{'REGRESSED' if self.regressed else 'no regression'}**. "
-                      f"{self.summary()}", ""]
-        lines.append("| " + " | ".join(COLUMNS) + " |")
-        lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
-        for cells in self._cells():
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        return "\n".join(lines) + "\n"
-
-    def to_text(self) -> str:
-        """The terminal form: header lines, an aligned table, one summary line."""
-        cells = [COLUMNS, *self._cells()]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-        out = [f"!! {line}" for line in self.header]
-        for i, row in enumerate(cells):
-            out.append("  ".join(c.ljust(w) if j in (0, 6, 7) else c.rjust(w)
-                                 for j, (c, w) in enumerate(zip(row, widths))).rstrip())
-            if i == 0:
-                out.append("  ".join("-" * w for w in widths))
-        out.append(("REGRESSED: " if self.regressed else "no regression: ") + self.summary())
-        return "\n".join(out)
-
-
-COLUMNS = ("benchmark", "baseline", "current", "ratio", "band", "p", "verdict", "note")
-
-
-def _fmt_value(value: float | None, kind: str) -> str:
-    if value is None:
-        return "-"
-    if kind == "derived":
-        return f"{value:.3g}"
-    return f"{value * 1e3:,.2f} ms" if value < 10 else f"{value:,.2f} s"
-
-
-def _fmt_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}x"
-
-
-def _fmt_band(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
-def _fmt_p(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2g}"
-
-
-# --- the statistics -----------------------------------------------------------------------------
-
-def _one_sided_p(worse: list[float], better: list[float], higher_is_better: bool) -> float:
-    """One-sided Mann-Whitney U p-value (scipy) against "``worse`` is no worse than ``better``"."""
-    alternative = "less" if higher_is_better else "greater"
-    p = mannwhitneyu(worse, better, alternative=alternative).pvalue
-    return 1.0 if math.isnan(p) else float(p)
-
-
-def compare_samples(base: list[float], current: list[float], *, band: float | None, rule: Rule,
-                    higher_is_better: bool = False) -> dict:
-    """Judge one quantity: ratio (current / baseline median), p and verdict with its reason."""
-    base_median, current_median = statistics.median(base), statistics.median(current)
-    row = {"baseline": base_median, "current": current_median, "ratio": None, "band": band,
-           "p": None}
-    if base_median <= 0 or current_median <= 0:
-        return {**row, "verdict": "unchanged", "note": "a zero median has no ratio: not judged"}
-    ratio = current_median / base_median
-    worse_by = (1 / ratio if higher_is_better else ratio) - 1
-    better_by = (ratio if higher_is_better else 1 / ratio) - 1
-    needed = max(rule.min_effect, band or 0.0)
-    row["ratio"] = ratio
-    # The test runs in the direction the medians moved: the other direction cannot pass anyway.
-    if worse_by > 0:
-        row["p"] = _one_sided_p(current, base, higher_is_better)
-        change, direction = worse_by, "worse" if higher_is_better else "slower"
-    else:
-        row["p"] = _one_sided_p(base, current, higher_is_better)
-        change, direction = better_by, "better" if higher_is_better else "faster"
-    if change <= rule.min_effect:
-        note = f"{change:.1%} {direction}: within the minimum effect {rule.min_effect:.0%}"
-    elif change <= needed:
-        note = f"{change:.1%} {direction}: within the noise band {band:.0%}"
-    elif row["p"] >= rule.alpha:
-        note = f"{change:.1%} {direction} but p >= alpha {rule.alpha:g}: could be chance"
-    else:
-        verdict = "regressed" if worse_by > 0 else "improved"
-        return {**row, "verdict": verdict,
-                "note": f"{change:.1%} {direction}, beyond max({rule.min_effect:.0%}, band)"}
-    return {**row, "verdict": "unchanged", "note": note}
+ONE_RUN = ("the baseline records one run, which cannot show how far runs move: record it with "
+           "`make baseline`, or compare side by side (`loaderbench ab`, `gate --remeasure`)")
 
 
 # --- reading both sides -------------------------------------------------------------------------
@@ -205,9 +83,12 @@ def compare_header(baseline: dict, current: dict, names: tuple[str, str] = ("bas
     for key, label in (("cost_scale", "cost scale"), ("grid", "grid")):
         if key in base_lb and key in cur_lb and base_lb[key] != cur_lb[key]:
             lines.append(f"{cand} {label} {cur_lb[key]} vs {base} {label} {base_lb[key]}")
+    for key, label in (("injected", "injected slowdowns"), ("worker_ballast_mb", "worker ballast MB")):
+        if base_lb.get(key) != cur_lb.get(key):
+            lines.append(f"{cand} {label} {cur_lb.get(key)} vs {base} {label} {base_lb.get(key)}")
     if recorded_noise(baseline) is None:
-        lines.append(f"the {base} records no noise band (not made by `loaderbench baseline`): "
-                     "only the minimum effect and the rank test guard against process-to-process noise")
+        lines.append(f"the {base} records one run (not made by `loaderbench baseline`): no row "
+                     "can be judged against it, since one run cannot show how far runs move")
     return lines
 
 
@@ -223,9 +104,9 @@ def cross_machine_only(baseline: dict, current: dict, header: list[str]) -> str:
         if why is None:
             return "all"
     kinds = ", ".join(derived.PORTABLE_KINDS)
-    header.append(f"only the ratios that hold across machines are judged ({kinds}), not seconds: "
-                  f"{why}. Record a baseline on this machine with `make baseline` (other kinds' "
-                  "are kept), or pass --only all to judge everything anyway")
+    header.append(f"only what holds across machines is judged (the ratios {kinds}, and memory), "
+                  f"not seconds: {why}. Record a baseline on this machine with `make baseline` "
+                  "(other kinds' are kept), or pass --only all to judge everything anyway")
     return "portable"
 
 
@@ -234,72 +115,145 @@ def judge(baseline: dict, current: dict, thresholds: Thresholds | None = None, *
     """Judge ``current`` against ``baseline`` (pytest-benchmark JSON as load_results returns it).
 
     ``only``: one of ONLY_CHOICES. None: every row when both ran on the same machine kind at
-    about the same speed (speed.py); otherwise only the derived ratios that travel between
-    machines (derived.PORTABLE_KINDS), and the header says why.
+    about the same speed (speed.py); otherwise what holds across machines (derived ratios of
+    derived.PORTABLE_KINDS, and memory), and the header says why.
     """
     header = compare_header(baseline, current)
     if only is None:
         only = cross_machine_only(baseline, current, header)
     thresholds = thresholds or Thresholds()
     noise = recorded_noise(baseline) or {}
-    base_rounds, cur_rounds = rounds_by_name(baseline), rounds_by_name(current)
-    rows: list[dict] = []
-    if only in ("all", "benchmarks"):
-        groups = {b["name"]: b.get("group") for b in [*baseline["benchmarks"], *current["benchmarks"]]}
-        in_base = [b["name"] for b in baseline["benchmarks"]]
-        in_current = [b["name"] for b in current["benchmarks"]]
-        for name in dict.fromkeys(in_base + in_current):
-            rows.append(_judge_one(name, "benchmark", base_rounds.get(name), cur_rounds.get(name),
-                                   noise.get(name), thresholds.for_group(groups.get(name)),
-                                   higher_is_better=False,
-                                   present=(name in in_base, name in in_current)))
+    rows: list[Row] = []
+    base_benches = {b["name"]: b for b in baseline["benchmarks"]}
+    cur_benches = {b["name"]: b for b in current["benchmarks"]}
+    for name in dict.fromkeys([*base_benches, *cur_benches]):
+        bench = cur_benches.get(name) or base_benches[name]
+        rule = thresholds.for_group(bench.get("group"))
+        present = (name in base_benches, name in cur_benches)
+        if _measure(bench) == derived.MEMORY:
+            if only in ("all", "benchmarks", "portable"):
+                rows += [_memory_row(name, quantity, base_benches.get(name),
+                                     cur_benches.get(name), noise, rule, present)
+                         for quantity in MEMORY_QUANTITIES
+                         if quantity in _info(bench) and _worker_quantity_applies(quantity, bench)]
+        elif only in ("all", "benchmarks"):
+            rows.append(_factor_row(Row(name, "seconds", inputs=(name,)), present,
+                                    _seconds(base_benches.get(name)), _seconds(cur_benches.get(name)),
+                                    _run_values(noise, name), rule))
     if only in ("all", "derived", "portable"):
         base_entries, cur_entries = _derived_entries(baseline), _derived_entries(current)
+        cur_rounds = rounds_by_name(current)
+        base_rounds = rounds_by_name(baseline)
         for name in dict.fromkeys([*base_entries, *cur_entries]):
             entry = cur_entries.get(name) or base_entries[name]
             if only == "portable" and entry.get("kind") not in derived.PORTABLE_KINDS:
                 continue
-            base_samples = (derived.per_round(base_entries[name], base_rounds)
-                            if name in base_entries else None)
-            cur_samples = (derived.per_round(cur_entries[name], cur_rounds)
-                           if name in cur_entries else None)
-            rows.append(_judge_one(name, "derived", base_samples, cur_samples, noise.get(name),
-                                   thresholds.for_group(_derived_group(entry)),
-                                   higher_is_better=bool(entry.get("higher_is_better")),
-                                   present=(name in base_entries, name in cur_entries),
-                                   values=(base_entries.get(name, {}).get("value"),
-                                           cur_entries.get(name, {}).get("value"))))
-    return Verdict(rows, header, thresholds, only=only)
+            row = Row(name, "ratio", higher_is_better=bool(entry.get("higher_is_better")),
+                      inputs=tuple(entry.get("inputs", ())))
+            rows.append(_factor_row(
+                row, (name in base_entries, name in cur_entries),
+                _ratio_value(base_entries.get(name), base_rounds),
+                _ratio_value(cur_entries.get(name), cur_rounds), _run_values(noise, name),
+                thresholds.for_group(_derived_group(entry))))
+    default = thresholds.default
+    rule = (f"regressed = the {1 - default.alpha:.0%} prediction interval from the baseline's "
+            f"runs lies beyond no change and the change exceeds {default.min_effect:.0%} (memory: "
+            f"{default.memory_min_mb:g} MB); unchanged = the interval within +/- that; "
+            f"thresholds: {thresholds.source}")
+    return Verdict(rows, header, rule, only=only)
 
 
-def _judge_one(name, kind, base_samples, cur_samples, noise, rule, *, higher_is_better, present,
-               values=(None, None)) -> dict:
+def _info(bench: dict) -> dict:
+    info = bench.get("extra_info")
+    return info if isinstance(info, dict) else {}
+
+
+def _measure(bench: dict) -> str | None:
+    return _info(bench).get("measure")
+
+
+def _worker_quantity_applies(quantity: str, bench: dict) -> bool:
+    """Per-worker memory means nothing without workers."""
+    case = _info(bench).get("case") or {}
+    return quantity != "pss_per_worker_mb" or bool(case.get("num_workers"))
+
+
+def _seconds(bench: dict | None) -> float | None:
+    """A run's median seconds: of its raw rounds when it kept them."""
+    if bench is None:
+        return None
+    stats = bench.get("stats") or {}
+    return statistics.median(stats["data"]) if stats.get("data") else stats.get("median")
+
+
+def _ratio_value(entry: dict | None, rounds: dict[str, list[float]]) -> float | None:
+    """A run's value of a derived ratio as its baseline's run medians are taken: the median of its
+    per-round values (derived.per_round) when they exist, else the ratio of medians."""
+    if entry is None:
+        return None
+    samples = derived.per_round(entry, rounds)
+    return statistics.median(samples) if samples else entry.get("value")
+
+
+def _run_values(noise: dict, name: str) -> list[float]:
+    recorded = noise.get(name) or {}
+    values = recorded.get("run_values", recorded.get("run_medians")) or []
+    return [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _missing_or_new(row: Row, present: tuple[bool, bool]) -> Row | None:
     in_base, in_current = present
-    band = noise.get("band") if isinstance(noise, dict) else None
-    row = {"benchmark": name, "kind": kind, "baseline": values[0], "current": values[1],
-           "ratio": None, "band": band, "p": None}
     if not in_current:
-        if base_samples:
-            row["baseline"] = statistics.median(base_samples)
-        return {**row, "verdict": "missing", "note": "in the baseline, not in this run"}
+        row.verdict, row.note = "missing", "in the baseline, not in this run"
+        return row
     if not in_base:
-        if cur_samples:
-            row["current"] = statistics.median(cur_samples)
-        return {**row, "verdict": "new", "note": "not in the baseline"}
-    if not base_samples or not cur_samples:
-        reason = ("no raw rounds to test (save with --benchmark-save-data)" if kind == "benchmark"
-                  else "no per-round values (inputs' raw rounds missing, or a kind without a "
-                       "per-round form in derived.per_round)")
-        return {**row, "verdict": "unchanged", "note": f"not judged: {reason}"}
-    return {"benchmark": name, "kind": kind,
-            **compare_samples(base_samples, cur_samples, band=band, rule=rule,
-                              higher_is_better=higher_is_better)}
+        row.verdict, row.note = "new", "not in the baseline"
+        return row
+    return None
+
+
+def _factor_row(row: Row, present, base_value, current, runs: list[float], rule: Rule) -> Row:
+    row.current = current
+    row.baseline = statistics.median(runs) if runs else base_value
+    if _missing_or_new(row, present) is not None:
+        return row
+    if current is None or current <= 0:
+        return not_judged(row, "no value in this run (a zero time has no ratio)")
+    found = prediction(runs, current, alpha=rule.alpha, log=True)
+    if found is None:
+        return not_judged(row, ONE_RUN)
+    row.baseline, row.change, row.low, row.high = found.centre, found.change, found.low, found.high
+    judge_factor(row, min_effect=rule.min_effect)
+    row.note += f" (against {found.runs} baseline runs)"
+    return row
+
+
+def _memory_row(name: str, quantity: str, base: dict | None, cur: dict | None, noise: dict,
+                rule: Rule, present) -> Row:
+    row = Row(f"{name}.{quantity}", "memory", inputs=(name,))
+    row.current = _info(cur).get(quantity) if cur else None
+    runs = _run_values(noise, row.name)
+    row.baseline = statistics.median(runs) if runs else (_info(base).get(quantity) if base else None)
+    if _missing_or_new(row, present) is not None:
+        return row
+    if not isinstance(row.current, (int, float)):
+        return not_judged(row, f"this run records no {quantity}")
+    if not runs and noise:
+        return not_judged(row, f"the baseline keeps no per-run {quantity} (recorded before memory "
+                               "was judged as memory): re-record it with `make baseline FORCE=1`")
+    found = prediction(runs, row.current, alpha=rule.alpha, log=False)
+    if found is None:
+        return not_judged(row, ONE_RUN)
+    row.baseline, row.change, row.low, row.high = found.centre, found.change, found.low, found.high
+    judge_difference(row, min_mb=rule.memory_min_mb)
+    row.note += f" (against {found.runs} baseline runs)"
+    return row
 
 
 # --- the `loaderbench gate` command ----------------------------------------------------------------
 
 def load_judgeable(path: str | Path) -> dict:
-    """load_results, plus the raw rounds every rank test needs."""
+    """load_results, plus the raw rounds the derived ratios' per-round values need."""
     results = load_results(path)
     name = missing_rounds(results)
     if name is not None:
@@ -325,10 +279,19 @@ def report(verdict: Verdict, markdown_path: Path, preamble: list[str]) -> None:
     print(f"verdict written to {markdown_path}")
 
 
+def thresholds_from(args) -> Thresholds:
+    return load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha,
+                                        memory_min_mb=args.memory_min_mb)
+
+
 def cmd_gate(args) -> int:
     from .baseline import locate_baseline
 
-    if len(args.files) > 2:
+    if args.remeasure:
+        from .remeasure import remeasure
+
+        return remeasure(args)
+    if not 1 <= len(args.files) <= 2:
         raise InputError(f"expected [BASELINE] CURRENT, got {len(args.files)} paths")
     current_path = Path(args.files[-1])
     current = load_judgeable(current_path)
@@ -344,38 +307,50 @@ def cmd_gate(args) -> int:
                                         fingerprint=machine.recorded(current))
     baseline = load_judgeable(baseline_path)
     check_same_runner(baseline, current, baseline_path, current_path)
-    thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
+    thresholds = thresholds_from(args)
     if args.confirm < 0:
         raise InputError(f"--confirm must be >= 0 (fresh reruns of a regression), got {args.confirm}")
     verdict = judge(baseline, current, thresholds, only=args.only)
+    if args.confirm_side_by_side:
+        from .remeasure import confirm_side_by_side
+
+        confirm_side_by_side(verdict, baseline, current, args)
     confirm(verdict, baseline, current, current_path, runs=args.confirm,
             rejudge=lambda base, rerun: judge(base, rerun, thresholds, only=verdict.only))
     markdown = Path(args.markdown) if args.markdown else current_path.parent / "verdict.md"
     report(verdict, markdown, [f"baseline: {baseline_path}{recording(baseline)}",
                                f"current:  {current_path}"])
-    return EXIT_REGRESSION if verdict.regressed else EXIT_OK
+    return verdict.exit_code(args.strict)
 
 
 def add_threshold_options(parser) -> None:
     parser.add_argument("--min-effect", type=float, metavar="FRACTION",
                         help="minimum effect for every group, e.g. 0.05 (default: pyproject "
-                             "[tool.loaderbench], else 0.10)")
+                             "[tool.loaderbench], else 0.05)")
     parser.add_argument("--alpha", type=float, metavar="P",
-                        help="significance level for every group (default: pyproject, else 0.01)")
+                        help="1 - level of the prediction interval, for every group (default: "
+                             "pyproject, else 0.01)")
+    parser.add_argument("--memory-min-mb", type=float, metavar="MB",
+                        help="minimum effect of the memory rows (default: pyproject, else 10)")
     parser.add_argument("--only", choices=ONLY_CHOICES,
-                        help="judge every row, only raw benchmarks (seconds), only derived "
-                             "ratios, or only the ratios that hold across machines ("
-                             + ", ".join(derived.PORTABLE_KINDS) + "). Default: all when the "
-                             "baseline was recorded on this machine kind at about this speed, "
-                             "else portable")
+                        help="judge every row, only benchmarks (times and memory), only derived "
+                             "ratios, or only what holds across machines ("
+                             + ", ".join(derived.PORTABLE_KINDS) + ", memory). Default: all "
+                             "when the baseline was recorded on this machine kind at about this "
+                             "speed, else portable")
 
 
 def register(commands) -> None:
+    from .ab import add_engine_options
+
     gate = commands.add_parser(
-        "gate", help="judge a results file against a baseline (exit 1 on a regression)",
+        "gate", help="judge results against a baseline (exit 1 on a regression)",
         description="Judge CURRENT against BASELINE (a file or a baselines/<class>/ folder); with "
-                    "CURRENT alone, against baselines/<its runner class>/.")
-    gate.add_argument("files", nargs="+", metavar="[BASELINE] CURRENT",
+                    "CURRENT alone, against baselines/<its runner class>/. With --remeasure, "
+                    "rebuild the baseline's environment from its recipe and measure it side by "
+                    "side with this one instead (no CURRENT file; anything after -- narrows the "
+                    "grid, e.g. -- --lb-profiles=cpu).")
+    gate.add_argument("files", nargs="*", metavar="[BASELINE] CURRENT",
                       help="pytest-benchmark JSON files (raw rounds included)")
     gate.add_argument("--baselines", default="baselines", metavar="DIR",
                       help="where baselines/<runner class>/ live. Default: baselines")
@@ -386,4 +361,22 @@ def register(commands) -> None:
     gate.add_argument("--markdown", metavar="PATH",
                       help="where to write the verdict table. Default: verdict.md beside CURRENT")
     add_threshold_options(gate)
+    gate.add_argument("--strict", action="store_true",
+                      help="exit 3 when no row regressed but some are inconclusive")
+    remeasure = gate.add_argument_group(
+        "side by side with the baseline's recipe (--remeasure)")
+    remeasure.add_argument("--remeasure", action="store_true",
+                           help="rebuild the environment the baseline records (its Python, "
+                                "packages, project commit; a cached virtualenv) and measure it "
+                                "side by side with this one")
+    remeasure.add_argument("--confirm-side-by-side", action="store_true",
+                           help="measure the benchmarks of every regressed time row side by "
+                                "side with the baseline's recipe; the regression stands only if "
+                                "it repeats there (make bench does; rows the engine cannot "
+                                "measure are left to --confirm)")
+    remeasure.add_argument("--out", default="results/remeasure", metavar="DIR",
+                           help="where the remeasured verdict goes. Default: results/remeasure")
+    remeasure.add_argument("--venvs", default=".venv-ab", metavar="DIR",
+                           help="where rebuilt environments are cached. Default: .venv-ab")
+    add_engine_options(remeasure, thresholds=False)
     gate.set_defaults(run=cmd_gate)

@@ -9,7 +9,7 @@ sets away from the defaults, so ids stay short, readable and stable: baselines a
 from __future__ import annotations
 
 import multiprocessing
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from bench_datasets import PROFILES, USER_PROFILE
 
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -63,6 +63,11 @@ class Case:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "id": self.id}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> Case:
+        """The Case that ``as_dict`` (e.g. a result's ``extra_info["case"]``) describes."""
+        return cls(**{f.name: stored[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ value is a one-line usage error (pytest exit code 4) before anything runs.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,8 @@ import pytest
 import bench_datasets
 from bench_datasets import USER_PROFILE, UserDatasetError
 
-from . import (derived, hypothesis_profiles, layout, leaks, machine, publish, runner, sharing,
-               speed)
+from . import (derived, hypothesis_profiles, inject, layout, leaks, machine, publish, runner,
+               sharing, speed)
 from .grid import Case, Grid, GridError, select
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
@@ -35,27 +35,24 @@ DEFAULT_ROUNDS = 5
 class LoaderbenchState:
     grid: Grid
     rounds: int
-    cost_scale: float
-    user_dataset: str | None
-    datasets: dict
+    datasets: bench_datasets.DatasetCache
     runner: str = "cpu"  # the baselines/<runner>/ folder results are judged against
+    injected: dict = field(default_factory=dict)  # slowdowns put into DataLoader (inject.py)
+
+    @property
+    def cost_scale(self) -> float:
+        return self.datasets.cost_scale
+
+    @property
+    def user_dataset(self) -> str | None:
+        return self.datasets.user_dataset
 
     def dataset(self, profile: str):
         """The dataset of ``profile``, built once per session (set-up stays out of every timing)."""
-        if profile not in self.datasets:
-            if profile == USER_PROFILE:
-                self.datasets[profile] = bench_datasets.make_user_dataset(self.user_dataset)
-            else:
-                self.datasets[profile] = bench_datasets.make_dataset(
-                    profile, cost_scale=self.cost_scale)
-        return self.datasets[profile]
+        return self.datasets.get(profile)
 
     def close(self) -> None:
-        for dataset in self.datasets.values():
-            close = getattr(dataset, "close", None)
-            if close is not None:
-                close()
-        self.datasets.clear()
+        self.datasets.close()
 
 
 def pytest_addoption(parser):
@@ -77,6 +74,13 @@ def pytest_addoption(parser):
     group.addoption("--lb-cost-scale", type=float, default=1.0, metavar="FACTOR",
                     help="multiply every profile's cost knob, e.g. 1.1 for 10%% more work per "
                          "sample (to check that a slowdown is caught). Default: 1.0")
+    group.addoption("--lb-inject", action="append", default=[], metavar="NAME=SECONDS",
+                    help="slow DataLoader itself down, to check that the verdict catches it: "
+                         + "; ".join(f"{name}: {what}" for name, what in inject.INJECTIONS.items())
+                         + " (repeatable)")
+    group.addoption("--lb-worker-ballast-mb", type=float, default=0.0, metavar="MB",
+                    help="every worker process allocates and holds MB more (to check that the "
+                         "memory verdict catches it). Default: 0")
     group.addoption("--lb-rerun", metavar="FILE",
                     help="run only the tests whose node ids FILE lists, one per line (how "
                          "`loaderbench gate --confirm` reruns the benchmarks of a regression)")
@@ -111,6 +115,13 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--lb-rounds must be >= 1, got {rounds}")
     if not scale > 0:
         raise pytest.UsageError(f"--lb-cost-scale must be > 0, got {scale}")
+    ballast = config.getoption("--lb-worker-ballast-mb")
+    if not ballast >= 0:
+        raise pytest.UsageError(f"--lb-worker-ballast-mb must be >= 0, got {ballast}")
+    try:
+        injected = inject.parse(config.getoption("--lb-inject"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         chosen = config.getoption("--lb-runner")
         runner_class = runner.parse_runner(chosen) if chosen else runner.default_runner()
@@ -123,7 +134,10 @@ def pytest_configure(config):
                                     if line.strip()}
         except OSError as exc:
             raise pytest.UsageError(f"--lb-rerun: cannot read {rerun}: {exc.strerror}") from None
-    state = LoaderbenchState(grid, rounds, scale, user_dataset, {}, runner=runner_class)
+    datasets = bench_datasets.DatasetCache(cost_scale=scale, user_dataset=user_dataset,
+                                           worker_ballast_mb=ballast)
+    state = LoaderbenchState(grid, rounds, datasets, runner=runner_class, injected=injected)
+    inject.install(injected)
     if user_dataset:
         try:  # import and build it now: a broken dataset is a usage error, not 40 failed tests
             state.dataset(USER_PROFILE)
@@ -260,6 +274,9 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "derived": derived.derive(output_json.get("benchmarks", []), cores),
         "grid": state.grid.name if state else None,
         "cost_scale": state.cost_scale if state else 1.0,
+        **({"injected": state.injected} if state and state.injected else {}),
+        **({"worker_ballast_mb": state.datasets.worker_ballast_mb}
+           if state and state.datasets.worker_ballast_mb else {}),
         "runner": state.runner if state else runner.default_runner(),
         "layout_pad": layout.recorded_pad(),
         # The machine's speed as the run began and as it ended (speed.py): a verdict judges

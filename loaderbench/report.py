@@ -20,7 +20,6 @@ from .recommend import TIE, recommend
 from .storage import write_atomic
 from .results import load_results
 from .runner import runner_of
-from .thresholds import load_thresholds
 from .series import MEMORY, OVERLAP, STARTUP, THROUGHPUT, Point, at, serial_of, series
 
 REPORT_NAME = "report.md"
@@ -126,8 +125,7 @@ def _verdict(args, current: dict) -> list[str]:
         return ["## Regression verdict", "", f"_Not judged: {baseline_path}._", ""]
     baseline = gate.load_judgeable(baseline_path)
     gate.check_same_runner(baseline, current, baseline_path, args.results)
-    thresholds = load_thresholds().overridden(min_effect=args.min_effect, alpha=args.alpha)
-    verdict = gate.judge(baseline, current, thresholds, only=args.only)
+    verdict = gate.judge(baseline, current, gate.thresholds_from(args), only=args.only)
     heading, *body = verdict.to_markdown().rstrip().splitlines()
     judged = f"baseline: `{baseline_path}`{recording(baseline)}"
     if verdict.only != "all":

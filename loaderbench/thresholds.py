@@ -2,12 +2,17 @@
 ``[tool.loaderbench]`` table of pyproject.toml, and overrides per benchmark group.
 
     [tool.loaderbench]
-    min_effect = 0.10      # smallest change worth reporting, as a fraction (10%)
-    alpha = 0.01           # one-sided Mann-Whitney U significance level
+    min_effect = 0.05      # smallest change worth calling, as a fraction (5%)
+    alpha = 0.01           # against stored numbers: the prediction interval is 1 - alpha
+    pair_alpha = 0.05      # side by side: the confidence interval is 1 - pair_alpha
+    memory_min_mb = 10     # smallest memory change worth calling, in MB
 
     [tool.loaderbench.groups]
     startup = { min_effect = 0.20 }          # every startup-* group
     throughput-io = { alpha = 0.001 }        # one group
+
+The minimum effect sits below the smallest slowdown the suite promises to catch (10%), and above
+the bias a pair of processes carries on its own (a few percent, intervals.py).
 
 A group key matches a group equal to it or starting with it and a dash; the longest match wins.
 Derived ratios belong to the group ``<kind>-<profile>`` (``speedup-cpu``, ``startup_ratio-noop``).
@@ -27,15 +32,20 @@ else:  # pragma: no cover - Python 3.10
 
 from .errors import InputError
 
-DEFAULT_MIN_EFFECT = 0.10
+DEFAULT_MIN_EFFECT = 0.05
 DEFAULT_ALPHA = 0.01
-RULE_KEYS = ("min_effect", "alpha")
+DEFAULT_PAIR_ALPHA = 0.05
+DEFAULT_MEMORY_MIN_MB = 10.0
+RULE_KEYS = ("min_effect", "alpha", "pair_alpha", "memory_min_mb")
+ALPHA_KEYS = ("alpha", "pair_alpha")
 
 
 @dataclass(frozen=True)
 class Rule:
     min_effect: float = DEFAULT_MIN_EFFECT
     alpha: float = DEFAULT_ALPHA
+    pair_alpha: float = DEFAULT_PAIR_ALPHA
+    memory_min_mb: float = DEFAULT_MEMORY_MIN_MB
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,10 @@ class Thresholds:
                    if group and (group == key or group.startswith(key + "-"))]
         return self.groups[max(matches, key=len)] if matches else self.default
 
-    def overridden(self, *, min_effect: float | None = None, alpha: float | None = None) -> Thresholds:
-        """Values given on the command line replace the default and every group's."""
-        changes = {k: v for k, v in (("min_effect", min_effect), ("alpha", alpha)) if v is not None}
+    def overridden(self, **given: float | None) -> Thresholds:
+        """Values given on the command line (None: not given) replace the default and every
+        group's."""
+        changes = {k: v for k, v in given.items() if v is not None}
         if not changes:
             return self
         _check_rule(changes, "command line")
@@ -68,10 +79,13 @@ def _check_rule(values: dict, where: str) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError(f"{where}: {key} must be a number, got {value!r}")
     if "min_effect" in values and values["min_effect"] < 0:
-        raise InputError(f"{where}: min_effect must be >= 0 (a fraction, 0.10 = 10%), "
+        raise InputError(f"{where}: min_effect must be >= 0 (a fraction, 0.05 = 5%), "
                          f"got {values['min_effect']}")
-    if "alpha" in values and not 0 < values["alpha"] < 1:
-        raise InputError(f"{where}: alpha must be between 0 and 1, got {values['alpha']}")
+    if "memory_min_mb" in values and values["memory_min_mb"] < 0:
+        raise InputError(f"{where}: memory_min_mb must be >= 0, got {values['memory_min_mb']}")
+    for key in ALPHA_KEYS:
+        if key in values and not 0 < values[key] < 1:
+            raise InputError(f"{where}: {key} must be between 0 and 1, got {values[key]}")
 
 
 def parse_thresholds(table: dict, where: str) -> Thresholds:

@@ -47,7 +47,8 @@ def test_memory_copy_on_read(benchmark, storage, case, lb_settings):
         pytest.skip("the pyobj profile is not in the selected profiles")
     if case.start_method and case.start_method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"copy-on-read needs {case.start_method} workers; this platform has none")
-    dataset = make_dataset("pyobj", cost_scale=lb_settings.cost_scale, storage=storage)
+    dataset = lb_settings.datasets.with_ballast(
+        make_dataset("pyobj", cost_scale=lb_settings.cost_scale, storage=storage))
     try:
         # Shuffled, as in training: over the epochs every worker reads every part of the list.
         # In sequence each worker would always get the same batches and touch only its share.

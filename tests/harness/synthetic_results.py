@@ -26,11 +26,19 @@ def bench(case: Case, rounds: list[float], measure: str = "throughput") -> dict:
                       "min": min(rounds), "iterations": 1}}
 
 
+def memory_bench(case: Case, peak_pss_mb: float, pss_per_worker_mb: float = 0.0) -> dict:
+    """A memory benchmark as the plugin writes it: epoch rounds and the PSS numbers in MB."""
+    entry = bench(case, JITTER, measure="memory")
+    entry["extra_info"].update(peak_pss_mb=peak_pss_mb, pss_per_worker_mb=pss_per_worker_mb)
+    return entry
+
+
 def results(rounds_by_case: dict[Case, list[float]], *, runner: str = "cpu", cost_scale=1.0,
-            speed_probe: float | None = None, **fingerprint) -> dict:
-    """A results file of throughput benchmarks with their derived ratios; ``speed_probe`` seconds
-    as the machine's speed at the run's start and end (none recorded when None)."""
-    benchmarks = [bench(case, rounds) for case, rounds in rounds_by_case.items()]
+            speed_probe: float | None = None, memory: list[dict] = (), **fingerprint) -> dict:
+    """A results file of throughput benchmarks with their derived ratios, plus ``memory``
+    benchmarks (memory_bench); ``speed_probe`` seconds as the machine's speed at the run's start
+    and end (none recorded when None)."""
+    benchmarks = [bench(case, rounds) for case, rounds in rounds_by_case.items()] + list(memory)
     info = {"derived": derived.derive(benchmarks, cores=2), "grid": "quick",
             "cost_scale": cost_scale, "runner": runner}
     if speed_probe is not None:

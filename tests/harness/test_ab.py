@@ -1,128 +1,129 @@
-"""`loaderbench ab`: interleaving, per-side interpreters and arguments, spec virtualenvs, the
-verdict of B against A and its exit codes."""
+"""`loaderbench ab`: how its sides are built (interpreter, spec venv, git ref, settings), what the
+selection after -- means, and one line with exit 2 for every side that cannot be used."""
 
 from __future__ import annotations
 
-import json
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from loaderbench import ab
-from loaderbench.ab import Side, prepare, run_pairs, schedule, setup_commands, venv_for
 from loaderbench.cli import main
 from loaderbench.errors import InputError
-
-from synthetic_results import CPU_W0, CPU_W2, JITTER, results, scaled
-
-
-def side_of(command: list[str]) -> str:
-    out = next(a for a in command if a.startswith("--benchmark-json="))
-    return out.rsplit("/", 1)[1].split("-")[0]
+from loaderbench.paired import environments
 
 
-def fake_grid(calls: list, b_factor: float, slots: list | None = None):
-    """Runs as pytest would return them: B's rounds ``b_factor`` times A's, a little drift."""
-    slots = [] if slots is None else slots
-    def run(command, label, slot):
-        calls.append(command)
-        slots.append((side_of(command), slot))
-        drift = 1 + 0.01 * len(calls)
-        factor = drift * (b_factor if side_of(command) == "B" else 1.0)
-        return results({CPU_W0: scaled(JITTER, factor), CPU_W2: scaled(JITTER, 0.5 * factor)})
-    return run
+def test_the_selection_after_the_dashes_picks_the_grid_and_sets_both_sides():
+    chosen = ab.parse_selection(["--lb-profiles=cpu,io", "--lb-workers", "0,2",
+                                 "--lb-cost-scale=1.1", "--lb-inject=main-batch-delay=0.001"])
+    assert (chosen.profiles, chosen.workers) == ("cpu,io", "0,2")
+    assert chosen.common == ("--lb-cost-scale=1.1", "--lb-inject=main-batch-delay=0.001")
+    with pytest.raises(InputError, match="-k.*not a grid selection"):
+        ab.parse_selection(["-k", "throughput"])
 
 
-def test_runs_alternate_a_b_for_every_pair():
-    assert schedule(3) == [(0, "A"), (0, "B"), (1, "A"), (1, "B"), (2, "A"), (2, "B")]
+def test_a_sides_own_settings_come_after_the_common_ones_and_are_checked():
+    assert ab.side_settings("B", "--lb-cost-scale=1.25", ("--lb-dataset=pkg.mod:make",)) == (
+        "--lb-dataset=pkg.mod:make", "--lb-cost-scale=1.25")
+    with pytest.raises(InputError, match="side B: unknown side setting --lb-nonsense"):
+        ab.side_settings("B", "--lb-nonsense=1", ())
+    with pytest.raises(InputError, match="side A: --lb-cost-scale must be > 0"):
+        ab.side_settings("A", "--lb-cost-scale=0", ())
+    with pytest.raises(InputError, match="side A: side setting .*invalid float value"):
+        ab.side_settings("A", "--lb-cost-scale=fast", ())
 
 
-def test_each_side_runs_its_own_interpreter_with_its_own_arguments(tmp_path):
-    calls, slots = [], []
-    a = Side("A", "/env-a/bin/python")
-    b = Side("B", "/env-b/bin/python", args=["--lb-cost-scale=1.25"])
-    runs_a, runs_b = run_pairs(a, b, pairs=2, runner="cpu", common=["--lb-profiles=cpu"],
-                               out=tmp_path, run=fake_grid(calls, 1.0, slots))
-    # Pair k's A and B each draw a layout from slice k (layout.py): B's longer command line
-    # cannot put it in another layout mode than A systematically.
-    assert slots == [("A", (0, 2)), ("B", (0, 2)), ("A", (1, 2)), ("B", (1, 2))]
-    assert [c[0] for c in calls] == ["/env-a/bin/python", "/env-b/bin/python"] * 2
-    assert [side_of(c) for c in calls] == ["A", "B", "A", "B"]
-    assert all("--lb-profiles=cpu" in c and "--lb-runner=cpu" in c for c in calls)
-    assert ["--lb-cost-scale=1.25" in c for c in calls] == [False, True, False, True]
-    assert len(runs_a) == len(runs_b) == 2
-
-
-def test_a_spec_gets_a_venv_with_torch_first_then_the_project(tmp_path):
-    venv = venv_for("torch==2.12.0", tmp_path)
-    assert venv == venv_for("torch==2.12.0", tmp_path) != venv_for("torch==2.11.0", tmp_path)
-    commands = setup_commands("torch==2.12.0", venv, tmp_path / "project", "python3")
-    assert commands[0] == ["python3", "-m", "venv", str(venv)]
-    assert commands[1][-1] == "torch==2.12.0"
-    with_index = setup_commands("torch==2.12.0 --index-url https://download.pytorch.org/whl/cpu",
-                                venv, tmp_path, "python3")
-    assert with_index[1][-3:] == ["torch==2.12.0", "--index-url",
-                                  "https://download.pytorch.org/whl/cpu"]
-    assert commands[2][-2:] == ["-e", str(tmp_path / "project")]
-    assert all(c[0] == str(venv / "bin" / "python") for c in commands[1:])
-
-
-def test_a_prepared_venv_is_reused_and_a_failed_install_is_an_input_error(tmp_path):
+def test_a_spec_side_gets_a_venv_with_its_requirement_first_then_the_project(tmp_path):
     calls = []
 
-    def ok(command):
+    def run(command):
         calls.append(command)
-        if command[1:3] == ["-m", "venv"]:
-            (tmp_path / "v").mkdir(exist_ok=True)
-            venv_for("torch==2.12.0", tmp_path / "v").mkdir(exist_ok=True)
-        return type("Done", (), {"returncode": 0})()
-    side = Side("B", spec="torch==2.12.0")
-    prepare(side, tmp_path / "v", tmp_path, "python3", run=ok)
-    assert side.python == str(venv_for("torch==2.12.0", tmp_path / "v") / "bin" / "python")
-    assert len(calls) == 3
-    prepare(Side("B", spec="torch==2.12.0"), tmp_path / "v", tmp_path, "python3", run=ok)
-    assert len(calls) == 3  # the stamp says it is done
+        return subprocess.CompletedProcess(command, 0)
+
+    side = environments.spec_side("B", "torch==2.12.0 --index-url https://x/cpu", tmp_path,
+                                  tmp_path / "project", run=run)
+    venv = Path(side.python).parent.parent
+    assert calls[0][1:] == ["-m", "venv", "--clear", str(venv)]
+    assert calls[1][-3:] == ["torch==2.12.0", "--index-url", "https://x/cpu"]
+    assert calls[2][-2:] == ["-e", str(tmp_path / "project")]
+    assert all(c[0] == side.python for c in calls[1:])
+    environments.spec_side("B", "torch==2.12.0 --index-url https://x/cpu", tmp_path,
+                           tmp_path / "project", run=run)
+    assert len(calls) == 3  # stamped: reused, not rebuilt
 
     def failing(command):
-        return type("Failed", (), {"returncode": 1})()
-    with pytest.raises(InputError, match="could not install 'torch==9.9'"):
-        prepare(Side("A", spec="torch==9.9"), tmp_path / "v", tmp_path, "python3", run=failing)
+        return subprocess.CompletedProcess(command, 1)
+    with pytest.raises(InputError, match="side A: pip 'torch==9.9': could not be installed"):
+        environments.spec_side("A", "torch==9.9", tmp_path, tmp_path, run=failing)
 
 
-def ab_main(tmp_path, monkeypatch, b_factor, *extra):
-    calls = []
-    monkeypatch.setattr(ab, "run_grid", fake_grid(calls, b_factor))
-    code = main(["ab", "--pairs", "3", "--runner", "cpu", "--out", str(tmp_path / "ab"), *extra])
-    return code, calls
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
-def test_a_slower_b_exits_1_with_the_verdict_and_pooled_files(tmp_path, monkeypatch, capsys):
-    code, calls = ab_main(tmp_path, monkeypatch, 1.3, "--b-args=--lb-cost-scale=1.3")
-    assert code == 1 and len(calls) == 6
-    assert ["--lb-cost-scale=1.3" in c for c in calls] == [False, True] * 3
-    out = capsys.readouterr().out
-    assert "pair 3 of 3: B" in out and "REGRESSED" in out
-    verdict = (tmp_path / "ab" / "verdict.md").read_text()
-    assert "| test_throughput[cpu-w0] |" in verdict and "regressed" in verdict
-    pooled_b = json.loads((tmp_path / "ab" / "B.json").read_text())
-    assert len(pooled_b["benchmarks"][0]["stats"]["data"]) == 3 * len(JITTER)
-    assert pooled_b["loaderbench"]["baseline"]["band_rule"].startswith("largest ratio between "
-                                                                       "the medians of two consecutive")
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """A git repository with two commits of a module ``userdata``."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "config", "user.name", "t")
+    for version in ("1", "2"):
+        (root / "userdata.py").write_text(f"VERSION = {version}\n")
+        git(root, "add", "userdata.py")
+        git(root, "commit", "-q", "-m", version)
+    return root
 
 
-def test_the_same_environment_twice_is_an_a_a_run_without_regression(tmp_path, monkeypatch, capsys):
-    code, _ = ab_main(tmp_path, monkeypatch, 1.0)
-    assert code == 0
-    assert "A/A run" in capsys.readouterr().out
+def test_a_git_ref_side_runs_the_code_of_that_commit_first_on_its_path(repo, tmp_path):
+    base = environments.SideSpec("B", sys.executable, ("--lb-cost-scale=1.1",))
+    side = environments.ref_side(base, "HEAD~1", repo, tmp_path / "cache", project=tmp_path)
+    checkout = Path(side.pythonpath[0])
+    assert (checkout / "userdata.py").read_text() == "VERSION = 1\n"
+    assert side.settings == ("--lb-cost-scale=1.1",) and "of " + str(repo) in side.what
+    again = environments.ref_side(base, git(repo, "rev-parse", "HEAD~1"), repo,
+                                  tmp_path / "cache", project=tmp_path)
+    assert again.pythonpath == side.pythonpath  # the same commit's checkout is reused
+    env = side.environment()
+    assert env["PYTHONPATH"].split(":")[0] == str(checkout)
+
+
+def test_a_git_ref_that_does_not_exist_is_one_line(repo, tmp_path):
+    base = environments.SideSpec("A", sys.executable)
+    with pytest.raises(InputError, match="side A: git ref 'no-such-branch' does not exist in"):
+        environments.ref_side(base, "no-such-branch", repo, tmp_path, project=tmp_path)
+
+
+def test_an_isolated_side_gets_none_of_this_shells_python_or_loaderbench_variables(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/leaks")
+    monkeypatch.setenv("PYTHONHASHSEED", "3")
+    monkeypatch.setenv("LOADERBENCH_RUNNER", "gpu")
+    isolated = environments.SideSpec("A", sys.executable, pythonpath=("/checkout",),
+                                     isolated=True).environment()
+    assert isolated["PYTHONPATH"] == "/checkout"
+    assert "PYTHONHASHSEED" not in isolated and "LOADERBENCH_RUNNER" not in isolated
+    assert "LOADERBENCH_LAYOUT_PAD" in isolated  # its own, drawn for this start
+    shared = environments.SideSpec("B", sys.executable, pythonpath=("/checkout",)).environment()
+    assert shared["PYTHONPATH"] == "/checkout:/leaks" and shared["LOADERBENCH_RUNNER"] == "gpu"
 
 
 @pytest.mark.parametrize("args, problem", [
-    (["--a-python", "/no/such/python"], "does not exist"),
+    (["--a-python", "/no/such/python"], "side A: interpreter /no/such/python does not exist"),
     (["--a-python", sys.executable, "--a-spec", "torch==2.13.0"], "not both"),
-    (["--pairs", "1"], "--pairs must be >= 2"),
+    (["--b-repo", "."], "--b-repo needs --b-ref"),
+    (["--b-args=--lb-cost-scale=-1"], "side B: --lb-cost-scale must be > 0"),
+    (["--budget", "0"], "the budget must be > 0"),
+    (["--measures", "latency"], "--measures: unknown measure latency"),
+    (["--", "--lb-profiles=nope"], "unknown profile nope"),
+    (["--", "-k", "throughput"], "not a grid selection"),
 ])
-def test_unusable_sides_exit_2_with_one_line(tmp_path, monkeypatch, capsys, args, problem):
-    code, calls = ab_main(tmp_path, monkeypatch, 1.0, *args)
-    assert code == 2 and calls == []
+def test_unusable_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, problem):
+    out = tmp_path / "ab"
+    assert main(["ab", "--out", str(out), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert problem in err and "\n" not in err
+    assert not out.exists()

@@ -95,9 +95,9 @@ def test_every_command_refuses_an_unusable_file_in_one_line(tmp_path, capsys, co
 @pytest.mark.parametrize("argv, fragments", [
     (["baseline", "--runs", "1"], ["--runs must be >= 2"]),
     (["baseline", "--runner", "My Runner"], ["is not a plain lower-case name"]),
-    (["ab", "--pairs", "1"], ["--pairs must be >= 2"]),
+    (["ab", "--blocks", "1"], ["one block cannot show the spread between processes"]),
     (["ab", "--a-python", "/no/such/python"], ["/no/such/python does not exist"]),
-], ids=["baseline-runs", "baseline-runner", "ab-pairs", "ab-python"])
+], ids=["baseline-runs", "baseline-runner", "ab-blocks", "ab-python"])
 def test_bad_settings_are_refused_before_anything_runs(capsys, argv, fragments):
     code, out, err = run_cli(capsys, argv)
     assert code == EXIT_USAGE

@@ -49,7 +49,7 @@ def run_confirm(current, fake, runs=2):
     verdict = judge(quiet_baseline(), current)
     confirm(verdict, quiet_baseline(), current, "cur.json", runs=runs,
             rejudge=lambda base, rerun: judge(base, rerun), run=fake, show=lambda line: None)
-    return verdict, {row["benchmark"]: row for row in verdict.rows}
+    return verdict, {row.name: row for row in verdict.rows}
 
 
 def test_rerun_args_drop_output_and_storage_options_in_both_forms():
@@ -71,9 +71,9 @@ def test_the_rerun_is_the_same_pytest_narrowed_and_writing_its_own_file():
 def test_a_regression_every_rerun_repeats_stands_with_the_reruns_ratios():
     fake = FakeReruns(current_of(1.5, 1.0), current_of(1.4, 1.0))
     verdict, rows = run_confirm(current_of(1.5, 1.0), fake)
-    assert verdict.regressed and verdict.confirm_runs == 2
-    assert rows["test_throughput[cpu-w0]"]["verdict"] == "regressed"
-    assert "confirmed in 2 fresh processes (1.5" in rows["test_throughput[cpu-w0]"]["note"]
+    assert verdict.regressed and "must repeat in 2 fresh reruns" in verdict.rule
+    assert rows["test_throughput[cpu-w0]"].verdict == "regressed"
+    assert "confirmed in 2 fresh processes (1.495x, 1.396x)" in rows["test_throughput[cpu-w0]"].note
     # Only the flagged benchmark, by node id, in the recorded directory; the args are replayed.
     assert fake.listed == [["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]"]] * 2
     assert fake.slots == [(0, 2), (1, 2)]  # each rerun its own slice of layouts (layout.py)
@@ -85,9 +85,10 @@ def test_one_rerun_that_does_not_repeat_it_clears_it_and_stops_rerunning():
     fake = FakeReruns(current_of(1.0, 1.0), current_of(1.5, 1.0))
     verdict, rows = run_confirm(current_of(1.5, 1.0), fake)
     row = rows["test_throughput[cpu-w0]"]
-    assert not verdict.regressed and row["verdict"] == "unchanged"
-    assert row["note"].startswith("not confirmed:") and "fresh process 1" in row["note"]
-    assert "first run: 50.0% slower" in row["note"]
+    # The rerun's own verdict: 3 quiet runs cannot rule out 5%, so "cannot tell", not "unchanged".
+    assert not verdict.regressed and row.verdict == "inconclusive"
+    assert row.note.startswith("not confirmed:") and "fresh process 1" in row.note
+    assert "first run: 49.5% slower" in row.note
     assert len(fake.commands) == 1  # nothing left to confirm after the first rerun
 
 
@@ -95,8 +96,8 @@ def test_a_derived_ratio_reruns_the_benchmarks_it_is_computed_from():
     # w2 slower alone: speedup and efficiency lose more than 10%.
     fake = FakeReruns(current_of(1.0, 1.5), current_of(1.0, 1.5))
     verdict, rows = run_confirm(current_of(1.0, 1.5), fake)
-    assert rows["speedup[cpu-w2-fork]"]["verdict"] == "regressed"
-    assert "confirmed in 2" in rows["speedup[cpu-w2-fork]"]["note"]
+    assert rows["speedup[cpu-w2-fork]"].verdict == "regressed"
+    assert "confirmed in 2" in rows["speedup[cpu-w2-fork]"].note
     assert fake.listed[0] == ["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]",
                               "tests/benchmarks/test_grid.py::test_throughput[cpu-w2-fork]"]
 
@@ -105,15 +106,15 @@ def test_a_regression_the_rerun_did_not_run_still_stands():
     rerun = results({CPU_W2: scaled(JITTER, 0.5)})  # cpu-w0 no longer collected
     verdict, rows = run_confirm(current_of(1.5, 1.0), FakeReruns(rerun), runs=1)
     assert verdict.regressed
-    assert "rerun 1: not rerun" in rows["test_throughput[cpu-w0]"]["note"]
+    assert "rerun 1: not rerun" in rows["test_throughput[cpu-w0]"].note
 
 
 def test_no_rerun_without_a_regression_or_with_zero_runs():
     fake = FakeReruns()
     verdict, _ = run_confirm(current_of(1.0, 1.0), fake)
-    assert not verdict.regressed and fake.commands == [] and verdict.confirm_runs == 2
+    assert not verdict.regressed and fake.commands == [] and "fresh reruns" in verdict.rule
     verdict, _ = run_confirm(current_of(1.5, 1.0), fake, runs=0)
-    assert verdict.regressed and fake.commands == [] and verdict.confirm_runs == 0
+    assert verdict.regressed and fake.commands == [] and "fresh rerun" not in verdict.rule
 
 
 def test_results_without_a_recorded_invocation_cannot_be_confirmed():
@@ -128,7 +129,7 @@ def test_a_rerun_that_fails_leaves_the_regression_standing_and_says_why(monkeypa
                         lambda command, cwd, env: subprocess.CompletedProcess(command, 3))
     verdict, rows = run_confirm(current_of(1.5, 1.0), confirm_mod.run_pytest)
     assert verdict.regressed
-    assert rows["test_throughput[cpu-w0]"]["note"].endswith(
+    assert rows["test_throughput[cpu-w0]"].note.endswith(
         "; unconfirmed: rerun 1 failed (pytest exited with code 3)")
 
 

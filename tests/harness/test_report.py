@@ -10,6 +10,8 @@ from matplotlib.colors import to_rgb
 from PIL import Image
 
 from loaderbench import cli, report
+from loaderbench.baseline import merge_runs
+from loaderbench.storage import write_json_atomic
 from loaderbench.grid import Case
 from loaderbench.plots import STYLE, line_style
 from loaderbench.recommend import TIE, recommend
@@ -152,21 +154,26 @@ def test_a_run_without_memory_and_overlap_says_so_and_drops_stale_plots(tmp_path
 
 
 def test_a_bare_baseline_judges_against_the_runner_class_folder_first(tmp_path, stored):
-    """A run judged against itself, found as baselines/cpu/<machine>/0001_*.json: the gate's
-    table comes first, every derived ratio unchanged."""
+    """A run judged against a baseline of two runs just like it, found as
+    baselines/cpu/<machine>/0001_*.json: the gate's table comes first, every derived ratio
+    unchanged."""
     current = io_only(stored, tmp_path / "current.json")
     folder = tmp_path / "baselines" / "cpu" / "Linux-CPython-3.11-64bit"
-    folder.mkdir(parents=True)
-    shutil.copy(current, folder / "0001_baseline.json")
+    run = json.loads(current.read_text())
+    merged = merge_runs([run, run])
+    write_json_atomic(folder / "0001_baseline.json", merged)
+    run["loaderbench"]["derived"] = merged["loaderbench"]["derived"]  # as this version derives
+    write_json_atomic(current, run)
     assert cli.main(["report", str(current), "--baseline", "--baselines", str(tmp_path / "baselines"),
                      "--only", "derived", "--out", str(tmp_path / "out")]) == 0
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert heading_order(markdown)[:2] == ["Regression verdict", "Recommendations"]
     verdict = markdown.split("## Recommendations", 1)[0]
-    assert f"baseline: `{folder / '0001_baseline.json'}`, judging derived only" in verdict
-    assert "Result: **no regression**" in verdict
+    assert f"baseline: `{folder / '0001_baseline.json'}` (2 runs in 1 sitting" in verdict
+    assert "judging derived only" in verdict
+    assert "**no regression**: 0 regressed, 0 inconclusive" in verdict
     rows = [line for line in verdict.splitlines() if line.startswith("| ") and "]" in line]
-    assert len(rows) == len(json.loads(current.read_text())["loaderbench"]["derived"]) > 0
+    assert len(rows) == len(merged["loaderbench"]["derived"]) > 0
     assert all("| unchanged |" in row for row in rows)
 
 

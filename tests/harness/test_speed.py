@@ -70,7 +70,7 @@ def test_a_twice_slower_machine_gets_its_ratios_judged_not_its_seconds():
     slow = results({CPU_W0: scaled(JITTER, 2.0), CPU_W2: scaled(JITTER, 1.0)}, speed_probe=0.1)
     verdict = judge(baseline(), slow)
     assert verdict.only == "portable" and not verdict.regressed
-    assert {row["kind"] for row in verdict.rows} == {"derived"}
+    assert {row.kind for row in verdict.rows} == {"ratio"}
     assert any("not seconds: this machine ran the speed probe 1.92x slower" in line
                for line in verdict.header)
     assert judge(baseline(), slow, only="all").regressed  # told to judge seconds anyway
@@ -89,8 +89,8 @@ def test_the_gate_command_says_why_seconds_were_not_judged(tmp_path, monkeypatch
                                           speed_probe=0.1)))
     assert main(["gate", str(current)]) == 0
     out = capsys.readouterr().out
-    assert "!! only the ratios that hold across machines are judged (speedup, efficiency, " \
-        "pin_gain, world_speedup), not seconds: this machine ran the speed probe" in out
+    assert "!! only what holds across machines is judged (the ratios speedup, efficiency, " \
+        "pin_gain, world_speedup, and memory), not seconds: this machine ran the speed probe" in out
     assert "or pass --only all to judge everything anyway" in out
     assert main(["gate", "--only", "all", str(current)]) == 1
 
@@ -113,8 +113,8 @@ def test_ratios_of_unlike_work_are_not_judged_across_machines():
                        for s, probe in zip((1.0, 1.03, 0.98), PROBES)])  # quiet_baseline's runs
     slow = with_startup(results({CPU_W0: scaled(JITTER, 2.0), CPU_W2: JITTER}, speed_probe=0.1), 1.5)
     verdict = judge(base, slow)
-    judged = {row["benchmark"] for row in verdict.rows}
+    judged = {row.name for row in verdict.rows}
     assert judged == {"speedup[cpu-w2-fork]", "efficiency[cpu-w2-fork]"} and not verdict.regressed
     everything = judge(base, slow, only="derived")
-    assert [row["verdict"] for row in everything.rows
-            if row["benchmark"] == "startup_ratio[io-w2-spawn]"] == ["regressed"]
+    assert [row.verdict for row in everything.rows
+            if row.name == "startup_ratio[io-w2-spawn]"] == ["regressed"]

@@ -1,0 +1,13 @@
+"""Side-by-side comparison: two environments (or two configurations) measured at the same time,
+round by round, and judged from the pairs.
+
+- ``side``: the measuring process of one side (``python -m loaderbench.paired.side``), holding one
+  loader at a time and timing one round whenever it is asked;
+- ``sides``: starting, talking to and stopping side processes from the controller;
+- ``environments``: where a side's interpreter and code come from (this one, another
+  interpreter, a pip requirement, a git ref, a baseline's recipe);
+- ``engine``: the rows to measure, the schedule of pairs and blocks, the budget, the verdict.
+
+The statistics are in ``loaderbench.intervals``, the verdict's rule and table in
+``loaderbench.verdict``.
+"""

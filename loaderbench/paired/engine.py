@@ -1,0 +1,369 @@
+"""The side-by-side engine: rows measured in pairs of rounds, in blocks of fresh processes, until
+each row's interval settles or its budget is spent.
+
+A **row** sets arm ``a`` against arm ``b``: the same case and measure in two environments (A/B:
+arm ``a`` on side A's process, arm ``b`` on side B's), or two configurations in one environment
+(a ratio such as the speed-up of 2 workers over 0: both arms in one side process, whose loaders
+alternate, as TorchInductor measures speed-ups within one process).
+
+A **pair** is one round of each arm, taken back to back in an order drawn at random, or, for rows
+without worker processes of the profiles in DUET_PROFILES, both at the same moment, each side
+pinned to a core of its own (a *duet*). A **block** is one start of
+the side processes: every pair of processes carries a bias of a few percent of its own, so a
+comparison restarts its sides ``blocks`` times and the interval (intervals.paired) takes the
+spread between blocks into account.
+
+The budget is one pool for the comparison (Budget). Within a block every active row gets an
+equal slice of what is left of it: set-up (loaders built, warmed), then pairs until the slice is
+used (at least ``min_pairs``). After ``min_blocks`` blocks a row stops as soon as its interval is
+*settled*: narrower than the minimum effect, or inside plus or minus it, or entirely beyond it; the
+rows still undecided share what it leaves. The others go on, block after block, until the pool or
+the planned blocks run out. A row's note says which.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..grid import Case, Grid
+from ..intervals import PairedEstimate, paired
+from ..verdict import Row, judge_factor, not_judged
+from .protocol import MEASURES
+from .sides import SETUP_TIMEOUT_S, SideProcess, SideSpec
+
+#: The pytest benchmark each measure corresponds to: A/B rows carry its names, so they read like
+#: the rows of `make bench` and of a baseline.
+TEST_OF = {"throughput": "test_throughput", "startup": "test_time_to_first_batch",
+           "overlap": "test_overlap"}
+#: Profiles whose rows without workers are timed as a duet. Measured on the 2-core reference
+#: machine, A against A at 0 workers, six blocks: the spread of the blocks' ratios was 1.3-2.2% for
+#: the cpu profile as a duet and 2.4-3.4% one after the other, with twice the pairs per second as a
+#: duet; for noop (allocation and copies, which two cores running at once disturb in each other)
+#: 2.5-5% as a duet and 1.9-2.3% one after the other. io waits, so a duet doubles its pairs.
+DUET_PROFILES = ("cpu", "io")
+#: Ratios between configurations (kind: measure, what arm ``b`` differs in, higher is better).
+RATIO_KINDS = {
+    "speedup": "throughput at num_workers=0 over throughput at the case's workers",
+    "startup_ratio": "time to first batch with spawn/forkserver over fork",
+    "overlap_gain": "epoch of load + step at num_workers=0 over the case's",
+}
+
+
+@dataclass(frozen=True)
+class Arm:
+    case: Case
+    measure: str
+
+    def setup(self, slot: str, cpu: int | None) -> dict:
+        return {"op": "setup", "slot": slot, "case": self.case.as_dict(), "measure": self.measure,
+                "cpu": cpu}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One row: arm ``a`` against arm ``b``. ``inverted``: the row reports a/b, not b/a (a
+    speed-up is the 0-worker time over the workers' time)."""
+
+    name: str
+    a: Arm
+    b: Arm
+    higher_is_better: bool = False
+    inverted: bool = False
+
+    @property
+    def duet(self) -> bool:
+        """Timed as a duet (when the sides are two processes and two cores are there)."""
+        return all(arm.case.num_workers == 0 and arm.case.profile in DUET_PROFILES
+                   for arm in (self.a, self.b))
+
+
+def ab_plans(grid: Grid, measures: tuple[str, ...] = ("throughput", "startup")) -> list[Plan]:
+    """The A/B rows of ``grid``: for each measure, every case (start-up without variants, as the
+    benchmarks do), named as the pytest benchmark of that case is."""
+    plans = []
+    for measure in measures:
+        if measure not in MEASURES:
+            raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
+        for case in grid.cases(variants=measure != "startup"):
+            arm = Arm(case, measure)
+            plans.append(Plan(f"{TEST_OF[measure]}[{case.id}]", arm, arm))
+    return plans
+
+
+def ratio_plans(grid: Grid, kinds: tuple[str, ...] = tuple(RATIO_KINDS)) -> list[Plan]:
+    """The ratios between configurations of ``grid``, each row measured within one process."""
+    plans = []
+    cases = grid.cases()
+    for kind in kinds:
+        if kind not in RATIO_KINDS:
+            raise ValueError(f"unknown ratio {kind!r}; valid: {', '.join(RATIO_KINDS)}")
+        for case in cases:
+            if kind in ("speedup", "overlap_gain") and case.num_workers:
+                measure = "throughput" if kind == "speedup" else "overlap"
+                serial = Case(case.profile, 0, batch_size=case.batch_size)
+                plans.append(Plan(f"{kind}[{case.id}]", Arm(serial, measure), Arm(case, measure),
+                                  higher_is_better=True, inverted=True))
+            elif kind == "startup_ratio" and case.start_method not in (None, "fork") \
+                    and not case.is_variant:
+                fork = Case(case.profile, case.num_workers, "fork")
+                plans.append(Plan(f"{kind}[{case.id}]", Arm(fork, "startup"),
+                                  Arm(case, "startup")))
+    return plans
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a comparison may measure, and how its pairs are spread over processes.
+
+    The comparison's time is ``seconds_per_row`` times its rows, one pool: a row that settles
+    early leaves the rest of its share to the rows still undecided. Process starts are not
+    counted; each row's set-up (loaders built and warmed) is.
+    """
+
+    seconds_per_row: float = 35.0
+    blocks: int = 8
+    min_blocks: int = 3
+    min_pairs: int = 2
+    #: More pairs in one block cannot shrink the bias of its processes: past this many, a row's
+    #: time goes to further blocks instead.
+    max_pairs: int = 30
+    #: A round repeats its epoch (or first batch) until it lasts about this long: very short
+    #: rounds are dominated by the request and the timer.
+    round_s: float = 0.1
+    max_repeat: int = 200
+
+    def __post_init__(self):
+        if not self.seconds_per_row > 0:
+            raise ValueError(f"the budget must be > 0 seconds per row, got {self.seconds_per_row}")
+        if self.blocks < 2 or not 2 <= self.min_blocks <= self.blocks:
+            raise ValueError(f"blocks must be >= 2 and min_blocks between 2 and blocks (one block "
+                             f"cannot show the spread between processes), got {self.blocks} and "
+                             f"{self.min_blocks}")
+        if not 1 <= self.min_pairs <= self.max_pairs:
+            raise ValueError(f"min_pairs must be >= 1 and <= max_pairs, got {self.min_pairs} and "
+                             f"{self.max_pairs}")
+
+
+@dataclass
+class Tally:
+    """What has been measured for one row so far."""
+
+    plan: Plan
+    blocks: list[list[tuple[float, float]]] = field(default_factory=list)
+    spent_s: float = 0.0
+    mode: str = "alternate"
+    stopped: str = ""
+
+    @property
+    def pairs(self) -> int:
+        return sum(len(b) for b in self.blocks)
+
+    def estimate(self, alpha: float) -> PairedEstimate | None:
+        blocks = [b for b in self.blocks if b]
+        return paired(blocks, alpha=alpha) if blocks else None
+
+
+def settled(estimate: PairedEstimate, min_effect: float) -> bool:
+    """The interval is narrower than the minimum effect, inside plus or minus it, or beyond it."""
+    if estimate.low is None or estimate.high is None:
+        return False
+    bound = 1 + min_effect
+    return (estimate.high / estimate.low < bound
+            or (estimate.low >= 1 / bound and estimate.high <= bound)
+            or estimate.low > bound or estimate.high < 1 / bound)
+
+
+def duet_cores() -> list[int] | None:
+    """Two cores this process may run on, or None (a duet needs one core per side)."""
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[:2] if len(cores) >= 2 else None
+
+
+@dataclass
+class Engine:
+    """Runs ``plans`` between side ``a`` and side ``b`` (``b`` None: both arms in side ``a``'s
+    process, a ratio within one environment)."""
+
+    plans: list[Plan]
+    a: SideSpec
+    b: SideSpec | None
+    budget: Budget = field(default_factory=Budget)
+    min_effect: float = 0.05
+    alpha: float = 0.05
+    logs: Path = Path("results/ab/logs")
+    duet: bool = True
+    rng: random.Random = field(default_factory=random.Random)
+    show: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr,
+                                                                   flush=True))
+    #: What each side ("a", "b") said when it first started: versions, settings (protocol.py).
+    hellos: dict = field(default_factory=dict)
+    #: Starts side processes (SideProcess.start_all); the tests give it stand-ins.
+    start: Callable = SideProcess.start_all
+
+    def run(self) -> list[Tally]:
+        tallies = [Tally(plan) for plan in self.plans]
+        cores = duet_cores() if self.duet and self.b is not None else None
+        pool = self.budget.seconds_per_row * len(tallies)
+        started = time.monotonic()
+        for block in range(self.budget.blocks):
+            active = [t for t in tallies if not t.stopped]
+            if not active:
+                break
+            left = pool - sum(t.spent_s for t in tallies)
+            slice_s = max(left, 0.0) / (len(active) * (self.budget.blocks - block))
+            self.rng.shuffle(active)
+            self.show(f"loaderbench: block {block + 1} of at most {self.budget.blocks}: "
+                      f"{len(active)} row(s), fresh side processes (elapsed "
+                      f"{_clock(time.monotonic() - started)})")
+            self._block(block, active, cores, slice_s)
+            over = sum(t.spent_s for t in tallies) >= pool
+            for tally in active:
+                self._maybe_stop(tally, block + 1, over)
+        for tally in tallies:
+            tally.stopped = tally.stopped or "budget spent"
+        return tallies
+
+    def _maybe_stop(self, tally: Tally, blocks_done: int, budget_spent: bool) -> None:
+        """Every row gets ``min_blocks`` blocks (at least ``min_pairs`` pairs each), whatever the
+        budget says: fewer could not show the spread between processes."""
+        if blocks_done < self.budget.min_blocks:
+            return
+        estimate = tally.estimate(self.alpha)
+        if estimate is not None and settled(estimate, self.min_effect):
+            tally.stopped = "settled"
+        elif budget_spent:
+            tally.stopped = "budget spent"
+
+    def _block(self, block: int, active: list[Tally], cores: list[int] | None,
+               slice_s: float) -> None:
+        slot = (block % self.budget.blocks, self.budget.blocks)
+        specs = [("a", self.a)] + ([("b", self.b)] if self.b is not None else [])
+        # Which side starts first is drawn too: on the reference machine, with sides started
+        # one after the other, the side started second answered a fork start-up 3-10% faster,
+        # block after block, with nothing else different.
+        self.rng.shuffle(specs)
+        started = dict(zip([name for name, _ in specs], self.start(
+            [(spec, self.logs / f"side-{spec.label}.log") for _, spec in specs], slot)))
+        for name, side in started.items():
+            self.hellos.setdefault(name, side.hello)
+        side_a = started["a"]
+        side_b = started.get("b", side_a)
+        try:
+            for tally in active:
+                self._row(tally, side_a, side_b, block, cores, slice_s)
+        finally:
+            side_a.close()
+            if side_b is not side_a:
+                side_b.close()
+
+    def _row(self, tally: Tally, side_a: SideProcess, side_b: SideProcess, block: int,
+             cores: list[int] | None, slice_s: float) -> None:
+        plan = tally.plan
+        duet = cores is not None and plan.duet and side_a is not side_b
+        tally.mode = "duet" if duet else "alternate"
+        cpu_a, cpu_b = (cores[block % 2], cores[(block + 1) % 2]) if duet else (None, None)
+        begun = time.monotonic()
+        ends = begun + slice_s
+        side_a.send(plan.a.setup("a", cpu_a))
+        side_b.send(plan.b.setup("b", cpu_b))
+        warm_a = side_a.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}")["warm_s"]
+        warm_b = side_b.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}")["warm_s"]
+        if warm_a is None or warm_b is None:  # not warmed (start-up with workers): long rounds
+            repeat, timeout = 1, SETUP_TIMEOUT_S
+        else:
+            repeat = max(1, min(self.budget.max_repeat,
+                                math.ceil(self.budget.round_s / max(warm_a, warm_b, 1e-9))))
+            # A round that takes far longer than the warm one has hung or the machine stalled.
+            timeout = max(120.0, 30 * repeat * max(warm_a, warm_b))
+        pairs: list[tuple[float, float]] = []
+        tally.blocks.append(pairs)
+        while len(pairs) < self.budget.min_pairs or (time.monotonic() < ends
+                                                      and len(pairs) < self.budget.max_pairs):
+            ask_a = {"op": "round", "slot": "a", "repeat": repeat}
+            ask_b = {"op": "round", "slot": "b", "repeat": repeat}
+            if duet:  # both at once, each on its own core
+                side_a.send(ask_a)
+                side_b.send(ask_b)
+                a = side_a.receive(timeout, f"timing {plan.name}")["seconds"]
+                b = side_b.receive(timeout, f"timing {plan.name}")["seconds"]
+            elif self.rng.random() < 0.5:
+                a = side_a.request(ask_a, timeout, f"timing {plan.name}")["seconds"]
+                b = side_b.request(ask_b, timeout, f"timing {plan.name}")["seconds"]
+            else:
+                b = side_b.request(ask_b, timeout, f"timing {plan.name}")["seconds"]
+                a = side_a.request(ask_a, timeout, f"timing {plan.name}")["seconds"]
+            pairs.append((a, b))
+        side_a.request({"op": "teardown", "slot": "a"}, SETUP_TIMEOUT_S, "stopping its workers")
+        side_b.request({"op": "teardown", "slot": "b"}, SETUP_TIMEOUT_S, "stopping its workers")
+        tally.spent_s += time.monotonic() - begun
+        estimate = tally.estimate(self.alpha)
+        self.show(f"  {plan.name}: {len(pairs)} pairs ({tally.mode}), {tally.pairs} in all, "
+                  f"{_ratio_text(estimate, plan)}")
+
+
+def _ratio_text(estimate: PairedEstimate | None, plan: Plan) -> str:
+    if estimate is None:
+        return "no pairs yet"
+    ratio, low, high = reported(estimate, plan)
+    label = plan.name.split("[", 1)[0] if plan.a != plan.b else "B/A"
+    interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
+    return f"{label} {ratio:.3f}{interval}"
+
+
+def reported(estimate: PairedEstimate, plan: Plan) -> tuple[float, float | None, float | None]:
+    """(value, low, high) as the row reports it: b/a, or a/b for an inverted ratio."""
+    if not plan.inverted:
+        return estimate.ratio, estimate.low, estimate.high
+    if estimate.low is None:
+        return 1 / estimate.ratio, None, None
+    return 1 / estimate.ratio, 1 / estimate.high, 1 / estimate.low
+
+
+def verdict_rows(tallies: list[Tally], *, min_effect: float, alpha: float) -> list[Row]:
+    """One verdict row per A/B tally: B against A, with the interval from the pairs."""
+    rows = []
+    for tally in tallies:
+        row = Row(tally.plan.name, kind="seconds", inputs=(tally.plan.name,))
+        estimate = tally.estimate(alpha)
+        if estimate is None:
+            rows.append(not_judged(row, "no pairs were measured"))
+            continue
+        a_times = sorted(a for block in tally.blocks for a, _ in block)
+        b_times = sorted(b for block in tally.blocks for _, b in block)
+        row.baseline, row.current = _median(a_times), _median(b_times)
+        row.change, row.low, row.high = estimate.ratio, estimate.low, estimate.high
+        slower = estimate.ratio > 1
+        row.p = estimate.p_slower if slower else estimate.p_faster
+        if estimate.low is None:
+            not_judged(row, "one block of processes cannot show the spread between processes")
+        else:
+            why_not = [] if row.p < alpha else [f"signed-rank p {row.p:.2g} >= {alpha:g}"]
+            if tally.stopped == "budget spent":
+                why_not.append("a larger --budget would narrow it")
+            judge_factor(row, min_effect=min_effect, significant=row.p < alpha,
+                         why_not="; ".join(why_not))
+        row.note += (f"; {estimate.pairs} pairs in {estimate.blocks} blocks ({tally.mode}), "
+                     f"{tally.stopped}")
+        row.detail = {"pairs": estimate.pairs, "blocks": estimate.blocks, "mode": tally.mode,
+                      "stopped": tally.stopped, "block_ratios": list(estimate.block_ratios),
+                      "seconds_spent": round(tally.spent_s, 1),
+                      "rounds": [[list(p) for p in block] for block in tally.blocks]}
+        rows.append(row)
+    return rows
+
+
+def _median(values: list[float]) -> float:
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

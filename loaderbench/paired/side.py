@@ -1,0 +1,258 @@
+"""One side of a side-by-side comparison: a long-lived measuring process.
+
+    python -m loaderbench.paired.side [--lb-cost-scale=F] [--lb-dataset=MOD:FN]
+                                      [--lb-inject=NAME=SECONDS ...] [--lb-worker-ballast-mb=MB]
+
+It builds datasets as a benchmark run with the same settings would (``bench_datasets``), holds up
+to two loaders at a time (slots ``a`` and ``b``: the two configurations of a ratio live in one
+process and alternate, as TorchInductor's dashboard measures speed-ups within one process) and
+times one round whenever it is asked. It speaks ``protocol`` on standard input and output; what
+anything else prints goes to standard error. When its input closes (the controller went away)
+it stops its workers and exits.
+
+Rounds, by measure:
+
+- ``throughput``: ``repeat`` whole epochs of a persistent-worker loader (warmed by one untimed
+  epoch at set-up); seconds per epoch;
+- ``startup``: ``repeat`` times a fresh iterator's first batch, worker start-up included; the
+  workers' shutdown is untimed; seconds per first batch;
+- ``overlap``: ``repeat`` epochs of load plus a simulated training step per batch (overlap.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from . import protocol
+
+
+#: The settings a side takes, as a benchmark run takes them (plugin.py): name -> help.
+SETTINGS = {
+    "--lb-cost-scale": "multiply every profile's cost knob (e.g. 1.1 for 10% more work)",
+    "--lb-dataset": "your own dataset, package.module:callable (profile 'user')",
+    "--lb-inject": "a slowdown put into DataLoader itself, NAME=SECONDS (inject.py; repeatable)",
+    "--lb-worker-ballast-mb": "every worker process holds this many MB more",
+}
+
+
+def _settings_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m loaderbench.paired.side", allow_abbrev=False,
+                                     exit_on_error=False)
+    parser.add_argument("--lb-cost-scale", type=float, default=1.0)
+    parser.add_argument("--lb-dataset", default=None)
+    parser.add_argument("--lb-inject", action="append", default=[])
+    parser.add_argument("--lb-worker-ballast-mb", type=float, default=0.0)
+    return parser
+
+
+def parse_settings(args: list[str]) -> argparse.Namespace:
+    """A side's settings, checked; a ValueError saying what is wrong (one line)."""
+    try:
+        parsed, unknown = _settings_parser().parse_known_args(args)
+    except argparse.ArgumentError as exc:
+        raise ValueError(f"side setting {exc}") from None
+    if unknown:
+        raise ValueError(f"unknown side setting {' '.join(unknown)}; a side takes "
+                         f"{', '.join(SETTINGS)}")
+    if not parsed.lb_cost_scale > 0:
+        raise ValueError(f"--lb-cost-scale must be > 0, got {parsed.lb_cost_scale}")
+    if not parsed.lb_worker_ballast_mb >= 0:
+        raise ValueError(f"--lb-worker-ballast-mb must be >= 0, got {parsed.lb_worker_ballast_mb}")
+    return parsed
+
+
+@dataclass
+class Held:
+    """A loader in one slot and how to time a round of it."""
+
+    loader: object
+    measure: str
+    samples: int | None  # one epoch's samples, to check every timed epoch delivers them all
+    step: object = None
+
+
+class Side:
+    """The measuring state of a side process: its datasets and the loaders in its slots."""
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+        self.slots: dict[str, Held] = {}
+        self._affinity = None
+        self._threads = None
+
+    def setup(self, slot: str, case: dict, measure: str, cpu: int | None = None) -> dict:
+        from ..grid import Case
+        from ..loaders import build_loader
+        from ..measure import epoch_length
+
+        self.teardown(slot)
+        if measure not in protocol.MEASURES:
+            raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(protocol.MEASURES)}")
+        case = Case.from_dict(case)
+        if cpu is not None:
+            self._pin(cpu)
+        dataset = self.datasets.get(case.profile)
+        loader = build_loader(dataset, case, persistent=measure != "startup")
+        held = Held(loader, measure, epoch_length(dataset))
+        self.slots[slot] = held
+        if measure == "overlap":
+            from ..overlap import step_for
+
+            held.step = step_for(loader, "cpu")
+        if measure == "startup" and case.num_workers:
+            # Every round starts its workers anew, and a first round measured no slower here
+            # (spawn, 2 workers: 2.29 s, then 2.31, 2.31, 2.28 s): no warm-up, whose cost in
+            # a spawn case is a whole pair's.
+            return {"warm_s": None}
+        # One untimed round: starts persistent workers, fills caches, imports lazily.
+        return {"warm_s": self.round(slot, 1)}
+
+    def round(self, slot: str, repeat: int = 1) -> float:
+        """Seconds per repeat of one round of the loader in ``slot``."""
+        held = self.slots[slot]
+        if held.measure == "startup":
+            return sum(_first_batch(held.loader) for _ in range(repeat)) / repeat
+        start = time.perf_counter()
+        for _ in range(repeat):
+            samples = _epoch(held)
+        elapsed = time.perf_counter() - start
+        if held.samples is not None and samples != held.samples:
+            raise RuntimeError(f"an epoch delivered {samples} of {held.samples} samples")
+        return elapsed / repeat
+
+    def teardown(self, slot: str | None = None) -> None:
+        from ..loaders import shutdown
+
+        for name in ([slot] if slot else list(self.slots)):
+            held = self.slots.pop(name, None)
+            if held is not None and held.measure != "startup":
+                shutdown(held.loader)
+        if not self.slots:
+            self._unpin()
+
+    def _pin(self, cpu: int) -> None:
+        """Run on core ``cpu`` alone, one intra-op thread: a duet gives each side its own core."""
+        import torch
+
+        if self._affinity is None:
+            self._affinity, self._threads = os.sched_getaffinity(0), torch.get_num_threads()
+        os.sched_setaffinity(0, {cpu})
+        torch.set_num_threads(1)
+
+    def _unpin(self) -> None:
+        import torch
+
+        if self._affinity is not None:
+            os.sched_setaffinity(0, self._affinity)
+            torch.set_num_threads(self._threads)
+            self._affinity = self._threads = None
+
+
+def _epoch(held: Held) -> int:
+    from ..loaders import batch_length, drain
+
+    if held.step is None:
+        return drain(held.loader)[1]
+    samples = 0
+    for batch in held.loader:
+        held.step(batch)
+        samples += batch_length(batch)
+    return samples
+
+
+def _first_batch(loader) -> float:
+    """Seconds from ``iter(loader)`` to its first batch; the workers are stopped right after,
+    untimed, without finishing the epoch (which would take most of the round). A spawn worker
+    stopped mid-batch sometimes aborts as it exits (loaders.shutdown): a warning in the side's
+    log, its batch was not wanted."""
+    from ..loaders import shutdown
+
+    start = time.perf_counter()
+    iterator = iter(loader)
+    try:
+        next(iterator)
+        return time.perf_counter() - start
+    finally:
+        shutdown(iterator)
+
+
+def hello(settings: dict) -> dict:
+    from .. import machine
+
+    import loaderbench
+
+    return {"op": "hello", "ok": True, "protocol": protocol.PROTOCOL, "pid": os.getpid(),
+            "executable": sys.executable, "package": os.path.dirname(loaderbench.__file__),
+            "fingerprint": machine.fingerprint(), "settings": settings}
+
+
+def serve(requests, reply, side: Side) -> None:
+    """Answer requests until ``quit`` or the end of input."""
+    for line in requests:
+        try:
+            message = protocol.decode(line)
+            op = message.get("op")
+            if op == "quit":
+                reply({"ok": True})
+                return
+            if op == "setup":
+                answer = side.setup(message.get("slot", "a"), message["case"], message["measure"],
+                                    message.get("cpu"))
+            elif op == "round":
+                answer = {"seconds": side.round(message.get("slot", "a"),
+                                                int(message.get("repeat", 1)))}
+            elif op == "teardown":
+                side.teardown(message.get("slot"))
+                answer = {}
+            else:
+                raise ValueError(f"unknown request {op!r}")
+            reply({"ok": True, **answer})
+        except Exception as exc:  # reported to the controller, which decides; the side goes on
+            side.teardown()
+            reply({"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+
+
+def main(argv: list[str] | None = None) -> int:
+    # The protocol owns the real standard output; everything printed from here on, by this
+    # process or its workers, goes to standard error.
+    channel = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+
+    def reply(message: dict) -> None:
+        channel.write(protocol.encode(message))
+
+    try:
+        args = parse_settings(sys.argv[1:] if argv is None else argv)
+        import bench_datasets
+
+        from .. import inject
+
+        injected = inject.parse(args.lb_inject)
+        inject.install(injected)
+        datasets = bench_datasets.DatasetCache(
+            cost_scale=args.lb_cost_scale, user_dataset=args.lb_dataset,
+            worker_ballast_mb=args.lb_worker_ballast_mb)
+        if args.lb_dataset:
+            datasets.get(bench_datasets.USER_PROFILE)  # a broken dataset fails here, named
+        settings = {"cost_scale": args.lb_cost_scale, "dataset": args.lb_dataset,
+                    "injected": injected, "worker_ballast_mb": args.lb_worker_ballast_mb}
+        reply(hello(settings))
+    except Exception as exc:
+        reply({"op": "hello", "ok": False,
+               "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+        return 2
+    side = Side(datasets)
+    try:
+        serve(sys.stdin.buffer, reply, side)
+    finally:
+        side.teardown()
+        datasets.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

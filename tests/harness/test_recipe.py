@@ -1,0 +1,146 @@
+"""A baseline's recipe (paired/recipe.py): what it records, how it is rebuilt (a cached virtualenv,
+the project at its commit, isolated from this shell), and the one-line errors of a recipe that
+cannot be used, for `gate --remeasure` and for the side-by-side confirmation of `make bench`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loaderbench import remeasure
+from loaderbench.baseline import merge_runs
+from loaderbench.cli import main
+from loaderbench.errors import InputError
+from loaderbench.gate import judge
+from loaderbench.paired import recipe
+from loaderbench.storage import write_json_atomic
+from loaderbench.verdict import Row
+
+from synthetic_results import CPU_W0, JITTER, results, scaled
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def test_a_recipe_records_python_torch_the_other_packages_the_commit_and_the_arguments():
+    made = recipe.capture(sys.executable, ["--lb-grid=quick"], PROJECT, torch="torch==2.13.0")
+    assert made["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert made["torch"] == "torch==2.13.0" and made["args"] == ["--lb-grid=quick"]
+    names = {req.split("==")[0].lower() for req in made["packages"]}
+    assert {"numpy", "scipy", "pytest-benchmark"} <= names
+    assert not names & {"torch", "loaderbench", "pip"}
+    assert len(made["commit"]) == 40 and isinstance(made["dirty"], bool)
+    assert recipe.capture(sys.executable, [], PROJECT)["torch"].startswith("torch==2.")
+
+
+@pytest.mark.parametrize("stored, problem", [
+    (None, "records no recipe"),
+    ({"python": "3.11.7", "torch": "torch==2.13.0", "packages": [], "commit": None, "args": []},
+     "lacks commit"),
+])
+def test_a_recipe_that_cannot_be_rebuilt_says_why(stored, problem):
+    with pytest.raises(InputError, match=problem):
+        recipe.check(stored)
+
+
+@pytest.fixture
+def stored_recipe() -> dict:
+    return {"python": ".".join(map(str, sys.version_info[:3])), "torch": "torch==2.13.0",
+            "packages": ["numpy==2.4.6"], "commit": "HEAD", "args": ["--lb-grid=quick"]}
+
+
+@pytest.fixture
+def clone(tmp_path) -> Path:
+    """A clone of this project's repository, so checkouts made by a test stay out of it."""
+    target = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(PROJECT), str(target)],
+                   check=True)
+    return target
+
+
+def test_a_recipe_is_rebuilt_once_torch_first_and_runs_isolated(tmp_path, clone, stored_recipe):
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append(command)
+        if command[:2] == ["git", "-C"]:
+            return subprocess.run(command, **kwargs)  # the real checkout of this project
+        return subprocess.CompletedProcess(command, 0)
+
+    side = recipe.rebuild(stored_recipe, tmp_path, clone, run=run)
+    installs = [c for c in calls if "install" in c]
+    assert installs[0][-1] == "torch==2.13.0" and installs[1][-2] == "-r"
+    assert side.isolated and (Path(side.pythonpath[0]) / "loaderbench" / "cli.py").is_file()
+    assert "commit" in side.what
+    again = len(calls)
+    recipe.rebuild(stored_recipe, tmp_path, clone, run=run)
+    assert not [c for c in calls[again:] if "install" in c]  # the cached venv is reused
+
+
+def test_a_recipe_that_cannot_be_installed_is_one_line(tmp_path, clone, stored_recipe):
+    def run(command, **kwargs):
+        if command[:2] == ["git", "-C"]:
+            return subprocess.run(command, **kwargs)
+        return subprocess.CompletedProcess(command, 1 if "install" in command else 0)
+
+    with pytest.raises(InputError, match="side A: the baseline's recipe: could not be installed"):
+        recipe.rebuild(stored_recipe, tmp_path, clone, run=run)
+
+
+def test_a_recipe_for_a_python_that_is_not_here_is_refused(tmp_path, clone, stored_recipe):
+    with pytest.raises(InputError, match="no python3.99 is on PATH"):
+        recipe.rebuild({**stored_recipe, "python": "3.99.1"}, tmp_path, clone,
+                       run=lambda c, **k: subprocess.run(c, **k))
+
+
+def test_remeasure_without_a_recipe_exits_2_with_one_line(tmp_path, capsys):
+    baseline = tmp_path / "base.json"
+    write_json_atomic(baseline, merge_runs([results({CPU_W0: JITTER})] * 2))
+    assert main(["gate", "--remeasure", str(baseline), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "records no recipe" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_recipes_selection_is_kept_unless_given_again():
+    kept = remeasure.recorded_selection(["--lb-grid=quick", "-k", "cpu", "--lb-profiles", "cpu,io",
+                                         "--lb-cost-scale=1.0"])
+    assert kept == ["--lb-grid=quick", "--lb-profiles=cpu,io", "--lb-cost-scale=1.0"]
+    merged = remeasure.merged_selection(kept, ["--lb-profiles=io", "--lb-cost-scale=1.1"])
+    assert (merged.grid, merged.profiles, merged.common) == ("quick", "io", ("--lb-cost-scale=1.1",))
+
+
+class Args:
+    venvs, out, mode, min_effect, budget, blocks = ".venv-ab", "out", "auto", None, 1.0, 2
+
+
+def test_a_stored_regression_stands_only_if_it_repeats_side_by_side(monkeypatch, tmp_path):
+    """The stored numbers flag the w0 epoch 1.5x slower; side by side it is unchanged (the
+    machine was slow, not the code): the row takes the side-by-side verdict."""
+    baseline = merge_runs([results({CPU_W0: scaled(JITTER, f)}) for f in (1.0, 1.01, 0.99)],
+                          recipe={"python": "3.11.7", "torch": "torch==2.13.0", "packages": [],
+                                  "commit": "abc", "args": []})
+    current = results({CPU_W0: scaled(JITTER, 1.5)})
+    verdict = judge(baseline, current)
+    assert verdict.regressed
+    monkeypatch.setattr(remeasure.recipes, "rebuild", lambda *a, **k: remeasure.SideSpec(
+        "A", sys.executable, isolated=True, what="the recipe"))
+    measured = []
+
+    class Measured:
+        def __init__(self, plans, *args, **kwargs):
+            measured.extend(plan.name for plan in plans)
+
+        def run(self):
+            return []
+
+    monkeypatch.setattr(remeasure, "Engine", Measured)
+    monkeypatch.setattr(remeasure, "judge_tallies", lambda tallies, rule: [Row(
+        "test_throughput[cpu-w0]", change=1.01, low=0.98, high=1.03, verdict="unchanged")])
+    remeasure.confirm_side_by_side(verdict, baseline, current, Args(), show=lambda line: None)
+    (row,) = verdict.rows
+    assert measured == ["test_throughput[cpu-w0]"]
+    assert row.verdict == "unchanged" and not verdict.regressed
+    assert row.note.startswith("not confirmed side by side: test_throughput[cpu-w0] 1.010x")
