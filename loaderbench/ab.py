@@ -193,21 +193,23 @@ def cmd_ab(args) -> int:
     return verdict.exit_code(args.strict)
 
 
-def add_engine_options(parser, *, thresholds: bool = True) -> None:
-    """Budget, blocks, mode, measures (and the paired thresholds): shared by ab, gate
-    --remeasure and sensitivity."""
+def add_engine_options(parser, *, thresholds: bool = True, two_sides: bool = True) -> None:
+    """Budget and blocks, the paired thresholds (``thresholds``), what to measure and how to pair
+    two sides (``two_sides``): shared by ab, gate --remeasure, sensitivity and ratios."""
     parser.add_argument("--budget", type=float, default=Budget.seconds_per_row, metavar="SECONDS",
                         help="measuring time per row, on average (rows that settle early leave "
                              f"theirs to the others). Default: {Budget.seconds_per_row:g}")
     parser.add_argument("--blocks", type=int, default=Budget.blocks, metavar="N",
                         help="at most this many starts of fresh side processes (at least "
                              f"{Budget.min_blocks}). Default: {Budget.blocks}")
-    parser.add_argument("--measures", default="throughput,startup", metavar="LIST",
-                        help=f"what to measure: {', '.join(MEASURES)}. Default: throughput,startup")
-    parser.add_argument("--mode", choices=("auto", "alternate"), default="auto",
-                        help="auto: rows without workers of the cpu and io profiles as a duet "
-                             "(both sides at once, a core each), the rest one after the other in "
-                             "random order; alternate: every row one after the other")
+    if two_sides:
+        parser.add_argument("--measures", default="throughput,startup", metavar="LIST",
+                            help=f"what to measure: {', '.join(MEASURES)}. "
+                                 "Default: throughput,startup")
+        parser.add_argument("--mode", choices=("auto", "alternate"), default="auto",
+                            help="auto: rows without workers of the cpu and io profiles as a duet "
+                                 "(both sides at once, a core each), the rest one after the other "
+                                 "in random order; alternate: every row one after the other")
     if not thresholds:
         return
     parser.add_argument("--min-effect", type=float, metavar="FRACTION",

@@ -15,7 +15,8 @@ machines (gate.py). The file is a normal pytest-benchmark JSON whose ``stats`` a
 the pooled rounds of every run (``stats.data`` holds them run after run), plus
 ``loaderbench.baseline``: the run count, every run's speed probes (speed.py), per benchmark and
 derived ratio the median of each run (``run_medians``) and their noise band, per memory quantity
-(``<benchmark>.peak_pss_mb``, ``.pss_per_worker_mb``) each run's value (``run_values``), and the
+(``<benchmark>.peak_anon_pss_mb``, ``.anon_pss_per_worker_mb``) each run's value
+(``run_values``), and the
 **recipe** (recipe.py): the torch requirement, the frozen package list, the Python version, the
 project commit and the arguments, so that ``loaderbench gate --remeasure`` can rebuild what was
 measured and measure it side by side with the current environment.
@@ -55,8 +56,9 @@ from .storage import write_json_atomic
 BASELINES_ROOT = Path("baselines")
 DEFAULT_RUNS = 3
 BAND_RULE = "largest ratio between the medians of any two runs, minus 1"
-#: What a memory benchmark records that the verdict judges, in MB (memory.summarise).
-MEMORY_QUANTITIES = ("peak_pss_mb", "pss_per_worker_mb")
+#: What a memory benchmark records that the verdict judges, in MB (memory.summarise): the
+#: anonymous PSS, which other processes mapping torch's libraries do not move (memory.py).
+MEMORY_QUANTITIES = ("peak_anon_pss_mb", "anon_pss_per_worker_mb")
 #: What runs added to a baseline (--extend) must share with it, beyond the machine kind: the
 #: software measured (fingerprint fields) and the grid settings (loaderbench section).
 EXTEND_SAME_FIELDS = ("torch", "python", "cuda")

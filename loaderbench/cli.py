@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import ab, baseline, gate, report, sensitivity
+from . import ab, baseline, gate, ratios, report, sensitivity
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
 from .results import load_results
 from .table import format_table
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.register(commands)
     ab.register(commands)
     sensitivity.register(commands)
+    ratios.register(commands)
     report.register(commands)
     return parser
 

@@ -12,9 +12,10 @@ of percent between sittings most time rows are honestly inconclusive: measure si
 
 - times (seconds; lower is better) and derived ratios (in the direction their
   ``higher_is_better`` says) are judged as factors, with the minimum effect ``min_effect``;
-- memory rows (``<benchmark>.peak_pss_mb``, ``<benchmark>.pss_per_worker_mb``) are judged in MB,
-  with the minimum effect ``memory_min_mb``: memory does not move with the machine's speed, so it is
-  judged as memory, not by the epoch times of the memory benchmarks (which are not judged);
+- memory rows (``<benchmark>.peak_anon_pss_mb``, ``<benchmark>.anon_pss_per_worker_mb``: the
+  anonymous PSS, which other processes do not move, memory.py) are judged in MB, with the minimum
+  effect ``memory_min_mb``: memory does not move with the machine's speed, so it is judged as
+  memory, not by the epoch times of the memory benchmarks (which are not judged);
 - with ``--confirm N`` (confirm.py) a regression must repeat in N fresh reruns.
 """
 
@@ -175,7 +176,7 @@ def _measure(bench: dict) -> str | None:
 def _worker_quantity_applies(quantity: str, bench: dict) -> bool:
     """Per-worker memory means nothing without workers."""
     case = _info(bench).get("case") or {}
-    return quantity != "pss_per_worker_mb" or bool(case.get("num_workers"))
+    return "per_worker" not in quantity or bool(case.get("num_workers"))
 
 
 def _seconds(bench: dict | None) -> float | None:

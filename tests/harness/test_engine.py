@@ -19,7 +19,8 @@ from loaderbench.paired.sides import SideSpec
 class World:
     """What the stand-in sides share: the rounds asked for, in order, and a clock of seconds.
 
-    ``factor``: B's rounds take this many times A's. ``noise``: each round's own spread.
+    ``factor``: the rounds of arm b (side B's, or a ratio's second configuration) take this many
+    times arm a's. ``noise``: each round's own spread.
     ``bias``: each pair of processes (block) its own factor of B over A, drawn from this spread.
     """
 
@@ -46,7 +47,7 @@ class FakeSide:
         if message["op"] == "setup":
             answer = {"warm_s": 0.05}
         elif message["op"] == "round":
-            factor = self.world.factor * self.world.block_bias if self.spec.label == "B" else 1.0
+            factor = self.world.factor * self.world.block_bias if message["slot"] == "b" else 1.0
             answer = {"seconds": 0.05 * factor * math.exp(self.world.rng.gauss(0, self.world.noise))}
         else:
             answer = {}
@@ -178,3 +179,28 @@ def test_plans_are_named_like_the_pytest_benchmarks():
     assert names == ["test_throughput[cpu-w0]", "test_throughput[cpu-w2-fork]",
                      "test_time_to_first_batch[cpu-w0]", "test_time_to_first_batch[cpu-w2-fork]"]
     assert all(isinstance(p, Plan) and p.a == p.b for p in plans_of())
+
+
+def test_a_speedup_is_reported_as_the_serial_time_over_the_workers_time():
+    """B (2 workers) takes half A's (0 workers) time: the speed-up row reads 2.0, its interval
+    inverted with it."""
+    from loaderbench import ratios
+
+    plans = ratio_plans(select("quick", profiles="cpu", workers="0,2", start_methods="fork"),
+                        ("speedup",))
+    world = World(factor=0.5, noise=0.01)
+    engine = Engine(plans, SideSpec("A", "python"), None, budget=Budget(5, blocks=3),
+                    logs=Path("unused"), show=lambda line: None, start=world.start_all)
+    (row,) = ratios.rows_of(engine.run(), alpha=0.05)
+    assert row["name"] == "speedup[cpu-w2-fork]" and row["value"] == pytest.approx(2.0, rel=0.02)
+    assert row["low"] < row["value"] < row["high"]
+    assert ratios.to_text([row]).splitlines()[2].startswith("speedup[cpu-w2-fork]  1.99")
+
+
+def test_ratios_refuse_an_unknown_kind_or_a_grid_without_a_pair(capsys):
+    from loaderbench.cli import main
+
+    assert main(["ratios", "--kinds", "slowness"]) == 2
+    assert "--kinds: unknown ratio slowness" in capsys.readouterr().err
+    assert main(["ratios", "--kinds", "startup_ratio", "--", "--lb-start-methods=fork"]) == 2
+    assert "holds no pair of configurations" in capsys.readouterr().err

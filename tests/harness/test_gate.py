@@ -120,15 +120,15 @@ def test_memory_is_judged_in_megabytes_and_its_epoch_times_are_not():
                              for d in (0.0, 1.5, -1.0, 0.5)])
     grown = rows_by_name(judge(baseline, results({}, memory=[memory_bench(case, 402, 150)])))
     name = "test_memory[pyobj-w2-fork]"
-    assert set(grown) == {f"{name}.peak_pss_mb", f"{name}.pss_per_worker_mb"}
-    assert grown[f"{name}.pss_per_worker_mb"].verdict == "regressed"
-    assert math.isclose(grown[f"{name}.pss_per_worker_mb"].change, 150 - 100.25)
-    assert "MB more" in grown[f"{name}.peak_pss_mb"].note
+    assert set(grown) == {f"{name}.peak_anon_pss_mb", f"{name}.anon_pss_per_worker_mb"}
+    assert grown[f"{name}.anon_pss_per_worker_mb"].verdict == "regressed"
+    assert math.isclose(grown[f"{name}.anon_pss_per_worker_mb"].change, 150 - 100.25)
+    assert "MB more" in grown[f"{name}.peak_anon_pss_mb"].note
     same = rows_by_name(judge(baseline, results({}, memory=[memory_bench(case, 301, 100.5)])))
     assert {row.verdict for row in same.values()} == {"unchanged"}
     serial = judge(baseline_of(*[results({}, memory=[memory_bench(CPU_W0, 250)])] * 2),
                    results({}, memory=[memory_bench(CPU_W0, 250)]))
-    assert [row.name for row in serial.rows] == ["test_memory[cpu-w0].peak_pss_mb"]
+    assert [row.name for row in serial.rows] == ["test_memory[cpu-w0].peak_anon_pss_mb"]
 
 
 def test_missing_benchmarks_are_reported_and_new_ones_named():

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset, get_worker_info
 from loaderbench.grid import Case
 from loaderbench.loaders import build_loader, drain, running
 from loaderbench.memory import (MB, PssPeak, PssSampler, loader_sampler, process_pss,
-                                pss_by_process, summarise, worker_pids)
+                                process_usage, pss_by_process, summarise, worker_pids)
 
 HOARD_MB = 64
 _hoard = None
@@ -76,6 +76,8 @@ def test_loader_peak_includes_every_worker():
     assert numbers["workers_sampled"] == 2
     assert numbers["pss_per_worker_mb"] >= HOARD_MB
     assert numbers["peak_pss_mb"] >= numbers["baseline_pss_mb"] + 2 * HOARD_MB
+    assert numbers["anon_pss_per_worker_mb"] >= HOARD_MB  # the hoard is anonymous memory
+    assert numbers["peak_anon_pss_mb"] >= 2 * HOARD_MB
 
 
 def test_worker_pids_is_empty_without_workers():
@@ -134,6 +136,22 @@ def test_summary_splits_the_peak_into_main_and_workers():
                        "pss_samples": 9}
     assert summarise(PssPeak(10 * MB, {1: 10 * MB}, 1), 10 * MB, 0, main_pid=1)[
         "pss_per_worker_mb"] == 0.0
+    anon = PssPeak(700 * MB, {1: 300 * MB, 2: 150 * MB, 3: 250 * MB}, 9, anon_total=320 * MB,
+                   anon_by_process={1: 120 * MB, 2: 90 * MB, 3: 110 * MB})
+    numbers = summarise(anon, baseline=250 * MB, num_workers=2, main_pid=1)
+    assert (numbers["peak_anon_pss_mb"], numbers["anon_pss_per_worker_mb"]) == (320.0, 100.0)
+
+
+def test_anonymous_memory_is_read_apart_from_the_shared_libraries():
+    """This process maps torch's libraries: its whole PSS is above its anonymous part (by how
+    much depends on how many other processes map them too), and a block it writes grows the
+    anonymous part by that much."""
+    before = process_usage(os.getpid())
+    block = touched_bytes(HOARD_MB)
+    after = process_usage(os.getpid())
+    del block
+    assert before.anon is not None and before.pss > before.anon
+    assert after.anon - before.anon >= (HOARD_MB - 4) * MB
 
 
 def test_an_error_on_the_sampling_thread_reaches_the_caller():
