@@ -15,11 +15,10 @@ machines (gate.py). The file is a normal pytest-benchmark JSON whose ``stats`` a
 the pooled rounds of every run (``stats.data`` holds them run after run), plus
 ``loaderbench.baseline``: the run count, every run's speed probes (speed.py), per benchmark and
 derived ratio the median of each run (``run_medians``) and their noise band, per memory quantity
-(``<benchmark>.peak_anon_pss_mb``, ``.anon_pss_per_worker_mb``) each run's value
-(``run_values``), and the
-**recipe** (recipe.py): the torch requirement, the frozen package list, the Python version, the
-project commit and the arguments, so that ``loaderbench gate --remeasure`` can rebuild what was
-measured and measure it side by side with the current environment.
+(``<benchmark>.peak_anon_pss_mb``, ``.anon_pss_per_worker_mb``) each run's value (``run_values``),
+and the **recipe** (recipe.py): the torch requirement, the frozen package list, the Python
+version, the project commit and the arguments, so that ``loaderbench gate --remeasure`` can
+rebuild what was measured and measure it side by side with the current environment.
 
 Noise band = the largest ratio between two runs' medians, minus 1: the biggest move the baseline
 itself showed between unchanged processes. The verdict (gate.py) judges against the run values

@@ -17,7 +17,7 @@ from bench_datasets import USER_PROFILE, UserDatasetError
 
 from . import (derived, hypothesis_profiles, inject, layout, leaks, machine, publish, runner,
                sharing, speed)
-from .grid import Case, Grid, GridError, select
+from .grid import Grid, GridError, select
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
 hypothesis_profiles.register()
