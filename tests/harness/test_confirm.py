@@ -16,8 +16,10 @@ from loaderbench.cli import main
 from loaderbench.confirm import Invocation, confirm, rerun_args
 from loaderbench.errors import InputError
 from loaderbench.gate import judge
+from loaderbench.grid import Case
 
-from synthetic_results import CPU_W0, CPU_W2, JITTER, quiet_baseline, results, scaled
+from synthetic_results import (CPU_W0, CPU_W2, JITTER, memory_bench, quiet_baseline, results,
+                               scaled)
 
 PROJECT = Path(__file__).resolve().parents[2]
 INVOCATION = {"python": sys.executable, "directory": "/somewhere",
@@ -107,6 +109,21 @@ def test_a_regression_the_rerun_did_not_run_still_stands():
     verdict, rows = run_confirm(current_of(1.5, 1.0), FakeReruns(rerun), runs=1)
     assert verdict.regressed
     assert "rerun 1: not rerun" in rows["test_throughput[cpu-w0]"].note
+
+
+def test_a_memory_regression_is_not_rerun_and_stands():
+    """A narrowed rerun measures memory from another starting point: the whole run's row stands."""
+    case = Case("pyobj", 2, "fork")
+    baseline = merge_runs([results({}, memory=[memory_bench(case, 300 + d, 100 + d)])
+                           for d in (0.0, 1.5, -1.0, 0.5)])
+    current = results({}, memory=[memory_bench(case, 350, 150)])
+    current["loaderbench"]["invocation"] = INVOCATION
+    fake = FakeReruns()
+    verdict = judge(baseline, current)
+    confirm(verdict, baseline, current, "cur.json", runs=2,
+            rejudge=lambda base, rerun: judge(base, rerun), run=fake, show=lambda line: None)
+    assert verdict.regressed and fake.commands == []
+    assert {row.verdict for row in verdict.rows} == {"regressed"}
 
 
 def test_no_rerun_without_a_regression_or_with_zero_runs():
