@@ -11,7 +11,7 @@ Each run compares, side by side (the engine of `loaderbench ab`, same budget):
 The table gives, per row, the false alarms and the spread of the A/A estimates, and for each
 slowdown in how many runs the row came out regressed. ``results/sensitivity/`` receives
 sensitivity.json after every comparison (a long run interrupted keeps what it measured) and
-sensitivity.md.
+sensitivity.md; ``--tabulate`` counts the files of several commands together in one table.
 """
 
 from __future__ import annotations
@@ -109,7 +109,29 @@ def to_markdown(records: list[dict], names: list[str], preamble: list[str]) -> s
     return "\n".join(out) + "\n"
 
 
+def tabulate(paths: list[str]) -> str:
+    """One table from the sensitivity.json of several commands (runs made in several sittings)."""
+    records: list[dict] = []
+    preamble: list[str] = []
+    for path in paths:
+        try:
+            stored = json.loads(Path(path).read_text())
+            records += stored["records"]
+            preamble += [f"{path}: {line}" for line in stored["preamble"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"--tabulate: {path} is not a sensitivity.json ({exc}); give the "
+                             "files `loaderbench sensitivity` wrote") from None
+    names = list(dict.fromkeys(rec["variant"] for rec in records))
+    costs = sorted((n for n in names if n.startswith("cost x")),
+                   key=lambda n: float(n.removeprefix("cost x")))
+    names = [n for n in names if n == AA] + costs + [n for n in names if n != AA and n not in costs]
+    return to_markdown(records, names, preamble)
+
+
 def cmd_sensitivity(args) -> int:
+    if args.tabulate:
+        print(tabulate(args.tabulate))
+        return EXIT_OK
     if args.runs < 1:
         raise InputError(f"--runs must be >= 1, got {args.runs}")
     selection = parse_selection(args.pytest_args)
@@ -170,6 +192,8 @@ def register(commands) -> None:
     add_engine_options(parser)
     parser.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
                         help=f"where sensitivity.json and .md go. Default: {DEFAULT_OUT}")
+    parser.add_argument("--tabulate", nargs="+", metavar="JSON",
+                        help="measure nothing: one table from these sensitivity.json files")
     parser.add_argument("pytest_args", nargs="*", metavar="-- SELECTION",
                         help="grid selection and settings for both sides")
     parser.set_defaults(run=cmd_sensitivity)

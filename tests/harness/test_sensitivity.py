@@ -1,0 +1,34 @@
+"""`loaderbench sensitivity`'s table: verdicts counted per row and variant, and --tabulate, which
+counts the sensitivity.json files of several commands together."""
+
+from __future__ import annotations
+
+import json
+
+from loaderbench.cli import main
+
+
+def record(run: int, variant: str, verdict: str, change: float) -> dict:
+    return {"run": run, "variant": variant, "seconds": 60.0,
+            "rows": [{"name": "test_throughput[cpu-w0]", "verdict": verdict, "change": change}]}
+
+
+def test_tabulate_counts_the_runs_of_several_files_together(tmp_path, capsys):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"preamble": ["grid quick: cpu"], "records": [
+        record(1, "A/A", "unchanged", 0.99), record(1, "cost x1.25", "regressed", 1.2),
+        record(1, "cost x1.1", "regressed", 1.1)]}))
+    second.write_text(json.dumps({"preamble": ["grid quick: cpu"], "records": [
+        record(1, "A/A", "regressed", 1.04), record(1, "cost x1.1", "inconclusive", 1.06)]}))
+    assert main(["sensitivity", "--tabulate", str(first), str(second)]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if "cpu-w0" in l)
+    assert line == ("| test_throughput[cpu-w0] | 1 of 2 regressed, 0.990-1.040x | 1 of 2 regressed "
+                    "| 1 of 1 regressed | 25% |")
+
+
+def test_tabulate_refuses_a_file_that_is_not_a_sensitivity_json(tmp_path, capsys):
+    bad = tmp_path / "results.json"
+    bad.write_text('{"benchmarks": []}')
+    assert main(["sensitivity", "--tabulate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a sensitivity.json" in err and len(err.splitlines()) == 1
