@@ -163,7 +163,8 @@ def cmd_sensitivity(args) -> int:
                             "seconds": round(time.monotonic() - started, 1),
                             "rows": [{k: r.as_dict().get(k) for k in
                                       ("name", "verdict", "change", "low", "high", "p", "pairs",
-                                       "blocks", "stopped")} for r in rows]})
+                                       "blocks", "stopped", "block_ratios", "rounds")}
+                                     for r in rows]})
             out.mkdir(parents=True, exist_ok=True)
             write_atomic(out / "sensitivity.json", json.dumps(
                 {"preamble": preamble, "records": records}, indent=1) + "\n")

@@ -15,9 +15,9 @@ spread between blocks into account.
 
 The budget is one pool for the comparison (Budget). Within a block every active row gets an
 equal slice of what is left of it: set-up (loaders built, warmed), then pairs until the slice is
-used (at least ``min_pairs``). After ``min_blocks`` blocks a row stops as soon as its interval is
-*settled*: narrower than the minimum effect, or inside plus or minus it, or entirely beyond it; the
-rows still undecided share what it leaves. The others go on, block after block, until the pool or
+used (at least ``min_pairs``, and for at least as long as the set-up took). After ``min_blocks``
+blocks a row stops as soon as its interval is *settled*: narrower than the minimum effect, or
+inside plus or minus it, or entirely beyond it; the rows still undecided share what it leaves. The others go on, block after block, until the pool or
 the planned blocks run out. A row's note says which.
 """
 
@@ -270,11 +270,22 @@ class Engine:
         tally.mode = "duet" if duet else "alternate"
         cpu_a, cpu_b = (cores[block % 2], cores[(block + 1) % 2]) if duet else (None, None)
         begun = time.monotonic()
-        ends = begun + slice_s
-        side_a.send(plan.a.setup("a", cpu_a))
-        side_b.send(plan.b.setup("b", cpu_b))
-        warm_a = side_a.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}")["warm_s"]
-        warm_b = side_b.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}")["warm_s"]
+        # Both sides set up at once, the one asked first drawn: a side whose workers always
+        # started first would carry whatever that does to them into every block.
+        # (One process holding both arms answers in the order asked.)
+        setups = [("a", side_a, plan.a), ("b", side_b, plan.b)]
+        self.rng.shuffle(setups)
+        for slot, side, arm in setups:
+            side.send(arm.setup(slot, cpu_a if slot == "a" else cpu_b))
+        warm = {slot: side.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}")["warm_s"]
+                for slot, side, _ in setups}
+        warm_a, warm_b = warm["a"], warm["b"]
+        # A block measures a row for at least as long as setting it up took: a block of two
+        # pairs after seconds of starting spawn workers spends the budget on set-up and leaves
+        # each block's ratio to the noise of two pairs (on the reference machine one pair of
+        # noop-w2-spawn epochs varied by 15%, the processes' own bias by about 1%).
+        set_up = time.monotonic()
+        ends = max(begun + slice_s, set_up + (set_up - begun))
         if warm_a is None or warm_b is None:  # not warmed (start-up with workers): long rounds
             repeat, timeout = 1, SETUP_TIMEOUT_S
         else:

@@ -93,6 +93,15 @@ def test_which_side_starts_first_is_drawn_for_every_block():
     assert len(firsts) == 12 and {"A", "B"} == set(firsts)
 
 
+def test_which_side_is_asked_to_set_up_first_is_drawn_for_every_row():
+    world = World(noise=0.5)
+    run(plans_of(workers="2"), world, Budget(seconds_per_row=5, blocks=12, min_blocks=12))
+    setups = [label for label, message in world.asked if message["op"] == "setup"]
+    firsts = setups[::2]
+    assert all(a != b for a, b in zip(setups[::2], setups[1::2]))
+    assert len(firsts) == 24 and 0.2 < firsts.count("A") / len(firsts) < 0.8
+
+
 def test_rows_without_workers_of_duet_profiles_run_as_duets_on_alternating_cores(monkeypatch):
     monkeypatch.setattr(engine_mod, "duet_cores", lambda: [0, 1])
     world = World()
@@ -103,7 +112,7 @@ def test_rows_without_workers_of_duet_profiles_run_as_duets_on_alternating_cores
     assert modes["test_throughput[cpu-w2-fork]"] == "alternate"
     cores = [(label, m["cpu"]) for label, m in world.asked
              if m["op"] == "setup" and m["case"]["id"] == "cpu-w0" and m["measure"] == "throughput"]
-    assert cores[:4] == [("A", 0), ("B", 1), ("A", 1), ("B", 0)]
+    assert sorted(cores[:2]) == [("A", 0), ("B", 1)] and sorted(cores[2:4]) == [("A", 1), ("B", 0)]
     assert all(m["cpu"] is None for _, m in world.asked
                if m["op"] == "setup" and m["case"]["id"] != "cpu-w0")
 
@@ -134,10 +143,32 @@ def test_rows_the_noise_keeps_open_use_every_planned_block_and_say_so():
 def test_a_spent_budget_stops_after_the_minimum_of_blocks(monkeypatch):
     clock = iter(range(0, 10**6, 7))  # every look at the clock: 7 s later
     monkeypatch.setattr(engine_mod.time, "monotonic", lambda: next(clock))
-    tallies = run(plans_of(workers="2"), World(noise=0.3, bias=0.2),
+    tallies = run(plans_of(workers="2"), World(noise=0.3),
                   Budget(seconds_per_row=1, blocks=8, min_pairs=2))
     assert all(len(t.blocks) == 3 and t.stopped == "budget spent" for t in tallies)
-    assert all(len(block) == 2 for t in tallies for block in t.blocks)  # min_pairs, no more
+    # min_pairs, no more: the set-up took one look at the clock (7 s), the pairs as long
+    assert all(len(block) == 2 for t in tallies for block in t.blocks)
+
+
+def test_a_block_measures_a_row_for_at_least_as_long_as_its_set_up_took(monkeypatch):
+    """A tiny slice after a long set-up still buys pairs for as long as the set-up took."""
+    clock = iter(range(0, 10**6, 1))  # every look at the clock: 1 s later
+    monkeypatch.setattr(engine_mod.time, "monotonic", lambda: next(clock))
+    slow_setup = World(noise=0.3)
+    looks = 20  # the set-up reads the clock 20 times: 20 s
+    original = FakeSide.send
+
+    def send(self, message):
+        if message["op"] == "setup" and message["slot"] == "a":
+            for _ in range(looks):
+                engine_mod.time.monotonic()
+        original(self, message)
+
+    monkeypatch.setattr(FakeSide, "send", send)
+    tallies = run(plans_of(workers="2")[:1], slow_setup,
+                  Budget(seconds_per_row=1, blocks=3, min_pairs=2, max_pairs=1000))
+    # each pair looks at the clock once: about as many pairs as the set-up's seconds
+    assert all(looks - 3 <= len(block) <= looks + 3 for block in tallies[0].blocks)
 
 
 def test_one_block_is_never_judged():
