@@ -1,4 +1,5 @@
-# The two front doors: `make bench` (how fast?) and `make test` (is the suite right?).
+# The front doors: `make bench` (how fast?), `make test` (is the suite right?) and `make tune`
+# (which settings for my dataset?).
 # Each creates .venv when missing and installs the project into it first.
 #
 #   make bench TORCH='torch==2.14.1'     benchmark another torch (pip requirement spec)
@@ -8,6 +9,7 @@
 #   make bench CONFIRM=0                 fail on a regression without confirming it first
 #   make ab B_ARGS='--lb-cost-scale=1.1' ARGS='--lb-profiles=cpu'   two sides, measured side by side
 #   make remeasure ARGS='--lb-profiles=cpu'   the baseline's recipe rebuilt, side by side with this
+#   make tune DATASET=mypkg.data:make_dataset ARGS='--step-ms 20'   settings for your own dataset
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -34,12 +36,13 @@ B_REF  ?=
 A_REPO ?=
 B_REPO ?=
 HYPOTHESIS_PROFILE ?= ci
+DATASET ?=
 
 PY    := $(VENV)/bin/python
 VERDICT := $(dir $(RESULTS))verdict.md
 STAMP := $(VENV)/.loaderbench-installed
 
-.PHONY: bench test venv clean report baseline ab remeasure
+.PHONY: bench test venv clean report baseline ab remeasure tune
 
 # Reinstalls only when TORCH or pyproject.toml changed since the last install.
 venv:
@@ -94,6 +97,11 @@ ab: venv
 	  $(if $(A_REPO),'--a-repo=$(A_REPO)') $(if $(B_REPO),'--b-repo=$(B_REPO)') \
 	  $(if $(A_ARGS),'--a-args=$(A_ARGS)') $(if $(B_ARGS),'--b-args=$(B_ARGS)') \
 	  -- --lb-grid=$(GRID) $(ARGS)
+
+# The DataLoader settings for your own dataset (package.module:callable), with the evidence.
+tune: venv
+	@test -n "$(DATASET)" || { echo "make tune: name your dataset: make tune DATASET=package.module:callable (a factory returning it)" >&2; exit 2; }
+	$(PY) -m loaderbench tune '$(DATASET)' $(ARGS)
 
 # The baseline of this runner class and machine kind rebuilt from its recipe (a cached virtualenv
 # under .venv-ab/) and measured side by side with this environment; ARGS narrows its grid.

@@ -2,12 +2,15 @@
 
     pytest tests/properties --lb-dataset=bench_datasets.examples:make_dataset
     pytest tests/properties --lb-dataset=bench_datasets.examples:make_iterable
+    loaderbench tune bench_datasets.examples:make_light --step-ms 20
 
 A factory takes no arguments and returns a Dataset or IterableDataset. Classes live at module
 level so that spawn and forkserver workers can unpickle them.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import torch
@@ -55,3 +58,28 @@ def make_dataset() -> TokenizedText:
 
 def make_iterable() -> TokenStream:
     return TokenStream(TokenizedText(lines=120))
+
+
+class LightBatches(Dataset):
+    """A dataset that is cheap to load: a batch of 64 takes about 2 ms (a wait of ``wait_ms`` per
+    batch, fetched through ``__getitems__``, plus indexing and collation), as a small
+    preprocessed dataset would. Beside a longer training step, loading it is not the
+    bottleneck."""
+
+    def __init__(self, length: int = 6400, wait_ms: float = 1.5):
+        self.rows = torch.arange(length * 16, dtype=torch.int64).reshape(length, 16)
+        self.batch_s = wait_ms / 1000
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.rows[index]
+
+    def __getitems__(self, indices: list[int]) -> list[torch.Tensor]:
+        time.sleep(self.batch_s)
+        return [self[i] for i in indices]
+
+
+def make_light() -> LightBatches:
+    return LightBatches()

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import ab, baseline, gate, ratios, report, sensitivity
+from .tuning import cli as tune_cli
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
 from .results import load_results
 from .table import format_table
@@ -20,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loaderbench",
         description="Judge DataLoader speed: against stored numbers (gate), side by side (ab, "
-                    "gate --remeasure, sensitivity); record baselines; present results.",
+                    "gate --remeasure, sensitivity); record baselines; present results; find the "
+                    "settings for your own dataset (tune).",
         epilog="exit codes: 0 no regression, 1 regression, 2 unusable input, 3 inconclusive "
                "rows (with --strict), 130 interrupted")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -33,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sensitivity.register(commands)
     ratios.register(commands)
     report.register(commands)
+    tune_cli.register(commands)
     return parser
 
 

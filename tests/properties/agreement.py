@@ -5,20 +5,26 @@ workers must equal those of ``num_workers=0`` fed the same drawn indices, in ord
 two must yield the same multiset of samples. The multi-worker side is a persistent loader whose
 batch sampler is a ``PlanningSampler`` passing plain indices, so one set of workers serves every
 example.
+
+On a mismatch, the diagnoses that explain one (a nondeterministic dataset, a random generator copied
+into every worker, an unsharded stream; loaderbench.tuning.diagnose.explain_mismatch) come first
+in the failure message, before the batches that differ.
 """
 
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset
 
 from bench_datasets.planned import PlanningSampler
 from loaderbench.grid import Case
 from loaderbench.loaders import build_loader, running
+from loaderbench.tuning.diagnose import explain_mismatch
 
-from .oracle import check_in_order, check_same_multiset, unbatch
+from .oracle import LoaderMismatch, check_in_order, check_same_multiset, unbatch
 from .strategies import ListSampler
 
 
@@ -42,8 +48,9 @@ def check_map_style_agrees(loader: DataLoader, sampler: PlanningSampler, indices
     drawn = sampler.epochs[-1]
     reference = list(DataLoader(loader.dataset, batch_sampler=drawn, num_workers=0,
                                 collate_fn=loader.collate_fn))
-    check_in_order(delivered, reference,
-                   f"{context} indices={indices} batch_size={batch_size} drop_last={drop_last}")
+    with explained(loader.dataset):
+        check_in_order(delivered, reference,
+                       f"{context} indices={indices} batch_size={batch_size} drop_last={drop_last}")
 
 
 def check_iterable_agrees(dataset: IterableDataset, start_method: str, num_workers: int,
@@ -57,6 +64,41 @@ def check_iterable_agrees(dataset: IterableDataset, start_method: str, num_worke
             return batches
         return [sample for batch in batches for sample in unbatch(batch)]
 
-    check_same_multiset(epoch(num_workers, start_method), epoch(0, None),
-                        f"{context} batch_size={batch_size} (against num_workers=0)",
-                        units="samples")
+    with explained(dataset):
+        check_same_multiset(epoch(num_workers, start_method), epoch(0, None),
+                            f"{context} batch_size={batch_size} (against num_workers=0)",
+                            units="samples")
+
+
+@contextmanager
+def explained(dataset) -> Iterator[None]:
+    """A LoaderMismatch raised inside starts with the diagnoses that explain it, when there are:
+    "workers and no workers differ" tells a user nothing when the dataset differs from itself."""
+    try:
+        yield
+    except LoaderMismatch as mismatch:
+        explanation = _explanation(dataset)
+        if not explanation:
+            raise
+        raise LoaderMismatch(f"{explanation}\n{mismatch}") from mismatch
+
+
+def _remembered(explain: Callable) -> Callable:
+    """``explain`` computed once per dataset: Hypothesis replays a failing example many times
+    while it shrinks, and each explanation starts two workers. Only a weak reference to the
+    last dataset is kept, so it (and whatever it holds open) dies with its test."""
+    last: list = [lambda: None, ""]  # a weak reference to the last dataset, its explanation
+
+    def explanation(dataset) -> str:
+        if last[0]() is not dataset:
+            try:
+                reference = weakref.ref(dataset)
+            except TypeError:  # a class with __slots__ and no __weakref__: not remembered
+                return explain(dataset)
+            last[:] = reference, explain(dataset)
+        return last[1]
+    return explanation
+
+
+_explanation = _remembered(
+    lambda dataset: "\n".join(d.message() for d in explain_mismatch(dataset)))

@@ -13,8 +13,11 @@ from hypothesis import given, strategies as st
 from torch.utils.data import IterableDataset
 
 from bench_datasets import USER_PROFILE, make_user_dataset
+from bench_datasets.misbehaving import make_copied_generator, make_unsharded_stream
+from loaderbench.tuning.diagnose import explain_mismatch
 
 from .agreement import check_iterable_agrees, check_map_style_agrees, map_style_pool
+from .oracle import LoaderMismatch
 
 EXAMPLES = ["bench_datasets.examples:make_dataset", "bench_datasets.examples:make_iterable"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +79,31 @@ def test_lb_dataset_runs_the_check_on_the_named_dataset():
          f"--lb-dataset={EXAMPLES[0]}", "--lb-workers=2", "--lb-start-methods=fork"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_copied_generator_mismatch_reads_first_as_its_diagnosis():
+    """Index 0 twice, one per batch: workers 0 and 1 both draw from the generator state copied
+    at fork, the main process draws twice from its own. The user reads the cause and the
+    worker_init_fn fix before the batches that differ."""
+    dataset = make_copied_generator()
+    with map_style_pool(dataset, "fork", 2) as (loader, sampler):
+        with pytest.raises(LoaderMismatch) as mismatch:
+            check_map_style_agrees(loader, sampler, [0, 0], 1, False, "copied-generator fork-w2")
+    message = str(mismatch.value)
+    [diagnosis] = explain_mismatch(dataset)
+    assert diagnosis.code == "copied-random-state"
+    assert message.startswith(diagnosis.message() + "\n"), message
+    assert "copied into every worker" in message and "worker_init_fn" in message
+    assert "indices=[0, 0]" in message and "values differ" in message
+
+
+def test_an_unsharded_stream_mismatch_reads_first_as_its_diagnosis():
+    with pytest.raises(LoaderMismatch) as mismatch:
+        check_iterable_agrees(make_unsharded_stream(), "fork", 2, None, "unsharded fork-w2")
+    message = str(mismatch.value)
+    assert message.startswith("This IterableDataset is not sharded across workers"), message
+    assert "get_worker_info()" in message.splitlines()[0]
+    assert "duplicated" in message  # the mismatch itself follows
 
 
 def test_without_lb_dataset_the_check_is_skipped_with_what_to_pass():

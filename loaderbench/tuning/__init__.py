@@ -1,0 +1,204 @@
+"""`loaderbench tune`: the DataLoader settings for your own dataset, found by experiment on this
+machine, with the evidence and the usual worker bugs diagnosed.
+
+    from loaderbench.tuning import tune
+    result = tune(my_dataset, batch_size=64, step_ms=20)
+    print(result.snippet())
+
+The order of work: diagnoses first (diagnose.py: a dataset whose workers crash, hang or raise
+cannot be tuned, one that cannot be pickled is tuned without spawn and forkserver), then the
+search (search.py), whose decisions all come from settings measured side by side (contest.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["tune", "TuneResult", "Candidate", "DEFAULT_OUT"]
+
+
+def __getattr__(name: str):
+    # torch and matplotlib load on first use: `loaderbench --help` must not wait for them.
+    if name == "TuneResult":
+        from .result import TuneResult
+
+        return TuneResult
+    if name == "Candidate":
+        from .contest import Candidate
+
+        return Candidate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+DEFAULT_OUT = Path("results/tune")
+#: Restarting workers costing at least this share of an epoch makes keeping them worth their memory.
+PERSISTENT_SHARE = 0.01
+
+
+def sleep_step(ms: float, device=None) -> Callable:
+    """A simulated training step of ``ms`` milliseconds per batch (overlap.py's wait step): the
+    batch goes to the device, then the step waits, releasing the GIL as torch kernels do."""
+    import torch
+
+    from ..overlap import synchronize, to_device
+
+    device = torch.device(device or "cpu")
+    seconds = ms / 1000
+
+    def step(batch) -> None:
+        to_device(batch, device, non_blocking=True)
+        synchronize(device)
+        time.sleep(seconds)
+
+    return step
+
+
+def tune(dataset, *, batch_size: int = 64, collate_fn: Callable | None = None,
+         step: Callable | None = None, step_ms: float | None = None, device: str | None = None,
+         budget_s: float = 300.0, min_effect: float = 0.05, max_workers: int | None = None,
+         seconds_per_setting: float = 12.0,
+         start_methods: tuple[str, ...] | None = None, prefetch_factors: str | tuple = (2, 4),
+         diagnose: bool = True, name: str | None = None,
+         show: Callable[[str], None] | None = None):
+    """Find the DataLoader settings for ``dataset`` on this machine: a TuneResult (result.py).
+
+    ``step`` (a callable taking a batch) or ``step_ms`` (a simulated step) is the training step
+    loading should keep up with; ``device`` defaults to cuda when there is one (then pinning is
+    tried too). ``budget_s`` bounds the search; Ctrl-C returns what was measured so far, marked
+    interrupted. ``seconds_per_setting``: how long each setting of a contest may be measured
+    (a contest stops sooner once it has answered its question). ``prefetch_factors``: those tried at the chosen worker count (2, the default,
+    is always the reference).
+    """
+    import multiprocessing
+    import os
+    import sys
+
+    import torch
+
+    from .. import machine
+    from .contest import Candidate
+    from .result import TuneResult
+    from .search import Search, Settings, plan_workload
+
+    if step is not None and step_ms is not None:
+        raise ValueError("give a step or step_ms, not both")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if budget_s <= 0:
+        raise ValueError(f"the budget must be > 0 seconds, got {budget_s}")
+    prefetch = _prefetch_factors(prefetch_factors)
+    show = show or (lambda line: print(line, file=sys.stderr, flush=True))
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if step_ms is not None:
+        if step_ms <= 0:
+            raise ValueError(f"step_ms must be > 0, got {step_ms}")
+        step = sleep_step(step_ms, device)
+    started = time.monotonic()
+    settings = Settings(
+        budget_s=budget_s, min_effect=min_effect,
+        max_workers=max_workers if max_workers is not None else 2 * len(os.sched_getaffinity(0)),
+        start_methods=start_methods or tuple(multiprocessing.get_all_start_methods()),
+        prefetch_factors=prefetch, seconds_per_contestant=seconds_per_setting)
+    found = []
+    if diagnose:
+        from . import diagnose as diagnoses_of
+
+        show("loaderbench tune: diagnosing the dataset (determinism, worker random state, "
+             "sharding, pickling, worker crashes and hangs, memory per worker)")
+        found = diagnoses_of.diagnose(dataset, collate_fn=collate_fn, batch_size=batch_size)
+        for diagnosis in found:
+            show(f"  {diagnosis.code}: {diagnosis.message()}")
+    result = TuneResult(name or type(dataset).__name__, batch_size, str(device), Candidate(0),
+                        False, [], diagnoses=found, alpha=settings.alpha,
+                        machine=machine.fingerprint())
+    if any(d.blocks_workers for d in found):
+        result.decisions = [_decision("num_workers", 0, "workers cannot load this dataset "
+                                      "(see the diagnoses); fix that first")]
+        result.seconds = time.monotonic() - started
+        return result
+    workload = plan_workload(dataset, batch_size=batch_size, collate_fn=collate_fn, step=step,
+                             device=device, round_s=settings.round_s)
+    search = Search(workload, settings, spawn_ok=not any(d.blocks_spawn for d in found),
+                    show=show)
+    search.started = started
+    outcome = search.run()
+    result.pick, result.decisions, result.contests = outcome.pick, outcome.decisions, \
+        outcome.contests
+    result.bottleneck, result.notes = outcome.bottleneck, outcome.notes
+    result.interrupted = outcome.interrupted
+    result.load_ms_per_batch = _ms(outcome.load_s_per_batch)
+    result.step_ms_per_batch = _ms(outcome.step_s_per_batch)
+    result.persistent_workers = _persistent(result, workload, dataset)
+    growth = _pick_growth(result)
+    if diagnose and growth is not None:
+        grown = diagnoses_of.copy_on_read(dataset, growth)
+        if grown is not None and all(d.code != grown.code for d in result.diagnoses):
+            result.diagnoses.append(grown)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _prefetch_factors(value) -> tuple[int, ...]:
+    if isinstance(value, str):
+        try:
+            value = tuple(int(v) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise ValueError(f"prefetch factors must be whole numbers, e.g. 2,4; got {value!r}") \
+                from None
+    if not value or any(v < 1 for v in value):
+        raise ValueError(f"prefetch factors must be >= 1, got {value!r}")
+    return tuple(value)
+
+
+def _persistent(result, workload, dataset) -> bool:
+    """Keep workers between epochs when restarting them costs at least PERSISTENT_SHARE of an
+    epoch (measured: the pick's time to first batch against its round time scaled to an epoch)."""
+    if not result.pick.num_workers:
+        return False
+    entry = _pick_entry(result)
+    first = entry.median(entry.first_batch_s) if entry else None
+    per_round = entry.median(entry.round_s) if entry else None
+    if not first or not per_round or workload.iterable:
+        result.decisions.append(_decision("persistent_workers", True, (
+            "workers start once instead of every epoch" if not first else
+            f"restarting the workers costs {first:.2f} s per epoch")))
+        return True
+    epoch_s = per_round * len(dataset) / max(entry.samples, 1)
+    share = first / epoch_s
+    keep = share >= PERSISTENT_SHARE
+    verdict = ("keep them" if keep else "not worth holding their memory between epochs")
+    result.decisions.append(_decision("persistent_workers", keep, (
+        f"restarting {result.pick.num_workers} workers costs {first:.2f} s per epoch, "
+        f"{share:.1%} of an epoch of about {epoch_s:.1f} s: {verdict}")))
+    return keep
+
+
+def _pick_entry(result):
+    """The latest contest's entry for the pick (or for its worker count and start method)."""
+    for contest in reversed(result.contests):
+        for entry in contest.entries:
+            if entry.contestant == result.pick:
+                return entry
+    for contest in reversed(result.contests):
+        for entry in contest.entries:
+            c = entry.contestant
+            if getattr(c, "start_method", None) == result.pick.start_method \
+                    and c.num_workers == result.pick.num_workers:
+                return entry
+    return None
+
+
+def _pick_growth(result) -> float | None:
+    entry = _pick_entry(result)
+    return entry.growth_per_worker_mb if entry and result.pick.num_workers else None
+
+
+def _decision(setting, value, reason):
+    from .search import Decision
+
+    return Decision(setting, value, reason)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000

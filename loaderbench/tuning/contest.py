@@ -1,0 +1,422 @@
+"""Candidate DataLoader settings measured side by side, in this process, on the user's dataset.
+
+A **contest** holds a loader for every candidate at once and times them round by round, each
+cycle in an order drawn at random, so that every candidate's round was taken within a second or
+two of the reference's: what the machine was doing then cancels in their ratio (the same idea as
+the regression verdict's pairs, paired/engine.py). A **block** builds the loaders anew (fresh
+workers) and measures them until its slice of the budget is spent; the interval of each ratio is
+Student's t over the blocks (intervals.paired), so a worker pool that happened to start badly
+counts once, not in every pair. After ``min_blocks`` blocks a contest stops as soon as every
+ratio is settled (engine.settled) or its seconds are spent.
+
+Besides the ratios, each block records for every candidate what the grid measures: the time to
+its first batch with workers starting (the warm round's first batch), the peak PSS of this process
+and its workers, and how much each worker's anonymous memory grew over the block's rounds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import multiprocessing
+import os
+import random
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from ..intervals import PairedEstimate, paired
+from ..loaders import batch_length, shutdown
+from ..memory import MB, usage_by_process, worker_pids
+from ..overlap import synchronize, to_device
+from ..paired.engine import settled
+
+#: A worker that takes longer than this for one batch has hung (tune is interactive: seconds, not
+#: the two minutes a benchmark allows).
+WORKER_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One set of DataLoader settings. ``prefetch_factor`` None: DataLoader's default (2)."""
+
+    num_workers: int
+    start_method: str | None = None
+    prefetch_factor: int | None = None
+    pin_memory: bool = False
+
+    def __post_init__(self):
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.num_workers and self.start_method is None:
+            raise ValueError("a candidate with workers needs a start method")
+        if not self.num_workers and (self.start_method or self.prefetch_factor):
+            raise ValueError("start method and prefetch factor mean nothing without workers")
+
+    @property
+    def label(self) -> str:
+        parts = [f"w{self.num_workers}"]
+        if self.start_method:
+            parts.append(self.start_method)
+        if self.prefetch_factor is not None:
+            parts.append(f"p{self.prefetch_factor}")
+        if self.pin_memory:
+            parts.append("pin")
+        return "-".join(parts)
+
+    def with_(self, **changes) -> Candidate:
+        values = {"num_workers": self.num_workers, "start_method": self.start_method,
+                  "prefetch_factor": self.prefetch_factor, "pin_memory": self.pin_memory}
+        values.update(changes)
+        return Candidate(**values)
+
+
+@dataclass(frozen=True)
+class StepOnly:
+    """The training step alone, on batches already loaded: the time a loop that loads for free
+    would take, against which "keeps up" is measured."""
+
+    label: str = "step only"
+    num_workers: int = 0
+
+
+@dataclass
+class Workload:
+    """What one round does: ``batches`` batches of the dataset (the first indices of a map-style
+    dataset, the first batches of a stream), each followed by ``step`` when there is one."""
+
+    dataset: object
+    batch_size: int
+    batches: int
+    collate_fn: Callable | None = None
+    step: Callable | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def iterable(self) -> bool:
+        return isinstance(self.dataset, IterableDataset)
+
+    def loader(self, candidate: Candidate) -> DataLoader:
+        kwargs: dict = dict(batch_size=self.batch_size, num_workers=candidate.num_workers,
+                            pin_memory=candidate.pin_memory)
+        if self.collate_fn is not None:
+            kwargs["collate_fn"] = self.collate_fn
+        if not self.iterable:
+            kwargs["sampler"] = range(min(len(self.dataset), self.batches * self.batch_size))
+        if candidate.num_workers:
+            kwargs.update(multiprocessing_context=multiprocessing.get_context(
+                candidate.start_method), persistent_workers=True, timeout=WORKER_TIMEOUT_S)
+            if candidate.prefetch_factor is not None:
+                kwargs["prefetch_factor"] = candidate.prefetch_factor
+        return DataLoader(self.dataset, **kwargs)
+
+    def consume(self, batch) -> None:
+        """What the loop does with a batch: the step, or at least the move to the device."""
+        if self.step is not None:
+            self.step(batch)
+        elif self.device.type != "cpu":
+            to_device(batch, self.device, non_blocking=True)
+            synchronize(self.device)
+
+
+@contextmanager
+def _more_workers_than_cores_on_purpose() -> Iterator[None]:
+    """tune tries up to twice the usable cores; DataLoader warns at every start above them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="This DataLoader will create")
+        yield
+
+
+class Runner:
+    """A candidate's loader during one block: times its rounds, reads its memory."""
+
+    def __init__(self, workload: Workload, candidate: Candidate):
+        self.workload, self.candidate = workload, candidate
+        with _more_workers_than_cores_on_purpose():
+            self.loader = workload.loader(candidate)
+        self.samples = 0
+
+    def first_round(self) -> float:
+        """The warm round (workers start, caches fill); returns the seconds to its first batch."""
+        start = time.perf_counter()
+        with _more_workers_than_cores_on_purpose():
+            iterator = iter(self.loader)
+        first = next(iterator, None)
+        first_s = time.perf_counter() - start
+        if first is None:
+            raise ValueError("the dataset gave no batch: nothing to measure")
+        self.samples = self._rest(iterator, first)
+        return first_s
+
+    def round(self) -> float:
+        start = time.perf_counter()
+        samples = self._rest(iter(self.loader), None)
+        elapsed = time.perf_counter() - start
+        if samples != self.samples:
+            raise RuntimeError(f"{self.candidate.label}: a round delivered {samples} samples, the "
+                               f"first {self.samples}; the dataset changes between epochs")
+        return elapsed
+
+    def _rest(self, iterator, first) -> int:
+        samples = 0
+        if first is not None:
+            self.workload.consume(first)
+            samples += batch_length(first)
+        limit = self.workload.batches - (first is not None)
+        for batch in itertools.islice(iterator, limit):
+            self.workload.consume(batch)
+            samples += batch_length(batch)
+        return samples
+
+    def memory(self) -> tuple[float, dict[int, float]]:
+        """(PSS of this process and the workers, MB; each worker's anonymous PSS, MB)."""
+        pids = worker_pids(self.loader) if self.candidate.num_workers else []
+        usage = usage_by_process([os.getpid(), *pids])
+        anon = {pid: (u.anon if u.anon is not None else u.pss) / MB
+                for pid, u in usage.items() if pid != os.getpid()}
+        return sum(u.pss for u in usage.values()) / MB, anon
+
+    def close(self) -> None:
+        shutdown(self.loader)
+
+
+class StepRunner:
+    """The step alone, on the batches the reference loads once per block."""
+
+    def __init__(self, workload: Workload):
+        self.workload = workload
+        loader = workload.loader(Candidate(0))
+        self.cached = list(itertools.islice(iter(loader), workload.batches))
+        self.samples = sum(batch_length(b) for b in self.cached)
+
+    def first_round(self) -> float:
+        self.round()
+        return 0.0
+
+    def round(self) -> float:
+        start = time.perf_counter()
+        for batch in self.cached:
+            self.workload.consume(batch)
+        return time.perf_counter() - start
+
+    def memory(self) -> tuple[float, dict[int, float]]:
+        return usage_by_process([os.getpid()]).get(os.getpid()).pss / MB, {}
+
+    def close(self) -> None:
+        self.cached = []
+
+
+@dataclass
+class Entry:
+    """What a contest measured for one contestant."""
+
+    contestant: Candidate | StepOnly
+    #: Per block, (reference seconds, this contestant's seconds) of each cycle.
+    blocks: list[list[tuple[float, float]]] = field(default_factory=list)
+    first_batch_s: list[float] = field(default_factory=list)
+    round_s: list[float] = field(default_factory=list)
+    peak_pss_mb: float = 0.0
+    worker_growth_mb: list[float] = field(default_factory=list)  # per block, per worker
+    samples: int = 0
+
+    @property
+    def label(self) -> str:
+        return self.contestant.label
+
+    def estimate(self, alpha: float) -> PairedEstimate | None:
+        kept = [b for b in self.blocks if b]
+        return paired(kept, alpha=alpha) if kept else None
+
+    def median(self, values: Sequence[float]) -> float | None:
+        ordered = sorted(values)
+        if not ordered:
+            return None
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+    @property
+    def samples_per_s(self) -> float | None:
+        typical = self.median(self.round_s)
+        return self.samples / typical if typical else None
+
+    @property
+    def growth_per_worker_mb(self) -> float | None:
+        return self.median(self.worker_growth_mb)
+
+    def as_dict(self, alpha: float) -> dict:
+        estimate = self.estimate(alpha)
+        return {"label": self.label, "num_workers": self.contestant.num_workers,
+                "time_ratio": estimate.ratio if estimate else 1.0,
+                "low": estimate.low if estimate else None,
+                "high": estimate.high if estimate else None,
+                "pairs": estimate.pairs if estimate else 0,
+                "samples_per_s": self.samples_per_s,
+                "first_batch_s": self.median(self.first_batch_s),
+                "peak_pss_mb": self.peak_pss_mb or None,
+                "growth_per_worker_mb": self.growth_per_worker_mb}
+
+
+@dataclass
+class Contest:
+    """The outcome: one entry per contestant, the first the reference of every ratio."""
+
+    title: str
+    entries: list[Entry]
+    seconds: float = 0.0
+    blocks: int = 0
+    stopped: str = ""
+
+    def entry(self, contestant) -> Entry:
+        return next(e for e in self.entries if e.contestant == contestant)
+
+    def ratio(self, contestant, alpha: float) -> PairedEstimate | None:
+        """Time of ``contestant``'s round over the reference's (below 1: faster)."""
+        return self.entry(contestant).estimate(alpha)
+
+    def as_dict(self, alpha: float) -> dict:
+        return {"title": self.title, "reference": self.entries[0].label,
+                "seconds": round(self.seconds, 1), "blocks": self.blocks, "stopped": self.stopped,
+                "entries": [e.as_dict(alpha) for e in self.entries]}
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How a contest spends its seconds: at least ``min_blocks`` blocks of at least
+    ``min_cycles`` cycles, at most ``max_blocks``."""
+
+    seconds: float
+    min_blocks: int = 3
+    max_blocks: int = 6
+    min_cycles: int = 2
+    min_effect: float = 0.05
+    alpha: float = 0.05
+
+
+def run_contest(title: str, workload: Workload, contestants: Sequence, pace: Pace, *,
+                decided: Callable[[Contest, Pace], bool] | None = None,
+                rng: random.Random | None = None,
+                show: Callable[[str], None] = lambda line: None) -> Contest:
+    """Measure ``contestants`` side by side; the first is every ratio's reference.
+
+    ``decided``: when the contest has answered its question (default: every ratio settled);
+    checked after each block from the ``min_blocks``-th on. Ctrl-C ends the contest with what
+    its finished blocks measured, ``stopped`` "interrupted" (the caller decides what next).
+    """
+    rng = rng or random.Random()
+    decided = decided or all_settled
+    contest = Contest(title, [Entry(c) for c in contestants])
+    started = time.monotonic()
+    try:
+        for block in range(pace.max_blocks):
+            left = pace.seconds - (time.monotonic() - started)
+            if block >= pace.min_blocks and (left <= 0 or decided(contest, pace)):
+                break
+            slice_s = max(left, 0.0) / max(pace.max_blocks - block, 1)
+            _block(contest, workload, slice_s, pace, rng)
+            show(f"{title}: block {block + 1}, " + ", ".join(
+                _ratio_text(contest, e, pace.alpha) for e in contest.entries[1:]))
+        contest.stopped = "decided" if decided(contest, pace) else "seconds spent"
+    except KeyboardInterrupt:
+        contest.stopped = "interrupted"
+    finally:
+        contest.seconds = time.monotonic() - started
+    return contest
+
+
+def all_settled(contest: Contest, pace: Pace) -> bool:
+    """Every ratio's interval settled (engine.settled): narrow, inside or beyond the minimum
+    effect."""
+    estimates = [e.estimate(pace.alpha) for e in contest.entries[1:]]
+    return all(est is not None and settled(est, pace.min_effect) for est in estimates)
+
+
+def _ratio_text(contest: Contest, entry: Entry, alpha: float) -> str:
+    estimate = entry.estimate(alpha)
+    if estimate is None:
+        return f"{entry.label} -"
+    interval = f" [{estimate.low:.2f}, {estimate.high:.2f}]" if estimate.low else ""
+    return f"{entry.label} {estimate.ratio:.3f}x{interval}"
+
+
+def _open(workload: Workload, contestant) -> Runner | StepRunner:
+    if isinstance(contestant, StepOnly):
+        return StepRunner(workload)
+    return Runner(workload, contestant)
+
+
+def _block(contest: Contest, workload: Workload, slice_s: float, pace: Pace,
+           rng: random.Random) -> None:
+    """One block: every contestant's loader built anew, warmed, then timed cycle after cycle.
+    What it measured is recorded only when it finishes (an interrupted block counts for
+    nothing)."""
+    begun = time.monotonic()
+    entries = contest.entries
+    runners: dict[int, Runner | StepRunner] = {}
+    try:
+        first_batch: dict[int, float] = {}
+        order = list(range(len(entries)))
+        rng.shuffle(order)  # which loader starts its workers first is drawn too
+        for index in order:
+            runners[index] = _open(workload, entries[index].contestant)
+            first_batch[index] = runners[index].first_round()
+        start_anon = {index: runner.memory()[1] for index, runner in runners.items()}
+        set_up = time.monotonic()
+        # As the regression engine: measure at least as long as setting up took.
+        ends = max(begun + slice_s, set_up + (set_up - begun))
+        cycles: list[list[float]] = []
+        peaks = [0.0] * len(entries)
+        while len(cycles) < pace.min_cycles or time.monotonic() < ends:
+            times = [0.0] * len(entries)
+            rng.shuffle(order)
+            for index in order:
+                times[index] = runners[index].round()
+                peaks[index] = max(peaks[index], runners[index].memory()[0])
+            cycles.append(times)
+        for index, entry in enumerate(entries):
+            runner = runners[index]
+            if not isinstance(runner, StepRunner):
+                entry.first_batch_s.append(first_batch[index])
+            entry.samples = runner.samples
+            entry.round_s += [cycle[index] for cycle in cycles]
+            entry.peak_pss_mb = max(entry.peak_pss_mb, peaks[index])
+            if index:
+                entry.blocks.append([(cycle[0], cycle[index]) for cycle in cycles])
+            end_anon = runner.memory()[1]
+            growth = [end_anon[pid] - start_anon[index][pid] for pid in end_anon
+                      if pid in start_anon[index]]
+            if growth:
+                entry.worker_growth_mb.append(sum(growth) / len(growth))
+        contest.blocks += 1
+    finally:
+        for runner in runners.values():
+            runner.close()
+
+
+def rounds_for(dataset, batch_size: int, seconds_per_batch: float, *, round_s: float = 0.5,
+               min_batches: int = 4, max_batches: int = 400) -> int:
+    """How many batches make a round of about ``round_s`` at num_workers=0 (bounded by the
+    dataset's length): short rounds are dominated by the timer and by workers waking up."""
+    batches = max(min_batches, min(max_batches, math.ceil(round_s / max(seconds_per_batch, 1e-6))))
+    if not isinstance(dataset, IterableDataset):
+        batches = min(batches, max(1, math.ceil(len(dataset) / batch_size)))
+    return batches
+
+
+def seconds_per_batch(workload: Workload, batches: int = 3) -> float:
+    """One batch's load time at num_workers=0 (the second and later: the first imports)."""
+    runner = Runner(Workload(workload.dataset, workload.batch_size, batches + 1,
+                             workload.collate_fn), Candidate(0))
+    try:
+        iterator = iter(runner.loader)
+        if next(iterator, None) is None:
+            raise ValueError("the dataset gave no batch: nothing to measure")
+        start = time.perf_counter()
+        got = sum(1 for _ in itertools.islice(iterator, batches))
+        return (time.perf_counter() - start) / got if got else 0.0
+    finally:
+        runner.close()

@@ -1,0 +1,195 @@
+"""What `tune` answers: the recommended DataLoader call with a reason per setting, the diagnoses,
+and the evidence (every contest), as a terminal table, report.md, tune.json and tune.png."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..storage import write_atomic
+from .contest import Candidate, Contest
+from .search import Decision
+
+#: Files written by ``TuneResult.write``.
+FILES = ("tune.json", "report.md", "tune.png")
+
+
+@dataclass
+class TuneResult:
+    """The answer for one dataset on this machine. ``pick`` with ``persistent_workers`` is the
+    recommendation; ``decisions`` say why, ``contests`` show the measurements behind them."""
+
+    dataset: str
+    batch_size: int
+    device: str
+    pick: Candidate
+    persistent_workers: bool
+    decisions: list[Decision]
+    diagnoses: list = field(default_factory=list)  # diagnose.Diagnosis
+    contests: list[Contest] = field(default_factory=list)
+    bottleneck: str | None = None
+    load_ms_per_batch: float | None = None
+    step_ms_per_batch: float | None = None
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+    alpha: float = 0.05
+    machine: dict = field(default_factory=dict)
+    #: With --sweep: how the search compares with measuring every worker count 0-4.
+    sweep: dict | None = None
+
+    def compare_with_sweep(self, contest: Contest) -> None:
+        """The pick's throughput against the best of an exhaustive sweep measured side by side,
+        and the search's seconds (its contests) against the sweep's."""
+        ratios = {}
+        for i, entry in enumerate(contest.entries):
+            estimate = entry.estimate(self.alpha)
+            ratios[entry.contestant.num_workers] = 1.0 if i == 0 else estimate.ratio
+        best = min(ratios, key=ratios.get)
+        searched_s = sum(c.seconds for c in self.contests)
+        picked = ratios.get(self.pick.num_workers)
+        self.sweep = {
+            "counts": sorted(ratios), "best_workers": best, "picked_workers": self.pick.num_workers,
+            "picked_throughput_vs_best": None if picked is None else ratios[best] / picked,
+            "search_s": round(searched_s, 1), "sweep_s": round(contest.seconds, 1),
+            "time_ratios_vs_w0": {str(n): r for n, r in ratios.items()}}
+        self.contests.append(contest)
+        share = "not in the sweep" if picked is None else f"{ratios[best] / picked:.1%}"
+        self.notes.append(
+            f"sweep of {', '.join(map(str, sorted(ratios)))} workers side by side: best "
+            f"{best} workers; the pick ({self.pick.num_workers}) reaches {share} of its "
+            f"throughput; the search's contests took {searched_s:.0f} s, the sweep "
+            f"{contest.seconds:.0f} s")
+
+    # -- the answer ---------------------------------------------------------------------------
+    def headline(self) -> str:
+        if self.bottleneck == "step":
+            return (f"Loading is not the bottleneck: one batch loads in "
+                    f"{self.load_ms_per_batch:.1f} ms, the step takes {self.step_ms_per_batch:.1f} "
+                    f"ms; the cheapest setting that keeps up: {self.pick.num_workers} worker(s).")
+        if self.bottleneck == "loading":
+            return (f"Loading is the bottleneck: one batch loads in {self.load_ms_per_batch:.1f} ms, "
+                    f"the step takes {self.step_ms_per_batch:.1f} ms.")
+        return f"Recommended for {self.dataset} on this machine: {self.pick.num_workers} worker(s)."
+
+    def loader_kwargs(self) -> dict:
+        """The recommended keyword arguments of DataLoader (besides the dataset)."""
+        kwargs: dict = {"batch_size": self.batch_size, "num_workers": self.pick.num_workers}
+        if self.pick.num_workers:
+            kwargs["multiprocessing_context"] = self.pick.start_method
+            kwargs["persistent_workers"] = self.persistent_workers
+            kwargs["prefetch_factor"] = self.pick.prefetch_factor or 2
+        if self.pick.pin_memory:
+            kwargs["pin_memory"] = True
+        return kwargs
+
+    def snippet(self) -> str:
+        """A ready-to-paste ``DataLoader(...)`` call, one setting per line with its reason."""
+        reasons = {d.setting: d.reason for d in self.decisions}
+        reasons.setdefault("batch_size", "as given")
+        lines = ["DataLoader("]
+        lines.append("    dataset,")
+        for key, value in self.loader_kwargs().items():
+            reason = reasons.get(key, "")
+            lines.append(f"    {key}={value!r},{'  # ' + reason if reason else ''}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    # -- the evidence -------------------------------------------------------------------------
+    def table(self) -> str:
+        header = ("contest", "setting", "time vs first", "interval", "samples/s",
+                  "first batch", "peak PSS", "growth/worker")
+        cells = [header]
+        for contest in self.contests:
+            for i, entry in enumerate(contest.entries):
+                row = entry.as_dict(self.alpha)
+                interval = "-" if row["low"] is None else f"[{row['low']:.3f}, {row['high']:.3f}]"
+                cells.append((
+                    contest.title if i == 0 else "", row["label"],
+                    "1 (reference)" if i == 0 else f"{row['time_ratio']:.3f}",
+                    "" if i == 0 else interval, _num(row["samples_per_s"], "{:,.0f}"),
+                    _num(row["first_batch_s"], "{:.3f} s"), _num(row["peak_pss_mb"], "{:,.0f} MB"),
+                    _num(row["growth_per_worker_mb"], "{:+.1f} MB")))
+        widths = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+        return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+    def text(self) -> str:
+        parts = [self.headline(), "", self.snippet()]
+        if self.diagnoses:
+            parts += ["", "Diagnoses:"] + [f"- {d.message()}" for d in self.diagnoses]
+        if self.notes:
+            parts += ["", *[f"Note: {n}" for n in self.notes]]
+        if self.contests:
+            parts += ["", "Measured side by side (time of a round relative to the contest's first "
+                          "setting; below 1 is faster; 95% interval over blocks of fresh loaders):",
+                      "", self.table()]
+        parts += ["", f"{self.seconds:.0f} s{' (interrupted)' if self.interrupted else ''}"]
+        return "\n".join(parts)
+
+    def markdown(self) -> str:
+        lines = [f"# loaderbench tune: {self.dataset}", "", self.headline(), "", "```python",
+                 self.snippet(), "```", ""]
+        if self.diagnoses:
+            lines += ["## Diagnoses", ""] + [f"- **{d.code}**: {d.message()}"
+                                              for d in self.diagnoses] + [""]
+        if self.notes:
+            lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        lines += ["## Evidence", "", "Each contest measured its settings side by side, round by "
+                  "round in random order, in blocks of fresh loaders; the ratio is the time of a "
+                  "round over the contest's first setting, with its 95% interval.", "", "```",
+                  self.table(), "```", "", f"batch size {self.batch_size}, device {self.device}, "
+                  f"{self.seconds:.0f} s{', interrupted' if self.interrupted else ''}; machine: "
+                  + ", ".join(f"{k} {v}" for k, v in self.machine.items()), ""]
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "batch_size": self.batch_size, "device": self.device,
+                "recommendation": self.loader_kwargs(), "headline": self.headline(),
+                "decisions": [vars(d) for d in self.decisions],
+                "diagnoses": [{"code": d.code, "cause": d.cause, "fix": d.fix}
+                              for d in self.diagnoses],
+                "bottleneck": self.bottleneck, "load_ms_per_batch": self.load_ms_per_batch,
+                "step_ms_per_batch": self.step_ms_per_batch, "notes": self.notes,
+                "interrupted": self.interrupted, "seconds": round(self.seconds, 1),
+                "confidence": 1 - self.alpha, "machine": self.machine, "sweep": self.sweep,
+                "contests": [c.as_dict(self.alpha) for c in self.contests]}
+
+    def plot(self, path: Path) -> None:
+        """One panel per contest: each setting's round time relative to the first, with its
+        interval."""
+        panels = max(len(self.contests), 1)
+        figure = Figure(figsize=(4.2 * min(panels, 3), 3.0 * ((panels + 2) // 3) + 0.6),
+                        layout="constrained")
+        FigureCanvasAgg(figure)
+        figure.suptitle(f"loaderbench tune: {self.dataset} (time relative to the first setting)")
+        for i, contest in enumerate(self.contests):
+            axes = figure.add_subplot((panels + 2) // 3, min(panels, 3), i + 1)
+            rows = [e.as_dict(self.alpha) for e in contest.entries]
+            y = list(range(len(rows)))
+            values = [r["time_ratio"] for r in rows]
+            errors = [[r["time_ratio"] - (r["low"] or r["time_ratio"]) for r in rows],
+                      [(r["high"] or r["time_ratio"]) - r["time_ratio"] for r in rows]]
+            axes.errorbar(values, y, xerr=errors, fmt="o", capsize=3)
+            axes.axvline(1.0, color="0.6", linewidth=0.8)
+            axes.set_yticks(y, [r["label"] for r in rows])
+            axes.margins(y=0.3)
+            axes.invert_yaxis()
+            axes.set_title(contest.title, fontsize=9)
+            axes.set_xlabel("time per round (x first)")
+        figure.savefig(path, dpi=100)
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / "tune.json", json.dumps(self.as_dict(), indent=1) + "\n")
+        write_atomic(folder / "report.md", self.markdown())
+        self.plot(folder / "tune.png")
+        return [folder / name for name in FILES]
+
+
+def _num(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)

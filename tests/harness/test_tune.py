@@ -1,0 +1,225 @@
+"""`loaderbench tune`: the search's decisions (with stand-in contests whose ratios are set), the
+answer it prints, the command's errors, and one real run on a small dataset."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import time
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from bench_datasets.examples import TokenizedText
+from loaderbench import leaks
+from loaderbench.cli import main
+from loaderbench.tuning import search as search_mod
+from loaderbench.tuning import tune
+from loaderbench.tuning.cli import parse_duration
+from loaderbench.tuning.contest import Candidate, Contest, Entry, StepOnly, Workload
+from loaderbench.tuning.search import Search, Settings, worker_counts
+from loaderbench.errors import InputError
+
+
+class Sleepy(Dataset):
+    """2 ms of waiting per sample: workers overlap it, even on two cores."""
+
+    def __len__(self):
+        return 128
+
+    def __getitem__(self, index):
+        time.sleep(0.002)
+        return torch.tensor([index])
+
+
+def staged(times: dict, first_batch: dict | None = None):
+    """A stand-in for run_contest: each contestant's round takes ``times[label]`` seconds (the
+    first contestant is the reference), three blocks of two cycles each, no noise."""
+    first_batch = first_batch or {}
+    seen = []
+
+    def run_contest(title, workload, contestants, pace, **_):
+        seen.append([c.label for c in contestants])
+        entries = [Entry(c) for c in contestants]
+        ref = times[contestants[0].label]
+        for entry in entries:
+            t = times[entry.label]
+            entry.round_s = [t] * 6
+            entry.first_batch_s = [first_batch.get(entry.label, 0.05)] * 3
+            entry.samples = 640
+        for entry in entries[1:]:
+            entry.blocks = [[(ref, times[entry.label])] * 2 for _ in range(3)]
+        return Contest(title, entries, seconds=10.0, blocks=3, stopped="settled")
+
+    return run_contest, seen
+
+
+def searched(monkeypatch, times, *, step=None, load_s=0.01, first_batch=None, **settings):
+    run_contest, seen = staged(times, first_batch)
+    monkeypatch.setattr(search_mod, "run_contest", run_contest)
+    monkeypatch.setattr(search_mod, "seconds_per_batch", lambda workload: load_s)
+    workload = Workload(TokenizedText(), batch_size=64, batches=10, step=step)
+    options = dict(max_workers=4, start_methods=("fork",), prefetch_factors=(2,))
+    options.update(settings)
+    outcome = Search(workload, Settings(**options), rng=random.Random(0),
+                     show=lambda line: None).run()
+    return outcome, seen
+
+
+def test_worker_counts_double_up_to_the_limit_which_is_included():
+    assert worker_counts(4) == [0, 1, 2, 4]
+    assert worker_counts(6) == [0, 1, 2, 4, 6]
+    assert worker_counts(1) == [0, 1]
+    assert worker_counts(0) == [0]
+
+
+def test_workers_grow_while_the_next_count_is_faster_beyond_the_noise(monkeypatch):
+    outcome, seen = searched(monkeypatch, {"w0": 1.0, "w2-fork": 0.55, "w4-fork": 0.53})
+    assert seen == [["w0", "w2-fork"], ["w2-fork", "w4-fork"]]  # no step: 1 worker is skipped
+    assert outcome.pick == Candidate(2, "fork")  # 4 workers: 3% faster, within the noise
+    reason = {d.setting: d.reason for d in outcome.decisions}["num_workers"]
+    assert "4 workers were not faster beyond the noise" in reason
+
+
+def test_a_dataset_that_workers_do_not_speed_up_stays_at_zero(monkeypatch):
+    outcome, seen = searched(monkeypatch, {"w0": 1.0, "w2-fork": 1.02})
+    assert seen == [["w0", "w2-fork"]] and outcome.pick == Candidate(0)
+
+
+def test_among_start_methods_within_the_noise_the_fastest_to_start_wins(monkeypatch):
+    outcome, _ = searched(
+        monkeypatch, {"w0": 1.0, "w2-fork": 0.5, "w4-fork": 0.5, "w2-spawn": 0.49,
+                      "w2-forkserver": 0.51},
+        first_batch={"w2-fork": 0.04, "w2-spawn": 2.4, "w2-forkserver": 2.2},
+        start_methods=("fork", "spawn", "forkserver"))
+    assert outcome.pick == Candidate(2, "fork")
+    reason = {d.setting: d.reason for d in outcome.decisions}["multiprocessing_context"]
+    assert "spawn 2.40 s" in reason and "fork 0.04 s" in reason
+
+
+def test_a_deeper_prefetch_is_taken_only_when_faster_beyond_the_noise(monkeypatch):
+    times = {"w0": 1.0, "w2-fork": 0.5, "w4-fork": 0.5, "w2-fork-p4": 0.40}
+    outcome, _ = searched(monkeypatch, times, prefetch_factors=(2, 4))
+    assert outcome.pick == Candidate(2, "fork", prefetch_factor=4)
+    times["w2-fork-p4"] = 0.49
+    outcome, _ = searched(monkeypatch, times, prefetch_factors=(2, 4))
+    assert outcome.pick == Candidate(2, "fork")
+
+
+def test_with_a_long_step_loading_is_not_the_bottleneck_and_one_worker_keeps_up(monkeypatch):
+    """20 ms of step per batch, 2 ms of loading: 0 workers add the loading to every step
+    (1.10x the step alone), one worker hides it."""
+    times = {"step only": 0.20, "w0": 0.22, "w1-fork": 0.201}
+    outcome, seen = searched(monkeypatch, times, step=lambda batch: None, load_s=0.002)
+    assert seen == [["step only", "w0", "w1-fork"]]
+    assert outcome.pick == Candidate(1, "fork") and outcome.bottleneck == "step"
+    assert "keeps up with the step" in {d.setting: d.reason
+                                        for d in outcome.decisions}["num_workers"]
+
+
+def test_when_loading_is_the_bottleneck_the_search_goes_on_growing(monkeypatch):
+    times = {"step only": 0.05, "w0": 0.55, "w1-fork": 0.50, "w2-fork": 0.26, "w4-fork": 0.25}
+    outcome, seen = searched(monkeypatch, times, step=lambda batch: None, load_s=0.05)
+    assert outcome.bottleneck == "loading" and outcome.pick == Candidate(2, "fork")
+    assert seen[0] == ["step only", "w0", "w1-fork"] and ["w1-fork", "w2-fork"] in seen
+
+
+def test_a_spent_budget_stops_the_search_and_says_what_was_not_tried(monkeypatch):
+    outcome, seen = searched(monkeypatch, {"w0": 1.0, "w2-fork": 0.5}, budget_s=1.0)
+    assert seen == [] and outcome.pick == Candidate(0)
+    assert any("budget was spent" in note for note in outcome.notes)
+
+
+def test_the_snippet_builds_the_recommended_loader(monkeypatch):
+    from loaderbench.tuning.result import TuneResult
+    from loaderbench.tuning.search import Decision
+
+    result = TuneResult("toy", 32, "cpu", Candidate(2, "fork", prefetch_factor=4), True,
+                        [Decision("num_workers", 2, "1.9x the throughput of w1-fork")])
+    namespace = {"DataLoader": DataLoader, "dataset": TokenizedText()}
+    loader = eval(result.snippet(), namespace)
+    assert (loader.num_workers, loader.batch_size, loader.prefetch_factor,
+            loader.persistent_workers) == (2, 32, 4, True)
+    assert loader.multiprocessing_context.get_start_method() == "fork"
+    assert "# 1.9x the throughput of w1-fork" in result.snippet()
+
+
+@pytest.mark.parametrize("text, seconds", [("300", 300), ("90s", 90), ("5m", 300),
+                                           ("1m30s", 90), ("0.5m", 30)])
+def test_budgets_read_as_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5h", "m", "0", "-3", "fast"])
+def test_a_budget_that_is_not_a_duration_is_refused(text):
+    with pytest.raises(InputError, match="--budget"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["tune", "nosuchmodule_xyz:make"], "DATASET: cannot import module 'nosuchmodule_xyz'"),
+    (["tune", "bench_datasets:make_dataset"], "DATASET: bench_datasets:make_dataset() raised TypeError"),
+    (["tune", "bench_datasets.examples"], "is not of the form package.module:callable"),
+    (["tune", "bench_datasets.examples:nothing"], "has no attribute 'nothing'"),
+    (["tune"], "name a dataset"),
+    (["tune", "--profile", "nosuch"], "--profile: unknown profile 'nosuch'"),
+    (["tune", "--profile", "cpu", "--budget", "soon"], "--budget: cannot read 'soon'"),
+    (["tune", "--profile", "cpu", "--step", "a:b", "--step-ms", "3"], "not both"),
+    (["tune", "--profile", "cpu", "--start-methods", "thread"], "--start-methods: thread"),
+    (["tune", "--profile", "cpu", "--collate", "nosuchmodule_xyz:f"],
+     "--collate: cannot import module"),
+])
+def test_unusable_input_exits_2_with_one_line(argv, says, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_real_run_answers_and_leaves_no_worker_behind(tmp_path):
+    result = tune(Sleepy(), batch_size=16, budget_s=20, max_workers=2, seconds_per_setting=1.5,
+                  start_methods=("fork",), prefetch_factors=(2,), diagnose=False,
+                  show=lambda line: None)
+    assert result.contests and not result.interrupted
+    assert [e.label for e in result.contests[0].entries] == ["w0", "w2-fork"]
+    for contest in result.contests:
+        assert contest.blocks >= 3 and all(len(e.round_s) >= 6 for e in contest.entries)
+    written = result.write(tmp_path)
+    assert [p.name for p in written] == ["tune.json", "report.md", "tune.png"]
+    assert all(p.stat().st_size > 0 for p in written)
+    assert "DataLoader(" in (tmp_path / "report.md").read_text()
+    assert leaks.survivors(leaks.child_processes(), grace_s=5) == []
+
+
+def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_path):
+    """Ctrl-C in the middle of the second contest, its workers running."""
+    from loaderbench.tuning import contest as contest_mod
+
+    calls = {"contests": 0, "rounds": 0}
+    run_contest, round_of = search_mod.run_contest, contest_mod.Runner.round
+
+    def counted_contest(*args, **kwargs):
+        calls["contests"] += 1
+        return run_contest(*args, **kwargs)
+
+    def interrupted_round(self):
+        if calls["contests"] >= 2:
+            calls["rounds"] += 1
+            if calls["rounds"] > 3 and self.candidate.num_workers:
+                raise KeyboardInterrupt
+        return round_of(self)
+
+    monkeypatch.setattr(search_mod, "run_contest", counted_contest)
+    monkeypatch.setattr(contest_mod.Runner, "round", interrupted_round)
+    result = tune(Sleepy(), batch_size=16, budget_s=20, max_workers=4, seconds_per_setting=1.5,
+                  start_methods=("fork",), prefetch_factors=(2,), diagnose=False,
+                  show=lambda line: None)
+    assert calls["contests"] == 2 and calls["rounds"] > 3
+    assert result.interrupted and any("interrupted" in note for note in result.notes)
+    # the finished contest is kept, and the interrupted one with what its blocks measured
+    assert [c.stopped for c in result.contests] == ["decided", "interrupted"], \
+        [(c.title, c.stopped) for c in result.contests]
+    assert leaks.survivors(leaks.child_processes(), grace_s=5) == []
+    result.write(tmp_path)
+    assert '"interrupted": true' in (tmp_path / "tune.json").read_text()
