@@ -99,7 +99,8 @@ def tune(dataset, *, batch_size: int = 64, collate_fn: Callable | None = None,
         budget_s=budget_s, min_effect=min_effect,
         max_workers=max_workers if max_workers is not None else 2 * len(os.sched_getaffinity(0)),
         start_methods=start_methods or tuple(multiprocessing.get_all_start_methods()),
-        prefetch_factors=prefetch, seconds_per_contestant=seconds_per_setting)
+        prefetch_factors=prefetch, seconds_per_contestant=seconds_per_setting,
+        question_s_per_contestant=seconds_per_setting / 2)
     found = []
     if diagnose:
         from . import diagnose as diagnoses_of

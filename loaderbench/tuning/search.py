@@ -43,6 +43,10 @@ class Settings:
     prefetch_factors: tuple[int, ...] = (2, 4)
     #: Seconds each contestant of a contest may use (the contest may stop sooner when settled).
     seconds_per_contestant: float = 12.0
+    #: The same for a contest that asks one question (is the second setting faster by more than
+    #: the minimum effect?): shorter blocks, more of them, measured only until it is answered
+    #: (at the pace of the others, each growth step cost as much as settling every ratio).
+    question_s_per_contestant: float = 6.0
     round_s: float = 0.5
 
 
@@ -95,15 +99,17 @@ class Search:
 
     def contest(self, title: str, contestants: list, decided=None) -> Contest | None:
         """A contest with its share of the budget, or None (and a note) when none is left;
-        ``decided`` as run_contest's."""
-        seconds = min(self.settings.seconds_per_contestant * len(contestants), self.left_s())
-        if seconds < 0.25 * self.settings.seconds_per_contestant * len(contestants):
+        ``decided`` as run_contest's (given one, the contest is a question: question pace)."""
+        per = (self.settings.question_s_per_contestant if decided
+               else self.settings.seconds_per_contestant)
+        seconds = min(per * len(contestants), self.left_s())
+        if seconds < 0.25 * per * len(contestants):
             self.outcome.notes.append(f"the budget was spent before {title} could be measured; "
                                       "a larger --budget would try it")
             return None
         contest = run_contest(title, self.workload, contestants, Pace(
-            seconds, min_effect=self.settings.min_effect, alpha=self.settings.alpha),
-            decided=decided, rng=self.rng, show=self.progress)
+            seconds, max_blocks=8 if decided else 6, min_effect=self.settings.min_effect,
+            alpha=self.settings.alpha), decided=decided, rng=self.rng, show=self.progress)
         self.outcome.contests.append(contest)
         if contest.stopped == "interrupted":
             raise KeyboardInterrupt
@@ -257,7 +263,8 @@ class Search:
                   if p != 2]
         if not deeper:
             return current
-        contest = self.contest(f"prefetch at {current.label}", [current, *deeper])
+        contest = self.contest(f"prefetch at {current.label}", [current, *deeper],
+                               decided=self.gain_decided if len(deeper) == 1 else None)
         if contest is None:
             return current
         for candidate in deeper:

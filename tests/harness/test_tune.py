@@ -20,6 +20,7 @@ from loaderbench.tuning.cli import parse_duration
 from loaderbench.tuning.contest import Candidate, Contest, Entry, StepOnly, Workload
 from loaderbench.tuning.search import Search, Settings, worker_counts
 from loaderbench.errors import InputError
+from loaderbench.transfer import NO_CUDA
 
 
 class Sleepy(Dataset):
@@ -55,11 +56,13 @@ def staged(times: dict, first_batch: dict | None = None):
     return run_contest, seen
 
 
-def searched(monkeypatch, times, *, step=None, load_s=0.01, first_batch=None, **settings):
+def searched(monkeypatch, times, *, step=None, load_s=0.01, first_batch=None, device="cpu",
+             **settings):
     run_contest, seen = staged(times, first_batch)
     monkeypatch.setattr(search_mod, "run_contest", run_contest)
     monkeypatch.setattr(search_mod, "seconds_per_batch", lambda workload: load_s)
-    workload = Workload(TokenizedText(), batch_size=64, batches=10, step=step)
+    workload = Workload(TokenizedText(), batch_size=64, batches=10, step=step,
+                        device=torch.device(device))
     options = dict(max_workers=4, start_methods=("fork",), prefetch_factors=(2,))
     options.update(settings)
     outcome = Search(workload, Settings(**options), rng=random.Random(0),
@@ -105,6 +108,29 @@ def test_a_deeper_prefetch_is_taken_only_when_faster_beyond_the_noise(monkeypatc
     times["w2-fork-p4"] = 0.49
     outcome, _ = searched(monkeypatch, times, prefetch_factors=(2, 4))
     assert outcome.pick == Candidate(2, "fork")
+
+
+def test_pinning_is_tried_only_for_a_gpu_and_taken_only_when_faster(monkeypatch):
+    """The GPU stage's decisions, on stand-in contests (no GPU needed: the device is a name)."""
+    times = {"w0": 1.0, "w2-fork": 0.5, "w4-fork": 0.5, "w2-fork-pin": 0.40}
+    _, seen = searched(monkeypatch, times)
+    assert ["w2-fork", "w2-fork-pin"] not in seen
+    outcome, seen = searched(monkeypatch, times, device="cuda")
+    assert seen[-1] == ["w2-fork", "w2-fork-pin"] and outcome.pick.pin_memory
+    times["w2-fork-pin"] = 0.49
+    outcome, _ = searched(monkeypatch, times, device="cuda")
+    assert not outcome.pick.pin_memory
+    assert {d.setting: d.value for d in outcome.decisions}["pin_memory"] is False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
+def test_on_a_gpu_batches_go_to_the_device_and_pinning_is_compared(tmp_path):
+    result = tune(Sleepy(), batch_size=16, budget_s=30, max_workers=2, seconds_per_setting=1.5,
+                  start_methods=("fork",), prefetch_factors=(2,), diagnose=False, device="cuda",
+                  show=lambda line: None)
+    assert result.device.startswith("cuda")
+    assert any(c.title.startswith("pin_memory") for c in result.contests)
 
 
 def test_with_a_long_step_loading_is_not_the_bottleneck_and_one_worker_keeps_up(monkeypatch):
