@@ -100,7 +100,7 @@ def tune(dataset, *, batch_size: int = 64, collate_fn: Callable | None = None,
         max_workers=max_workers if max_workers is not None else 2 * len(os.sched_getaffinity(0)),
         start_methods=start_methods or tuple(multiprocessing.get_all_start_methods()),
         prefetch_factors=prefetch, seconds_per_contestant=seconds_per_setting,
-        question_s_per_contestant=seconds_per_setting / 2)
+        question_s_per_contestant=seconds_per_setting / 3)
     found = []
     if diagnose:
         from . import diagnose as diagnoses_of

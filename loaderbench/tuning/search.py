@@ -46,7 +46,7 @@ class Settings:
     #: The same for a contest that asks one question (is the second setting faster by more than
     #: the minimum effect?): shorter blocks, more of them, measured only until it is answered
     #: (at the pace of the others, each growth step cost as much as settling every ratio).
-    question_s_per_contestant: float = 6.0
+    question_s_per_contestant: float = 4.0
     round_s: float = 0.5
 
 
