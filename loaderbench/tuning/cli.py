@@ -82,6 +82,8 @@ def cmd_tune(args) -> int:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.max_workers is not None and args.max_workers < 0:
         raise InputError(f"--max-workers must be >= 0, got {args.max_workers}")
+    if not 0 < args.min_effect < 1:
+        raise InputError(f"--min-effect must be between 0 and 1 (0.05 = 5%), got {args.min_effect}")
     if args.device and args.device not in ("cpu", "cuda"):
         raise InputError(f"--device: {args.device!r}; valid: cpu, cuda")
     methods = _methods(args.start_methods)

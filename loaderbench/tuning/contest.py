@@ -420,3 +420,14 @@ def seconds_per_batch(workload: Workload, batches: int = 3) -> float:
         return (time.perf_counter() - start) / got if got else 0.0
     finally:
         runner.close()
+
+
+def step_seconds(workload: Workload, repeat: int = 3) -> float:
+    """One step's time on a batch of the dataset (the median of ``repeat``)."""
+    runner = StepRunner(Workload(workload.dataset, workload.batch_size, 1, workload.collate_fn,
+                                 workload.step, workload.device))
+    try:
+        times = sorted(runner.round() for _ in range(repeat))
+        return times[len(times) // 2]
+    finally:
+        runner.close()

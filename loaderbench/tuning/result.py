@@ -70,7 +70,8 @@ class TuneResult:
         if self.bottleneck == "step":
             return (f"Loading is not the bottleneck: one batch loads in "
                     f"{self.load_ms_per_batch:.1f} ms, the step takes {self.step_ms_per_batch:.1f} "
-                    f"ms; the cheapest setting that keeps up: {self.pick.num_workers} worker(s).")
+                    f"ms; recommended: {self.pick.num_workers} worker(s), the cheapest setting "
+                    f"within the minimum effect of the fastest.")
         if self.bottleneck == "loading":
             return (f"Loading is the bottleneck: one batch loads in {self.load_ms_per_batch:.1f} ms, "
                     f"the step takes {self.step_ms_per_batch:.1f} ms.")

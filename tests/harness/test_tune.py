@@ -144,6 +144,22 @@ def test_with_a_long_step_loading_is_not_the_bottleneck_and_one_worker_keeps_up(
                                         for d in outcome.decisions}["num_workers"]
 
 
+def test_when_no_loader_keeps_up_but_one_worker_loads_faster_than_the_step_it_stops_at_one(
+        monkeypatch):
+    """Each batch handed from a worker to the main process costs the loop time that no number of
+    workers removes: 1 worker 1.085x the step alone, 0 workers 1.12x (measured so on the
+    reference machine with make_light and a 20 ms step): no growth, the cheaper of the two."""
+    times = {"step only": 0.20, "w0": 0.224, "w1-fork": 0.217}
+    outcome, seen = searched(monkeypatch, times, step=lambda batch: None, load_s=0.002)
+    assert seen == [["step only", "w0", "w1-fork"]] and outcome.bottleneck == "step"
+    assert outcome.pick == Candidate(0)  # 1 worker: 3% faster, within the minimum effect
+    assert "loading is not the bottleneck" in {d.setting: d.reason
+                                               for d in outcome.decisions}["num_workers"]
+    times["w0"] = 0.26  # 0 workers: 1.30x, 1 worker 1.085x: the worker is worth it
+    outcome, seen = searched(monkeypatch, times, step=lambda batch: None, load_s=0.002)
+    assert outcome.pick == Candidate(1, "fork") and len(seen) == 1
+
+
 def test_when_loading_is_the_bottleneck_the_search_goes_on_growing(monkeypatch):
     times = {"step only": 0.05, "w0": 0.55, "w1-fork": 0.50, "w2-fork": 0.26, "w4-fork": 0.25}
     outcome, seen = searched(monkeypatch, times, step=lambda batch: None, load_s=0.05)
@@ -193,6 +209,8 @@ def test_a_budget_that_is_not_a_duration_is_refused(text):
     (["tune", "--profile", "cpu", "--budget", "soon"], "--budget: cannot read 'soon'"),
     (["tune", "--profile", "cpu", "--step", "a:b", "--step-ms", "3"], "not both"),
     (["tune", "--profile", "cpu", "--start-methods", "thread"], "--start-methods: thread"),
+    (["tune", "--profile", "cpu", "--min-effect", "5"], "--min-effect must be between 0 and 1"),
+    (["tune", "--profile", "cpu", "--prefetch-factors", "2,x"], "prefetch factors must be whole"),
     (["tune", "--profile", "cpu", "--collate", "nosuchmodule_xyz:f"],
      "--collate: cannot import module"),
 ])
