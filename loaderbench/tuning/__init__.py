@@ -155,6 +155,8 @@ def _prefetch_factors(value) -> tuple[int, ...]:
 def _persistent(result, workload, dataset) -> bool:
     """Keep workers between epochs when restarting them costs at least PERSISTENT_SHARE of an
     epoch (measured: the pick's time to first batch against its round time scaled to an epoch)."""
+    from .result import workers_text
+
     if not result.pick.num_workers:
         return False
     entry = _pick_entry(result)
@@ -170,7 +172,7 @@ def _persistent(result, workload, dataset) -> bool:
     keep = share >= PERSISTENT_SHARE
     verdict = ("keep them" if keep else "not worth holding their memory between epochs")
     result.decisions.append(_decision("persistent_workers", keep, (
-        f"restarting {result.pick.num_workers} workers costs {first:.2f} s per epoch, "
+        f"restarting {workers_text(result.pick.num_workers)} costs {first:.2f} s per epoch, "
         f"{share:.1%} of an epoch of about {epoch_s:.1f} s: {verdict}")))
     return keep
 

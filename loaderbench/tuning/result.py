@@ -70,12 +70,12 @@ class TuneResult:
         if self.bottleneck == "step":
             return (f"Loading is not the bottleneck: one batch loads in "
                     f"{self.load_ms_per_batch:.1f} ms, the step takes {self.step_ms_per_batch:.1f} "
-                    f"ms; recommended: {self.pick.num_workers} worker(s), the cheapest setting "
+                    f"ms; recommended: {workers_text(self.pick.num_workers)}, the cheapest setting "
                     f"within the minimum effect of the fastest.")
         if self.bottleneck == "loading":
             return (f"Loading is the bottleneck: one batch loads in {self.load_ms_per_batch:.1f} ms, "
                     f"the step takes {self.step_ms_per_batch:.1f} ms.")
-        return f"Recommended for {self.dataset} on this machine: {self.pick.num_workers} worker(s)."
+        return f"Recommended for {self.dataset} on this machine: {workers_text(self.pick.num_workers)}."
 
     def loader_kwargs(self) -> dict:
         """The recommended keyword arguments of DataLoader (besides the dataset)."""
@@ -190,6 +190,10 @@ class TuneResult:
         write_atomic(folder / "report.md", self.markdown())
         self.plot(folder / "tune.png")
         return [folder / name for name in FILES]
+
+
+def workers_text(n: int) -> str:
+    return f"{n} worker" if n == 1 else f"{n} workers"
 
 
 def _num(value, fmt: str) -> str:
