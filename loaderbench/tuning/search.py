@@ -193,7 +193,7 @@ class Search:
             self._decide("num_workers", n, (
                 f"{1 / est.ratio:.2f}x the throughput of {current.label} (interval "
                 f"{1 / est.high:.2f}-{1 / est.low:.2f}x)"))
-            current = nxt
+            current = out.pick = nxt  # the best so far, should Ctrl-C come next
         out.pick = current
         if current.num_workers == self.settings.max_workers and current.num_workers:
             out.notes.append(f"{current.num_workers} workers, the most tried, were still faster "

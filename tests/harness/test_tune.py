@@ -265,5 +265,6 @@ def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_
     assert [c.stopped for c in result.contests] == ["decided", "interrupted"], \
         [(c.title, c.stopped) for c in result.contests]
     assert leaks.survivors(leaks.child_processes(), grace_s=5) == []
+    assert result.pick == Candidate(2, "fork")  # the first contest found 2 faster than 0
     result.write(tmp_path)
     assert '"interrupted": true' in (tmp_path / "tune.json").read_text()
