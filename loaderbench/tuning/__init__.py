@@ -67,8 +67,9 @@ def tune(dataset, *, batch_size: int = 64, collate_fn: Callable | None = None,
     loading should keep up with; ``device`` defaults to cuda when there is one (then pinning is
     tried too). ``budget_s`` bounds the search; Ctrl-C returns what was measured so far, marked
     interrupted. ``seconds_per_setting``: how long each setting of a contest may be measured
-    (a contest stops sooner once it has answered its question). ``prefetch_factors``: those tried at the chosen worker count (2, the default,
-    is always the reference).
+    (a contest stops sooner once it has answered its question; one that asks a single question
+    gets a third of it). ``prefetch_factors``: those tried at the chosen worker count (2, the
+    default, is always the reference).
     """
     import multiprocessing
     import os

@@ -101,15 +101,18 @@ def cmd_tune(args) -> int:
         raise InputError(str(exc).splitlines()[0]) from None
     if args.sweep and not result.interrupted:
         settings = Settings(min_effect=args.min_effect)
-        workload = plan_workload(dataset, batch_size=args.batch_size, collate_fn=collate,
-                                 round_s=settings.round_s)
         try:
+            workload = plan_workload(dataset, batch_size=args.batch_size, collate_fn=collate,
+                                     round_s=settings.round_s)
             contest = sweep(workload, settings, list(SWEEP_COUNTS),
                             show=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
-            result.compare_with_sweep(contest)
         except KeyboardInterrupt:
+            contest = None
+        if contest is None or contest.stopped == "interrupted":  # the search's answer stands
             result.interrupted = True
-            result.notes.append("interrupted during the sweep")
+            result.notes.append("interrupted during the sweep; no comparison with it")
+        else:
+            result.compare_with_sweep(contest)
     print(result.text())
     written = result.write(out)
     print(f"written: {', '.join(str(p) for p in written)}")

@@ -268,3 +268,17 @@ def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_
     assert result.pick == Candidate(2, "fork")  # the first contest found 2 faster than 0
     result.write(tmp_path)
     assert '"interrupted": true' in (tmp_path / "tune.json").read_text()
+
+
+def test_the_command_writes_an_interrupted_answer_and_exits_130(monkeypatch, tmp_path, capsys):
+    import loaderbench.tuning as tuning
+    from loaderbench.tuning.result import TuneResult
+
+    def interrupted(dataset, **options):
+        return TuneResult("toy", 64, "cpu", Candidate(2, "fork"), True, [], interrupted=True,
+                          notes=["interrupted: the settings shown are the best measured so far"])
+
+    monkeypatch.setattr(tuning, "tune", interrupted)
+    assert main(["tune", "bench_datasets.examples:make_dataset", "--out", str(tmp_path)]) == 130
+    assert "num_workers=2" in capsys.readouterr().out
+    assert '"interrupted": true' in (tmp_path / "tune.json").read_text()
