@@ -75,7 +75,7 @@ def summarise(records: list[dict], names: list[str]) -> tuple[list[str], list[li
     lines = []
     for row in rows:
         cells = [row]
-        caught = "none"
+        measured, caught = False, []  # cost factors tried on this row; those caught every run
         for name in names:
             seen = [r for rec in records if rec["variant"] == name for r in rec["rows"]
                     if r["name"] == row]
@@ -89,9 +89,12 @@ def summarise(records: list[dict], names: list[str]) -> tuple[list[str], list[li
                 cells.append(f"{regressed} of {len(seen)} regressed{spread}")
             else:
                 cells.append(f"{regressed} of {len(seen)} regressed")
-                if caught == "none" and name.startswith("cost x") and regressed == len(seen):
-                    caught = f"{float(name.removeprefix('cost x')) - 1:.0%}"
-        lines.append([*cells, caught])
+                if name.startswith("cost x"):
+                    measured = True
+                    if regressed == len(seen):
+                        caught.append(float(name.removeprefix("cost x")))
+        smallest = f"{min(caught) - 1:.0%}" if caught else ("none" if measured else "-")
+        lines.append([*cells, smallest])
     return header, lines
 
 

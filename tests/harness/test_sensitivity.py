@@ -32,3 +32,17 @@ def test_tabulate_refuses_a_file_that_is_not_a_sensitivity_json(tmp_path, capsys
     assert main(["sensitivity", "--tabulate", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "is not a sensitivity.json" in err and len(err.splitlines()) == 1
+
+
+def test_the_smallest_slowdown_caught_is_the_smallest_and_a_dash_when_none_was_tried(tmp_path,
+                                                                                   capsys):
+    caught_both, aa_only = tmp_path / "a.json", tmp_path / "b.json"
+    caught_both.write_text(json.dumps({"preamble": [], "records": [
+        record(1, "cost x1.25", "regressed", 1.2), record(1, "cost x1.1", "regressed", 1.1)]}))
+    aa_only.write_text(json.dumps({"preamble": [], "records": [
+        {"run": 1, "variant": "A/A", "seconds": 60.0, "rows": [
+            {"name": "test_throughput[io-w0]", "verdict": "unchanged", "change": 1.0}]}]}))
+    assert main(["sensitivity", "--tabulate", str(caught_both), str(aa_only)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert next(l for l in lines if "cpu-w0" in l).endswith("| 10% |")
+    assert next(l for l in lines if "io-w0" in l).endswith("| - |")  # not tried, not "none"
