@@ -17,6 +17,8 @@ sensitivity.md; ``--tabulate`` counts the files of several commands together in 
 from __future__ import annotations
 
 import json
+import math
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -109,7 +111,28 @@ def to_markdown(records: list[dict], names: list[str], preamble: list[str]) -> s
             for name, d in durations.items()]
     out += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(cells) + " |" for cells in lines]
+    spreads = pair_spreads(records)
+    if spreads:
+        out += ["", "How much one pair's ratio B/A moves within a block of processes, A against A "
+                "(standard deviation of its logarithm, median over the blocks of each run; the "
+                "range over runs): the noise each block's median has to average away.", ""]
+        out += [f"- {name}: {min(v):.1%}-{max(v):.1%}" for name, v in spreads.items()]
     return "\n".join(out) + "\n"
+
+
+def pair_spreads(records: list[dict]) -> dict[str, list[float]]:
+    """Per A/A row, for each run whose rounds were kept, the median over its blocks of the spread
+    of the pairs' log ratios (blocks of at least three pairs)."""
+    spreads: dict[str, list[float]] = {}
+    for rec in records:
+        if rec["variant"] != AA:
+            continue
+        for row in rec["rows"]:
+            per_block = [statistics.stdev(math.log(b / a) for a, b in block)
+                         for block in row.get("rounds") or [] if len(block) >= 3]
+            if per_block:
+                spreads.setdefault(row["name"], []).append(statistics.median(per_block))
+    return spreads
 
 
 def tabulate(paths: list[str]) -> str:

@@ -156,13 +156,14 @@ def _prefetch_factors(value) -> tuple[int, ...]:
 def _persistent(result, workload, dataset) -> bool:
     """Keep workers between epochs when restarting them costs at least PERSISTENT_SHARE of an
     epoch (measured: the pick's time to first batch against its round time scaled to an epoch)."""
+    from .contest import median_of
     from .result import workers_text
 
     if not result.pick.num_workers:
         return False
     entry = _pick_entry(result)
-    first = entry.median(entry.first_batch_s) if entry else None
-    per_round = entry.median(entry.round_s) if entry else None
+    first = median_of(entry.first_batch_s) if entry else None
+    per_round = median_of(entry.round_s) if entry else None
     if not first or not per_round or workload.iterable:
         result.decisions.append(_decision("persistent_workers", True, (
             "workers start once instead of every epoch" if not first else

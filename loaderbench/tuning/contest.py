@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import os
 import random
+import statistics
 import time
 import warnings
 from contextlib import contextmanager
@@ -232,21 +233,14 @@ class Entry:
         kept = [b for b in self.blocks if b]
         return paired(kept, alpha=alpha) if kept else None
 
-    def median(self, values: Sequence[float]) -> float | None:
-        ordered = sorted(values)
-        if not ordered:
-            return None
-        mid = len(ordered) // 2
-        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
     @property
     def samples_per_s(self) -> float | None:
-        typical = self.median(self.round_s)
+        typical = median_of(self.round_s)
         return self.samples / typical if typical else None
 
     @property
     def growth_per_worker_mb(self) -> float | None:
-        return self.median(self.worker_growth_mb)
+        return median_of(self.worker_growth_mb)
 
     def as_dict(self, alpha: float) -> dict:
         estimate = self.estimate(alpha)
@@ -256,7 +250,7 @@ class Entry:
                 "high": estimate.high if estimate else None,
                 "pairs": estimate.pairs if estimate else 0,
                 "samples_per_s": self.samples_per_s,
-                "first_batch_s": self.median(self.first_batch_s),
+                "first_batch_s": median_of(self.first_batch_s),
                 "peak_pss_mb": self.peak_pss_mb or None,
                 "growth_per_worker_mb": self.growth_per_worker_mb}
 
@@ -282,6 +276,11 @@ class Contest:
         return {"title": self.title, "reference": self.entries[0].label,
                 "seconds": round(self.seconds, 1), "blocks": self.blocks, "stopped": self.stopped,
                 "entries": [e.as_dict(alpha) for e in self.entries]}
+
+
+def median_of(values: Sequence[float]) -> float | None:
+    """The median, or None for no values."""
+    return statistics.median(values) if values else None
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .contest import (Candidate, Contest, Pace, StepOnly, Workload, rounds_for, run_contest,
-                      seconds_per_batch, step_seconds)
+from .contest import (Candidate, Contest, Pace, StepOnly, Workload, median_of, rounds_for,
+                      run_contest, seconds_per_batch, step_seconds)
 
 #: The start method a platform uses when none is named: fork on Linux up to Python 3.13.
 DEFAULT_START = multiprocessing.get_start_method(allow_none=True) or \
@@ -180,9 +180,6 @@ class Search:
                                    decided=self.gain_decided)
             if contest is None:
                 break
-            if self.workload.step is not None and self._record_keeps_up(contest, nxt):
-                current = nxt
-                break
             if not self.faster(contest, nxt):
                 est = contest.ratio(nxt, self.settings.alpha)
                 self._decide("num_workers", current.num_workers, (
@@ -211,7 +208,7 @@ class Search:
         contest = self.contest("the step alone against 0 and 1 workers", [step_only, w0, w1])
         if contest is None:
             return w0, True
-        step_s = contest.entry(step_only).median(contest.entry(step_only).round_s)
+        step_s = median_of(contest.entry(step_only).round_s)
         out.step_s_per_batch = step_s / self.workload.batches if step_s else None
         loading_bound = (out.load_s_per_batch or 0) >= (out.step_s_per_batch or 0)
         out.bottleneck = "loading" if loading_bound else "step"
@@ -237,13 +234,7 @@ class Search:
                      "neither 0 nor 1 worker keeps up with the step; growing from here")
         return best, False
 
-    def faster_than(self, contest: Contest, a, b) -> bool:
-        ea, eb = contest.ratio(a, self.settings.alpha), contest.ratio(b, self.settings.alpha)
-        return ea is not None and eb is not None and ea.ratio < eb.ratio
-
     def _record_keeps_up(self, contest: Contest, candidate: Candidate) -> bool:
-        if not any(e.contestant == StepOnly() for e in contest.entries):
-            return False  # only the first contest holds the step alone
         if not self.keeps_up(contest, candidate):
             return False
         est = contest.ratio(candidate, self.settings.alpha)
@@ -269,7 +260,7 @@ class Search:
             self._decide("multiprocessing_context", current.start_method, "not compared")
             return current
         return self._cheapest_tie(contest, "multiprocessing_context", "start_method",
-                                  lambda e: e.median(e.first_batch_s) or 0.0,
+                                  lambda e: median_of(e.first_batch_s) or 0.0,
                                   "starts its workers fastest")
 
     def _prefetch(self, current: Candidate) -> Candidate:

@@ -46,3 +46,17 @@ def test_the_smallest_slowdown_caught_is_the_smallest_and_a_dash_when_none_was_t
     lines = capsys.readouterr().out.splitlines()
     assert next(l for l in lines if "cpu-w0" in l).endswith("| 10% |")
     assert next(l for l in lines if "io-w0" in l).endswith("| - |")  # not tried, not "none"
+
+
+def test_tabulate_reports_how_much_one_pair_moves_within_a_block_of_an_a_against_a(tmp_path,
+                                                                                     capsys):
+    """From the rounds a run kept: pairs of ratio 1.1, 1/1.1, 1.1, 1/1.1 spread by
+    stdev(+-log 1.1) = 11.0%; a block of two pairs is too short to count."""
+    up, down = (1.0, 1.1), (1.1, 1.0)
+    row = {"name": "test_throughput[cpu-w0]", "verdict": "unchanged", "change": 1.0,
+           "rounds": [[up, down, up, down], [up, down]]}
+    stored = tmp_path / "s.json"
+    stored.write_text(json.dumps({"preamble": [], "records": [
+        {"run": 1, "variant": "A/A", "seconds": 60.0, "rows": [row]}]}))
+    assert main(["sensitivity", "--tabulate", str(stored)]) == 0
+    assert "- test_throughput[cpu-w0]: 11.0%-11.0%" in capsys.readouterr().out
