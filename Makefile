@@ -57,8 +57,8 @@ venv:
 
 bench: venv
 	@mkdir -p $(dir $(RESULTS))
-	@# A random memory layout, like every run loaderbench starts (loaderbench/layout.py).
-	LOADERBENCH_LAYOUT_PAD="$$($(PY) -m loaderbench.layout)" \
+	@# A random memory layout, like every run loaderbench starts (loaderbench/measuring/layout.py).
+	LOADERBENCH_LAYOUT_PAD="$$($(PY) -m loaderbench.measuring.layout)" \
 	  $(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-quiet -q -p no:cacheprovider \
 	  --lb-grid=$(GRID) --benchmark-json=$(RESULTS) $(ARGS)
 	$(PY) -m loaderbench table $(RESULTS)

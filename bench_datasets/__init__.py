@@ -23,14 +23,24 @@ from .user import UserDatasetError, make_user_dataset, resolve_factory
 #: Every built-in profile by name, in the order tables show them.
 PROFILES: dict[str, type[ProfiledDataset]] = {
     cls.profile: cls
-    for cls in (NoopDataset, CpuDataset, IoDataset, DiskDataset, JpegDataset, LargeDataset, PyObjDataset)
+    for cls in (
+        NoopDataset,
+        CpuDataset,
+        IoDataset,
+        DiskDataset,
+        JpegDataset,
+        LargeDataset,
+        PyObjDataset,
+    )
 }
 
 #: The profile name under which a ``--lb-dataset=package.module:callable`` dataset runs.
 USER_PROFILE = "user"
 
 
-def make_dataset(profile: str, *, seed: int = 0, cost_scale: float = 1.0, **overrides) -> ProfiledDataset:
+def make_dataset(
+    profile: str, *, seed: int = 0, cost_scale: float = 1.0, **overrides
+) -> ProfiledDataset:
     """Build a profile's dataset; ``cost_scale`` multiplies its cost knob (e.g. 1.1 = 10% costlier)."""
     try:
         cls = PROFILES[profile]
@@ -50,8 +60,13 @@ class DatasetCache:
     dataset, a worker ballast); ``close`` releases what set-up made. Benchmarks and side-by-side
     sides build their datasets through it, so both measure the same thing."""
 
-    def __init__(self, *, cost_scale: float = 1.0, user_dataset: str | None = None,
-                 worker_ballast_mb: float = 0.0):
+    def __init__(
+        self,
+        *,
+        cost_scale: float = 1.0,
+        user_dataset: str | None = None,
+        worker_ballast_mb: float = 0.0,
+    ):
         self.cost_scale, self.user_dataset = cost_scale, user_dataset
         self.worker_ballast_mb = worker_ballast_mb
         self._built: dict = {}
@@ -60,8 +75,9 @@ class DatasetCache:
         if profile not in self._built:
             if profile == USER_PROFILE:
                 if not self.user_dataset:
-                    raise UserDatasetError(f"profile {USER_PROFILE!r} needs "
-                                           "--lb-dataset=package.module:callable")
+                    raise UserDatasetError(
+                        f"profile {USER_PROFILE!r} needs --lb-dataset=package.module:callable"
+                    )
                 dataset = make_user_dataset(self.user_dataset)
             else:
                 dataset = make_dataset(profile, cost_scale=self.cost_scale)
@@ -73,8 +89,10 @@ class DatasetCache:
         if not self.worker_ballast_mb:
             return dataset
         if isinstance(dataset, IterableDataset):
-            raise UserDatasetError("--lb-worker-ballast-mb needs a map-style dataset; "
-                                   f"{type(dataset).__name__} is an IterableDataset")
+            raise UserDatasetError(
+                "--lb-worker-ballast-mb needs a map-style dataset; "
+                f"{type(dataset).__name__} is an IterableDataset"
+            )
         return WorkerBallast(dataset, self.worker_ballast_mb)
 
     def close(self) -> None:
@@ -86,8 +104,21 @@ class DatasetCache:
 
 
 __all__ = [
-    "PROFILES", "USER_PROFILE", "DatasetCache", "ProfiledDataset", "WorkerBallast", "ShardedIterable", "UserDatasetError",
-    "make_dataset", "make_user_dataset", "resolve_factory",
-    "CpuDataset", "DiskDataset", "IoDataset", "JpegDataset", "LargeDataset", "NoopDataset",
+    "PROFILES",
+    "USER_PROFILE",
+    "DatasetCache",
+    "ProfiledDataset",
+    "WorkerBallast",
+    "ShardedIterable",
+    "UserDatasetError",
+    "make_dataset",
+    "make_user_dataset",
+    "resolve_factory",
+    "CpuDataset",
+    "DiskDataset",
+    "IoDataset",
+    "JpegDataset",
+    "LargeDataset",
+    "NoopDataset",
     "PyObjDataset",
 ]

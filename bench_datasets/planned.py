@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -95,8 +96,14 @@ class PlanningSampler(Sampler):
         self.probe = False
         self.epochs: list[list] = []
 
-    def use(self, source: Iterable, *, seed: int | None = None,
-            delays_ms: dict[int, int] | None = None, probe: bool = False) -> "PlanningSampler":
+    def use(
+        self,
+        source: Iterable,
+        *,
+        seed: int | None = None,
+        delays_ms: dict[int, int] | None = None,
+        probe: bool = False,
+    ) -> PlanningSampler:
         self.source, self.seed, self.delays_ms = source, seed, dict(delays_ms or {})
         self.probe = probe
         self.epochs = []
@@ -133,8 +140,11 @@ _WORKER_START: dict[str, Any] | None = None
 
 def first_draws() -> tuple[int, int, int]:
     """One draw from each RNG a worker seeds: torch, ``random`` and numpy's legacy global RNG."""
-    return (int(torch.randint(0, 2**62, (1,)).item()), random.getrandbits(62),
-            int(np.random.randint(0, 2**62, dtype=np.int64)))
+    return (
+        int(torch.randint(0, 2**62, (1,)).item()),
+        random.getrandbits(62),
+        int(np.random.randint(0, 2**62, dtype=np.int64)),
+    )
 
 
 def record_worker_start(worker_id: int) -> None:

@@ -75,8 +75,13 @@ class ProfiledDataset(Dataset):
 
     def settings(self) -> dict[str, Any]:
         """The settings in effect, recorded beside every result."""
-        return {"profile": self.profile, "length": self.length, "seed": self.seed,
-                "cost_knob": self.cost_knob, "cost": getattr(self, self.cost_knob, None)}
+        return {
+            "profile": self.profile,
+            "length": self.length,
+            "seed": self.seed,
+            "cost_knob": self.cost_knob,
+            "cost": getattr(self, self.cost_knob, None),
+        }
 
     def close(self) -> None:
         """Release what set-up made (files); safe to call twice."""
@@ -97,8 +102,11 @@ class NoopDataset(ProfiledDataset):
     def __init__(self, length: int = 2048, seed: int = 0, features: int = 16):
         super().__init__(length, seed)
         self.features = features
-        self._table = torch.stack([sample_values(seed, i, features) for i in range(length)]) \
-            if length else torch.empty(0, features)
+        self._table = (
+            torch.stack([sample_values(seed, i, features) for i in range(length)])
+            if length
+            else torch.empty(0, features)
+        )
 
     def __getitem__(self, index: int):
         # A clone, so a sample never drags the whole table's storage into shared memory.
@@ -152,8 +160,14 @@ class DiskDataset(ProfiledDataset):
     profile = "disk"
     cost_knob = "sample_bytes"
 
-    def __init__(self, length: int = 512, seed: int = 0, sample_bytes: int = 65536,
-                 shards: int = 8, root: str | None = None):
+    def __init__(
+        self,
+        length: int = 512,
+        seed: int = 0,
+        sample_bytes: int = 65536,
+        shards: int = 8,
+        root: str | None = None,
+    ):
         super().__init__(length, seed)
         self.sample_bytes = sample_bytes
         self.shards = max(1, shards)
@@ -227,7 +241,7 @@ class JpegDataset(ProfiledDataset):
         # The crop's corner is a function of the index, like a seeded random crop.
         room = self.side - self.crop
         top, left = (index * 7) % (room + 1), (index * 13) % (room + 1)
-        patch = pixels[top:top + self.crop, left:left + self.crop]
+        patch = pixels[top : top + self.crop, left : left + self.crop]
         chw = torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1).float().div_(255.0)
         return (chw - _IMAGENET_MEAN) / _IMAGENET_STD
 
@@ -247,8 +261,12 @@ class LargeDataset(ProfiledDataset):
         # Cheap to make on purpose: the cost under test is moving the bytes, not computing them.
         n = self.channels * self.side * self.side
         base = float((self.seed * 7919 + index) % 65536)
-        return torch.arange(n, dtype=torch.float32).remainder_(251.0).add_(base).view(
-            self.channels, self.side, self.side)
+        return (
+            torch.arange(n, dtype=torch.float32)
+            .remainder_(251.0)
+            .add_(base)
+            .view(self.channels, self.side, self.side)
+        )
 
 
 def object_value(seed: int, j: int) -> float:
@@ -265,8 +283,9 @@ class PyObjDataset(ProfiledDataset):
     profile = "pyobj"
     cost_knob = "objects"
 
-    def __init__(self, length: int = 512, seed: int = 0, objects: int = 500_000,
-                 storage: str = "list"):
+    def __init__(
+        self, length: int = 512, seed: int = 0, objects: int = 500_000, storage: str = "list"
+    ):
         super().__init__(length, seed)
         if storage not in ("list", "numpy"):
             raise ValueError(f"pyobj: storage must be 'list' or 'numpy', got {storage!r}")
@@ -274,8 +293,11 @@ class PyObjDataset(ProfiledDataset):
         self.storage = storage
         values = [object_value(seed, j) for j in range(objects)]
         # A list of small Python objects (each with its own refcount) versus one flat buffer.
-        self._store = [(j, v) for j, v in enumerate(values)] if storage == "list" \
+        self._store = (
+            [(j, v) for j, v in enumerate(values)]
+            if storage == "list"
             else np.asarray(values, dtype=np.float64)
+        )
 
     def _span(self, index: int) -> range:
         per = max(1, self.objects // max(1, self.length))
@@ -286,11 +308,11 @@ class PyObjDataset(ProfiledDataset):
         span = self._span(self._check(index))
         if self.storage == "list":
             total = 0.0
-            for _, value in self._store[span.start:span.stop]:
+            for _, value in self._store[span.start : span.stop]:
                 total += value
         else:
             total = 0.0
-            for value in self._store[span.start:span.stop].tolist():
+            for value in self._store[span.start : span.stop].tolist():
                 total += value
         return torch.tensor([total, float(len(span))], dtype=torch.float64), index
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from torch.utils.data import Dataset, IterableDataset
 
@@ -19,20 +19,23 @@ def resolve_factory(spec: str, option: str = "--lb-dataset") -> Callable[..., ob
     if not sep or not module_name or not attr:
         raise UserDatasetError(
             f"{option}={spec!r} is not of the form package.module:callable "
-            "(e.g. mypkg.data:make_dataset)")
+            "(e.g. mypkg.data:make_dataset)"
+        )
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import-time failure of user code is reported, not raised raw
         raise UserDatasetError(
             f"{option}: cannot import module {module_name!r}: {type(exc).__name__}: {exc} "
-            "(is it installed or on PYTHONPATH?)") from exc
+            "(is it installed or on PYTHONPATH?)"
+        ) from exc
     target = module
     for part in attr.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
             raise UserDatasetError(
-                f"{option}: module {module_name!r} has no attribute {attr!r}") from None
+                f"{option}: module {module_name!r} has no attribute {attr!r}"
+            ) from None
     if not callable(target):
         raise UserDatasetError(f"{option}: {spec!r} is not callable (got {type(target).__name__})")
     return target
@@ -44,17 +47,18 @@ def make_user_dataset(spec: str, option: str = "--lb-dataset") -> Dataset:
     try:
         dataset = factory()
     except Exception as exc:
-        raise UserDatasetError(
-            f"{option}: {spec}() raised {type(exc).__name__}: {exc}") from exc
+        raise UserDatasetError(f"{option}: {spec}() raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(dataset, (Dataset, IterableDataset)):
         raise UserDatasetError(
             f"{option}: {spec}() returned {type(dataset).__name__}, not a "
-            "torch.utils.data.Dataset or IterableDataset")
+            "torch.utils.data.Dataset or IterableDataset"
+        )
     if not isinstance(dataset, IterableDataset):
         try:
             len(dataset)
         except TypeError:
             raise UserDatasetError(
                 f"{option}: {spec}() returned a map-style dataset without __len__; "
-                "add __len__ or return an IterableDataset") from None
+                "add __len__ or return an IterableDataset"
+            ) from None
     return dataset

@@ -8,6 +8,6 @@ def tune(dataset, **options):
     evidence and diagnoses: a ``TuneResult`` (``.snippet()``, ``.text()``, ``.write(folder)``).
     Options as ``loaderbench.tuning.tune``; imported on first use, so ``import loaderbench``
     stays light."""
-    from .tuning import tune as run
+    from loaderbench.tuning import tune as run
 
     return run(dataset, **options)

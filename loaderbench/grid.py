@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 from dataclasses import asdict, dataclass, field, fields, replace
+
 from bench_datasets import PROFILES, USER_PROFILE
 
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -58,8 +59,11 @@ class Case:
     @property
     def is_variant(self) -> bool:
         """True when a variant axis is away from its default (start-up is measured without these)."""
-        return (self.batch_size != DEFAULT_BATCH_SIZE or not self.in_order
-                or self.prefetch_factor not in (None, DEFAULT_PREFETCH_FACTOR))
+        return (
+            self.batch_size != DEFAULT_BATCH_SIZE
+            or not self.in_order
+            or self.prefetch_factor not in (None, DEFAULT_PREFETCH_FACTOR)
+        )
 
     def as_dict(self) -> dict:
         return {**asdict(self), "id": self.id}
@@ -86,7 +90,7 @@ class Grid:
             for workers in self.workers:
                 methods = self.start_methods if workers else (None,)
                 for method in methods:
-                    for overrides in (self.variants if variants else ({},)):
+                    for overrides in self.variants if variants else ({},):
                         case = replace(Case(profile, workers, method), **overrides)
                         seen.setdefault(case.id, case)
         return list(seen.values())
@@ -98,14 +102,27 @@ ALL_PROFILES = tuple(PROFILES)
 #: well under 10 minutes on a 2-core machine. ``full`` is for nightly runs.
 GRIDS: dict[str, Grid] = {
     "quick": Grid(
-        "quick", ALL_PROFILES, workers=(0, 2), start_methods=("fork", "spawn"),
-        summary="every profile; 0 and 2 workers; fork and spawn"),
+        "quick",
+        ALL_PROFILES,
+        workers=(0, 2),
+        start_methods=("fork", "spawn"),
+        summary="every profile; 0 and 2 workers; fork and spawn",
+    ),
     "full": Grid(
-        "full", ALL_PROFILES, workers=(0, 1, 2, 4), start_methods=START_METHODS,
-        variants=({}, {"batch_size": 8}, {"batch_size": 128}, {"prefetch_factor": 8},
-                  {"in_order": False}),
+        "full",
+        ALL_PROFILES,
+        workers=(0, 1, 2, 4),
+        start_methods=START_METHODS,
+        variants=(
+            {},
+            {"batch_size": 8},
+            {"batch_size": 128},
+            {"prefetch_factor": 8},
+            {"in_order": False},
+        ),
         summary="every profile; 0, 1, 2, 4 workers; every start method; batch size 8 and 128, "
-                "prefetch factor 8 and in_order=False each varied alone"),
+        "prefetch factor 8 and in_order=False each varied alone",
+    ),
 }
 
 
@@ -124,9 +141,15 @@ def parse_profiles(value: str, *, user_dataset: bool) -> tuple[str, ...]:
     chosen = _split(value)
     unknown = [p for p in chosen if p not in valid]
     if unknown or not chosen:
-        hint = "" if user_dataset else f" ('{USER_PROFILE}' needs --lb-dataset=package.module:callable)"
-        raise GridError(f"--lb-profiles: unknown profile {', '.join(unknown) or '(none given)'}; "
-                        f"valid: {', '.join(valid)}{hint}")
+        hint = (
+            ""
+            if user_dataset
+            else f" ('{USER_PROFILE}' needs --lb-dataset=package.module:callable)"
+        )
+        raise GridError(
+            f"--lb-profiles: unknown profile {', '.join(unknown) or '(none given)'}; "
+            f"valid: {', '.join(valid)}{hint}"
+        )
     return tuple(dict.fromkeys(chosen))
 
 
@@ -137,8 +160,9 @@ def parse_workers(value: str) -> tuple[int, ...]:
     except ValueError:
         workers = [-1]
     if not workers or any(w < 0 for w in workers):
-        raise GridError(f"--lb-workers: {value!r} is not a comma-separated list of integers >= 0 "
-                        "(e.g. 0,1,2,4)")
+        raise GridError(
+            f"--lb-workers: {value!r} is not a comma-separated list of integers >= 0 (e.g. 0,1,2,4)"
+        )
     return tuple(sorted(set(workers)))
 
 
@@ -147,17 +171,27 @@ def parse_start_methods(value: str) -> tuple[str, ...]:
     offered = available_start_methods()
     unknown = [m for m in chosen if m not in START_METHODS]
     if unknown or not chosen:
-        raise GridError(f"--lb-start-methods: unknown start method {', '.join(unknown) or '(none given)'}; "
-                        f"valid: {', '.join(START_METHODS)}")
+        raise GridError(
+            f"--lb-start-methods: unknown start method {', '.join(unknown) or '(none given)'}; "
+            f"valid: {', '.join(START_METHODS)}"
+        )
     missing = [m for m in chosen if m not in offered]
     if missing:
-        raise GridError(f"--lb-start-methods: {', '.join(missing)} not offered by this platform; "
-                        f"it offers: {', '.join(offered)}")
+        raise GridError(
+            f"--lb-start-methods: {', '.join(missing)} not offered by this platform; "
+            f"it offers: {', '.join(offered)}"
+        )
     return tuple(dict.fromkeys(chosen))
 
 
-def select(grid: str = "quick", *, profiles: str | None = None, workers: str | None = None,
-           start_methods: str | None = None, user_dataset: bool = False) -> Grid:
+def select(
+    grid: str = "quick",
+    *,
+    profiles: str | None = None,
+    workers: str | None = None,
+    start_methods: str | None = None,
+    user_dataset: bool = False,
+) -> Grid:
     """The named grid with any axis replaced by an explicit choice; raises GridError on bad input.
 
     With a user dataset and no explicit profiles, the grid runs the user's dataset alone.
@@ -166,11 +200,19 @@ def select(grid: str = "quick", *, profiles: str | None = None, workers: str | N
         base = GRIDS[grid]
     except KeyError:
         raise GridError(f"--lb-grid: unknown grid {grid!r}; valid: {', '.join(GRIDS)}") from None
-    chosen_profiles = (parse_profiles(profiles, user_dataset=user_dataset) if profiles
-                       else (USER_PROFILE,) if user_dataset else base.profiles)
+    chosen_profiles = (
+        parse_profiles(profiles, user_dataset=user_dataset)
+        if profiles
+        else (USER_PROFILE,)
+        if user_dataset
+        else base.profiles
+    )
     offered = available_start_methods()
-    chosen_methods = (parse_start_methods(start_methods) if start_methods
-                      else tuple(m for m in base.start_methods if m in offered))
+    chosen_methods = (
+        parse_start_methods(start_methods)
+        if start_methods
+        else tuple(m for m in base.start_methods if m in offered)
+    )
     return replace(
         base,
         profiles=chosen_profiles,

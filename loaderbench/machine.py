@@ -31,13 +31,22 @@ def usable_cores() -> int:
 def torch_info() -> dict:
     import torch
 
-    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "gpu": None,
-            "gpu_count": 0, "gpu_memory_gb": None, "cuda_driver": None}
+    info = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "gpu": None,
+        "gpu_count": 0,
+        "gpu_memory_gb": None,
+        "cuda_driver": None,
+    }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        info.update(gpu=props.name, gpu_count=torch.cuda.device_count(),
-                    gpu_memory_gb=round(props.total_memory / 2**30, 1),
-                    cuda_driver=_cuda_driver_version())
+        info.update(
+            gpu=props.name,
+            gpu_count=torch.cuda.device_count(),
+            gpu_memory_gb=round(props.total_memory / 2**30, 1),
+            cuda_driver=_cuda_driver_version(),
+        )
     return info
 
 
@@ -47,8 +56,13 @@ def _cuda_driver_version() -> str | None:
     if exe is None:
         return None
     try:
-        out = subprocess.run([exe, "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            [exe, "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):  # informative only: never stops a run
         return None
     return out.splitlines()[0].strip() if out.strip() else None
@@ -86,8 +100,11 @@ def recorded(results: dict) -> dict:
 
 def kind_differences(a: dict, b: dict) -> list[str]:
     """``field a vs b`` for each machine-kind field two fingerprints disagree on."""
-    return [f"{key} {a.get(key)} vs {b.get(key)}" for key in MACHINE_KIND_FIELDS
-            if a.get(key) != b.get(key)]
+    return [
+        f"{key} {a.get(key)} vs {b.get(key)}"
+        for key in MACHINE_KIND_FIELDS
+        if a.get(key) != b.get(key)
+    ]
 
 
 def kind_slug(fp: dict) -> str:
@@ -95,9 +112,13 @@ def kind_slug(fp: dict) -> str:
     parts = [str(fp.get("cpu_model") or "unknown-cpu"), f"{fp.get('usable_cores')}cpu"]
     if fp.get("gpu"):
         parts.append(f"{fp.get('gpu_count')}x-{fp['gpu']}")
-    words = re.findall(r"[a-z0-9.]+", " ".join(parts).lower().replace("(r)", "").replace("(tm)", ""))
-    return "-".join(w.strip(".") for w in words if w.strip(".") not in ("cpu", "processor"))[:80] \
+    words = re.findall(
+        r"[a-z0-9.]+", " ".join(parts).lower().replace("(r)", "").replace("(tm)", "")
+    )
+    return (
+        "-".join(w.strip(".") for w in words if w.strip(".") not in ("cpu", "processor"))[:80]
         or "machine"
+    )
 
 
 def scrub(machine_info: dict) -> None:

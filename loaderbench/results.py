@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from .errors import InputError
+from loaderbench.errors import InputError
 
 
 def _reject_constant(name: str):
@@ -27,7 +27,9 @@ def load_results(path: str | Path) -> dict:
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        raise InputError(
+            f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
     except ValueError as exc:
         raise InputError(f"{path}: not JSON ({exc})") from None
     except RecursionError:
@@ -36,8 +38,10 @@ def load_results(path: str | Path) -> dict:
     if problem:
         raise InputError(f"{path}: not a pytest-benchmark results file: {problem}")
     if not data["benchmarks"]:
-        raise InputError(f"{path}: holds no benchmarks (was the run narrowed to nothing, or "
-                         "run without --benchmark-only?)")
+        raise InputError(
+            f"{path}: holds no benchmarks (was the run narrowed to nothing, or "
+            "run without --benchmark-only?)"
+        )
     return data
 
 
@@ -63,8 +67,8 @@ def schema_problem(data) -> str | None:
                 return f"benchmark {name!r} has no valid stats.{key}"
         data_points = stats.get("data")
         if data_points is not None and (
-                not isinstance(data_points, list)
-                or not all(_finite_number(x) for x in data_points)):
+            not isinstance(data_points, list) or not all(_finite_number(x) for x in data_points)
+        ):
             return f"benchmark {name!r} has a malformed stats.data (expected a list of numbers)"
         if "extra_info" in bench and not isinstance(bench["extra_info"], dict):
             return f"benchmark {name!r} has a malformed extra_info"

@@ -16,8 +16,10 @@ _VALID = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
 def parse_runner(value: str) -> str:
     """``value`` checked to be usable as a runner class; raises ValueError saying what is allowed."""
     if not isinstance(value, str) or not _VALID.match(value):
-        raise ValueError(f"runner class {value!r} is not a plain lower-case name such as cpu or gpu "
-                         "(letters, digits, '.', '_', '-')")
+        raise ValueError(
+            f"runner class {value!r} is not a plain lower-case name such as cpu or gpu "
+            "(letters, digits, '.', '_', '-')"
+        )
     return value
 
 

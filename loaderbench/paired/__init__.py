@@ -6,8 +6,11 @@ round by round, and judged from the pairs.
 - ``sides``: starting, talking to and stopping side processes from the controller;
 - ``environments``: where a side's interpreter and code come from (this one, another
   interpreter, a pip requirement, a git ref, a baseline's recipe);
-- ``engine``: the rows to measure, the schedule of pairs and blocks, the budget, the verdict.
+- ``engine``: the rows to measure, the schedule of pairs and blocks, the budget, the verdict;
+- the commands built on it: ``ab`` (two environments), ``ratios`` (ratios within one run),
+  ``sensitivity`` (A against A and injected slowdowns), ``remeasure`` (a baseline's recipe against
+  this environment, for ``gate --remeasure``).
 
-The statistics are in ``loaderbench.intervals``, the verdict's rule and table in
-``loaderbench.verdict``.
+The statistics are in ``loaderbench.judging.intervals``, the verdict's rule and table in
+``loaderbench.judging.verdict``.
 """

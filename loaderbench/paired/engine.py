@@ -28,20 +28,23 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from ..grid import Case, Grid
-from ..intervals import PairedEstimate, paired
-from ..verdict import Row, judge_factor, not_judged
-from .protocol import MEASURES
-from .sides import SETUP_TIMEOUT_S, SideProcess, SideSpec
+from loaderbench.grid import Case, Grid
+from loaderbench.judging.intervals import PairedEstimate, paired
+from loaderbench.judging.verdict import Row, judge_factor, not_judged
+from loaderbench.paired.protocol import MEASURES
+from loaderbench.paired.sides import SETUP_TIMEOUT_S, SideProcess, SideSpec
 
 #: The pytest benchmark each measure corresponds to: A/B rows carry its names, so they read like
 #: the rows of `make bench` and of a baseline.
-TEST_OF = {"throughput": "test_throughput", "startup": "test_time_to_first_batch",
-           "overlap": "test_overlap"}
+TEST_OF = {
+    "throughput": "test_throughput",
+    "startup": "test_time_to_first_batch",
+    "overlap": "test_overlap",
+}
 #: Profiles whose rows without workers are timed as a duet. Measured on the 2-core reference
 #: machine, A against A at 0 workers, six blocks: the spread of the blocks' ratios was 1.3-2.2% for
 #: the cpu profile as a duet and 2.4-3.4% one after the other, with twice the pairs per second as a
@@ -62,8 +65,13 @@ class Arm:
     measure: str
 
     def setup(self, slot: str, cpu: int | None) -> dict:
-        return {"op": "setup", "slot": slot, "case": self.case.as_dict(), "measure": self.measure,
-                "cpu": cpu}
+        return {
+            "op": "setup",
+            "slot": slot,
+            "case": self.case.as_dict(),
+            "measure": self.measure,
+            "cpu": cpu,
+        }
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,10 @@ class Plan:
     @property
     def duet(self) -> bool:
         """Timed as a duet (when the sides are two processes and two cores are there)."""
-        return all(arm.case.num_workers == 0 and arm.case.profile in DUET_PROFILES
-                   for arm in (self.a, self.b))
+        return all(
+            arm.case.num_workers == 0 and arm.case.profile in DUET_PROFILES
+            for arm in (self.a, self.b)
+        )
 
 
 def ab_plans(grid: Grid, measures: tuple[str, ...] = ("throughput", "startup")) -> list[Plan]:
@@ -108,13 +118,22 @@ def ratio_plans(grid: Grid, kinds: tuple[str, ...] = tuple(RATIO_KINDS)) -> list
             if kind in ("speedup", "overlap_gain") and case.num_workers:
                 measure = "throughput" if kind == "speedup" else "overlap"
                 serial = Case(case.profile, 0, batch_size=case.batch_size)
-                plans.append(Plan(f"{kind}[{case.id}]", Arm(serial, measure), Arm(case, measure),
-                                  higher_is_better=True, inverted=True))
-            elif kind == "startup_ratio" and case.start_method not in (None, "fork") \
-                    and not case.is_variant:
+                plans.append(
+                    Plan(
+                        f"{kind}[{case.id}]",
+                        Arm(serial, measure),
+                        Arm(case, measure),
+                        higher_is_better=True,
+                        inverted=True,
+                    )
+                )
+            elif (
+                kind == "startup_ratio"
+                and case.start_method not in (None, "fork")
+                and not case.is_variant
+            ):
                 fork = Case(case.profile, case.num_workers, "fork")
-                plans.append(Plan(f"{kind}[{case.id}]", Arm(fork, "startup"),
-                                  Arm(case, "startup")))
+                plans.append(Plan(f"{kind}[{case.id}]", Arm(fork, "startup"), Arm(case, "startup")))
     return plans
 
 
@@ -143,12 +162,16 @@ class Budget:
         if not self.seconds_per_row > 0:
             raise ValueError(f"the budget must be > 0 seconds per row, got {self.seconds_per_row}")
         if self.blocks < 2 or not 2 <= self.min_blocks <= self.blocks:
-            raise ValueError(f"blocks must be >= 2 and min_blocks between 2 and blocks (one block "
-                             f"cannot show the spread between processes), got {self.blocks} and "
-                             f"{self.min_blocks}")
+            raise ValueError(
+                f"blocks must be >= 2 and min_blocks between 2 and blocks (one block "
+                f"cannot show the spread between processes), got {self.blocks} and "
+                f"{self.min_blocks}"
+            )
         if not 1 <= self.min_pairs <= self.max_pairs:
-            raise ValueError(f"min_pairs must be >= 1 and <= max_pairs, got {self.min_pairs} and "
-                             f"{self.max_pairs}")
+            raise ValueError(
+                f"min_pairs must be >= 1 and <= max_pairs, got {self.min_pairs} and "
+                f"{self.max_pairs}"
+            )
 
 
 @dataclass
@@ -175,9 +198,12 @@ def settled(estimate: PairedEstimate, min_effect: float) -> bool:
     if estimate.low is None or estimate.high is None:
         return False
     bound = 1 + min_effect
-    return (estimate.high / estimate.low < bound
-            or (estimate.low >= 1 / bound and estimate.high <= bound)
-            or estimate.low > bound or estimate.high < 1 / bound)
+    return (
+        estimate.high / estimate.low < bound
+        or (estimate.low >= 1 / bound and estimate.high <= bound)
+        or estimate.low > bound
+        or estimate.high < 1 / bound
+    )
 
 
 def duet_cores() -> list[int] | None:
@@ -200,8 +226,9 @@ class Engine:
     logs: Path = Path("results/ab/logs")
     duet: bool = True
     rng: random.Random = field(default_factory=random.Random)
-    show: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr,
-                                                                   flush=True))
+    show: Callable[[str], None] = field(
+        default=lambda line: print(line, file=sys.stderr, flush=True)
+    )
     #: What each side ("a", "b") said when it first started: versions, settings (protocol.py).
     hellos: dict = field(default_factory=dict)
     #: Starts side processes (SideProcess.start_all); the tests give it stand-ins.
@@ -219,9 +246,11 @@ class Engine:
             left = pool - sum(t.spent_s for t in tallies)
             slice_s = max(left, 0.0) / (len(active) * (self.budget.blocks - block))
             self.rng.shuffle(active)
-            self.show(f"loaderbench: block {block + 1} of at most {self.budget.blocks}: "
-                      f"{len(active)} row(s), fresh side processes (elapsed "
-                      f"{_clock(time.monotonic() - started)})")
+            self.show(
+                f"loaderbench: block {block + 1} of at most {self.budget.blocks}: "
+                f"{len(active)} row(s), fresh side processes (elapsed "
+                f"{_clock(time.monotonic() - started)})"
+            )
             self._block(block, active, cores, slice_s)
             over = sum(t.spent_s for t in tallies) >= pool
             for tally in active:
@@ -241,16 +270,23 @@ class Engine:
         elif budget_spent:
             tally.stopped = "budget spent"
 
-    def _block(self, block: int, active: list[Tally], cores: list[int] | None,
-               slice_s: float) -> None:
+    def _block(
+        self, block: int, active: list[Tally], cores: list[int] | None, slice_s: float
+    ) -> None:
         slot = (block % self.budget.blocks, self.budget.blocks)
         specs = [("a", self.a)] + ([("b", self.b)] if self.b is not None else [])
         # Which side starts first is drawn too: on the reference machine, with sides started
         # one after the other, the side started second answered a fork start-up 3-10% faster,
         # block after block, with nothing else different.
         self.rng.shuffle(specs)
-        started = dict(zip([name for name, _ in specs], self.start(
-            [(spec, self.logs / f"side-{spec.label}.log") for _, spec in specs], slot)))
+        started = dict(
+            zip(
+                [name for name, _ in specs],
+                self.start(
+                    [(spec, self.logs / f"side-{spec.label}.log") for _, spec in specs], slot
+                ),
+            )
+        )
         for name, side in started.items():
             self.hellos.setdefault(name, side.hello)
         side_a = started["a"]
@@ -263,8 +299,15 @@ class Engine:
             if side_b is not side_a:
                 side_b.close()
 
-    def _row(self, tally: Tally, side_a: SideProcess, side_b: SideProcess, block: int,
-             cores: list[int] | None, slice_s: float) -> None:
+    def _row(
+        self,
+        tally: Tally,
+        side_a: SideProcess,
+        side_b: SideProcess,
+        block: int,
+        cores: list[int] | None,
+        slice_s: float,
+    ) -> None:
         plan = tally.plan
         duet = cores is not None and plan.duet and side_a is not side_b
         tally.mode = "duet" if duet else "alternate"
@@ -277,8 +320,10 @@ class Engine:
         self.rng.shuffle(setups)
         for slot, side, arm in setups:
             side.send(arm.setup(slot, cpu_a if slot == "a" else cpu_b))
-        warm = {slot: side.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}")["warm_s"]
-                for slot, side, _ in setups}
+        warm = {
+            slot: side.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}")["warm_s"]
+            for slot, side, _ in setups
+        }
         warm_a, warm_b = warm["a"], warm["b"]
         # A block measures a row for at least as long as setting it up took: a block of two
         # pairs after seconds of starting spawn workers spends the budget on set-up and leaves
@@ -289,14 +334,20 @@ class Engine:
         if warm_a is None or warm_b is None:  # not warmed (start-up with workers): long rounds
             repeat, timeout = 1, SETUP_TIMEOUT_S
         else:
-            repeat = max(1, min(self.budget.max_repeat,
-                                math.ceil(self.budget.round_s / max(warm_a, warm_b, 1e-9))))
+            repeat = max(
+                1,
+                min(
+                    self.budget.max_repeat,
+                    math.ceil(self.budget.round_s / max(warm_a, warm_b, 1e-9)),
+                ),
+            )
             # A round that takes far longer than the warm one has hung or the machine stalled.
             timeout = max(120.0, 30 * repeat * max(warm_a, warm_b))
         pairs: list[tuple[float, float]] = []
         tally.blocks.append(pairs)
-        while len(pairs) < self.budget.min_pairs or (time.monotonic() < ends
-                                                      and len(pairs) < self.budget.max_pairs):
+        while len(pairs) < self.budget.min_pairs or (
+            time.monotonic() < ends and len(pairs) < self.budget.max_pairs
+        ):
             ask_a = {"op": "round", "slot": "a", "repeat": repeat}
             ask_b = {"op": "round", "slot": "b", "repeat": repeat}
             if duet:  # both at once, each on its own core
@@ -315,8 +366,10 @@ class Engine:
         side_b.request({"op": "teardown", "slot": "b"}, SETUP_TIMEOUT_S, "stopping its workers")
         tally.spent_s += time.monotonic() - begun
         estimate = tally.estimate(self.alpha)
-        self.show(f"  {plan.name}: {len(pairs)} pairs ({tally.mode}), {tally.pairs} in all, "
-                  f"{_ratio_text(estimate, plan)}")
+        self.show(
+            f"  {plan.name}: {len(pairs)} pairs ({tally.mode}), {tally.pairs} in all, "
+            f"{_ratio_text(estimate, plan)}"
+        )
 
 
 def _ratio_text(estimate: PairedEstimate | None, plan: Plan) -> str:
@@ -358,14 +411,21 @@ def verdict_rows(tallies: list[Tally], *, min_effect: float, alpha: float) -> li
             why_not = [] if row.p < alpha else [f"signed-rank p {row.p:.2g} >= {alpha:g}"]
             if tally.stopped == "budget spent":
                 why_not.append("a larger --budget would narrow it")
-            judge_factor(row, min_effect=min_effect, significant=row.p < alpha,
-                         why_not="; ".join(why_not))
-        row.note += (f"; {estimate.pairs} pairs in {estimate.blocks} blocks ({tally.mode}), "
-                     f"{tally.stopped}")
-        row.detail = {"pairs": estimate.pairs, "blocks": estimate.blocks, "mode": tally.mode,
-                      "stopped": tally.stopped, "block_ratios": list(estimate.block_ratios),
-                      "seconds_spent": round(tally.spent_s, 1),
-                      "rounds": [[list(p) for p in block] for block in tally.blocks]}
+            judge_factor(
+                row, min_effect=min_effect, significant=row.p < alpha, why_not="; ".join(why_not)
+            )
+        row.note += (
+            f"; {estimate.pairs} pairs in {estimate.blocks} blocks ({tally.mode}), {tally.stopped}"
+        )
+        row.detail = {
+            "pairs": estimate.pairs,
+            "blocks": estimate.blocks,
+            "mode": tally.mode,
+            "stopped": tally.stopped,
+            "block_ratios": list(estimate.block_ratios),
+            "seconds_spent": round(tally.spent_s, 1),
+            "rounds": [[list(p) for p in block] for block in tally.blocks],
+        }
         rows.append(row)
     return rows
 

@@ -22,23 +22,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..errors import InputError
-from . import environments
-from .sides import SideSpec
+from loaderbench.errors import InputError
+from loaderbench.paired import environments
+from loaderbench.paired.sides import SideSpec
 
 #: Distributions a venv brings itself, or that the recipe installs otherwise.
 NOT_FROZEN = ("loaderbench", "pip", "setuptools", "wheel", "torch")
-_FREEZE = ("import importlib.metadata as m, json; print(json.dumps(sorted("
-           "f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions() "
-           "if d.metadata['Name'])))")
+_FREEZE = (
+    "import importlib.metadata as m, json; print(json.dumps(sorted("
+    "f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions() "
+    "if d.metadata['Name'])))"
+)
 
 
 def frozen_packages(python: str, run=subprocess.run) -> list[str]:
     """``name==version`` of every distribution ``python`` has, but NOT_FROZEN."""
     done = run([python, "-c", _FREEZE], capture_output=True, text=True)
     if done.returncode != 0:
-        raise InputError(f"cannot list the packages of {python}: "
-                         f"{(done.stderr.strip().splitlines() or ['no message'])[-1]}")
+        raise InputError(
+            f"cannot list the packages of {python}: "
+            f"{(done.stderr.strip().splitlines() or ['no message'])[-1]}"
+        )
     names = json.loads(done.stdout)
     return [req for req in names if req.split("==")[0].lower().replace("_", "-") not in NOT_FROZEN]
 
@@ -48,43 +52,63 @@ def git_state(project: Path, run=subprocess.run) -> tuple[str | None, bool]:
     head = run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode != 0:
         return None, False
-    status = run(["git", "-C", str(project), "status", "--porcelain", "--untracked-files=no"],
-                 capture_output=True, text=True)
+    status = run(
+        ["git", "-C", str(project), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+    )
     return head.stdout.strip(), bool(status.stdout.strip())
 
 
 def torch_requirement(python: str, given: str | None, run=subprocess.run) -> str:
     if given:
         return given
-    done = run([python, "-c", "import torch; print(torch.__version__)"], capture_output=True,
-               text=True)
+    done = run(
+        [python, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise InputError(f"{python} cannot import torch: pass --torch REQUIREMENT")
     return "torch==" + done.stdout.strip().split("+", 1)[0]
 
 
-def capture(python: str, args: list[str], project: Path, torch: str | None = None,
-            run=subprocess.run) -> dict:
+def capture(
+    python: str, args: list[str], project: Path, torch: str | None = None, run=subprocess.run
+) -> dict:
     """The recipe of runs made with ``python`` and pytest ``args`` from ``project``."""
-    version = run([python, "-c", "import platform; print(platform.python_version())"],
-                  capture_output=True, text=True).stdout.strip() or platform.python_version()
+    version = (
+        run(
+            [python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        or platform.python_version()
+    )
     commit, dirty = git_state(project, run)
-    return {"python": version, "torch": torch_requirement(python, torch, run),
-            "packages": frozen_packages(python, run), "commit": commit, "dirty": dirty,
-            "args": list(args)}
+    return {
+        "python": version,
+        "torch": torch_requirement(python, torch, run),
+        "packages": frozen_packages(python, run),
+        "commit": commit,
+        "dirty": dirty,
+        "args": list(args),
+    }
 
 
 def check(recipe) -> dict:
     """``recipe`` if it has every field ``rebuild`` needs; an InputError otherwise."""
     needed = {"python": str, "torch": str, "packages": list, "commit": str, "args": list}
     if not isinstance(recipe, dict):
-        raise InputError("the baseline records no recipe (recorded before recipes were kept): "
-                         "re-record it with `make baseline FORCE=1` to remeasure it")
+        raise InputError(
+            "the baseline records no recipe (recorded before recipes were kept): "
+            "re-record it with `make baseline FORCE=1` to remeasure it"
+        )
     wrong = [k for k, kind in needed.items() if not isinstance(recipe.get(k), kind)]
     if wrong:
-        raise InputError(f"the baseline's recipe lacks {', '.join(wrong)} (a commit is only "
-                         "recorded from a git checkout): re-record it with `make baseline "
-                         "FORCE=1` from one")
+        raise InputError(
+            f"the baseline's recipe lacks {', '.join(wrong)} (a commit is only "
+            "recorded from a git checkout): re-record it with `make baseline "
+            "FORCE=1` from one"
+        )
     return recipe
 
 
@@ -94,17 +118,27 @@ def find_python(version: str) -> str:
     if platform.python_version().startswith(wanted + "."):
         return sys.executable
     found = shutil.which(f"python{wanted}")
-    said = subprocess.run([found, "-c", "import platform; print(platform.python_version())"],
-                          capture_output=True, text=True) if found else None
+    said = (
+        subprocess.run(
+            [found, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+        )
+        if found
+        else None
+    )
     if said is None or said.returncode != 0 or not said.stdout.startswith(wanted + "."):
-        raise InputError(f"the baseline was recorded with Python {version}; no python{wanted} is "
-                         "on PATH to rebuild it with (install it, or re-record the baseline "
-                         "with this Python)")
+        raise InputError(
+            f"the baseline was recorded with Python {version}; no python{wanted} is "
+            "on PATH to rebuild it with (install it, or re-record the baseline "
+            "with this Python)"
+        )
     return found
 
 
-def rebuild(recipe: dict, cache: Path, project: Path, *, label: str = "A",
-            run=subprocess.run) -> SideSpec:
+def rebuild(
+    recipe: dict, cache: Path, project: Path, *, label: str = "A", run=subprocess.run
+) -> SideSpec:
     """The side that runs the recipe's environment (built under ``cache`` unless already there)."""
     recipe = check(recipe)
     commit, folder = environments.checkout(project, recipe["commit"], cache, label=label, run=run)
@@ -114,8 +148,18 @@ def rebuild(recipe: dict, cache: Path, project: Path, *, label: str = "A",
     requirements.parent.mkdir(parents=True, exist_ok=True)
     requirements.write_text("\n".join(recipe["packages"]) + "\n")
     python = environments.install_venv(
-        venv, [recipe["torch"].split(), ["-r", str(requirements)]], key,
-        find_python(recipe["python"]), f"side {label}: the baseline's recipe", run)
-    return SideSpec(label, python, pythonpath=environments.import_paths(folder), isolated=True,
-                    what=f"the baseline's recipe (Python {recipe['python']}, {recipe['torch']}, "
-                         f"commit {commit[:12]})")
+        venv,
+        [recipe["torch"].split(), ["-r", str(requirements)]],
+        key,
+        find_python(recipe["python"]),
+        f"side {label}: the baseline's recipe",
+        run,
+    )
+    return SideSpec(
+        label,
+        python,
+        pythonpath=environments.import_paths(folder),
+        isolated=True,
+        what=f"the baseline's recipe (Python {recipe['python']}, {recipe['torch']}, "
+        f"commit {commit[:12]})",
+    )

@@ -27,8 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from . import protocol
-
+from loaderbench.paired import protocol
 
 #: The settings a side takes, as a benchmark run takes them (plugin.py): name -> help.
 SETTINGS = {
@@ -40,8 +39,9 @@ SETTINGS = {
 
 
 def _settings_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m loaderbench.paired.side", allow_abbrev=False,
-                                     exit_on_error=False)
+    parser = argparse.ArgumentParser(
+        prog="python -m loaderbench.paired.side", allow_abbrev=False, exit_on_error=False
+    )
     parser.add_argument("--lb-cost-scale", type=float, default=1.0)
     parser.add_argument("--lb-dataset", default=None)
     parser.add_argument("--lb-inject", action="append", default=[])
@@ -56,8 +56,9 @@ def parse_settings(args: list[str]) -> argparse.Namespace:
     except argparse.ArgumentError as exc:
         raise ValueError(f"side setting {exc}") from None
     if unknown:
-        raise ValueError(f"unknown side setting {' '.join(unknown)}; a side takes "
-                         f"{', '.join(SETTINGS)}")
+        raise ValueError(
+            f"unknown side setting {' '.join(unknown)}; a side takes {', '.join(SETTINGS)}"
+        )
     if not parsed.lb_cost_scale > 0:
         raise ValueError(f"--lb-cost-scale must be > 0, got {parsed.lb_cost_scale}")
     if not parsed.lb_worker_ballast_mb >= 0:
@@ -85,9 +86,9 @@ class Side:
         self._threads = None
 
     def setup(self, slot: str, case: dict, measure: str, cpu: int | None = None) -> dict:
-        from ..grid import Case
-        from ..loaders import build_loader
-        from ..measure import epoch_length
+        from loaderbench.grid import Case
+        from loaderbench.measuring.loaders import build_loader
+        from loaderbench.measuring.measure import epoch_length
 
         self.teardown(slot)
         if measure not in protocol.MEASURES:
@@ -100,7 +101,7 @@ class Side:
         held = Held(loader, measure, epoch_length(dataset))
         self.slots[slot] = held
         if measure == "overlap":
-            from ..overlap import step_for
+            from loaderbench.measuring.overlap import step_for
 
             held.step = step_for(loader, "cpu")
         if measure == "startup" and case.num_workers:
@@ -125,9 +126,9 @@ class Side:
         return elapsed / repeat
 
     def teardown(self, slot: str | None = None) -> None:
-        from ..loaders import shutdown
+        from loaderbench.measuring.loaders import shutdown
 
-        for name in ([slot] if slot else list(self.slots)):
+        for name in [slot] if slot else list(self.slots):
             held = self.slots.pop(name, None)
             if held is not None and held.measure != "startup":
                 shutdown(held.loader)
@@ -153,7 +154,7 @@ class Side:
 
 
 def _epoch(held: Held) -> int:
-    from ..loaders import batch_length, drain
+    from loaderbench.measuring.loaders import batch_length, drain
 
     if held.step is None:
         return drain(held.loader)[1]
@@ -169,7 +170,7 @@ def _first_batch(loader) -> float:
     untimed, without finishing the epoch (which would take most of the round). A spawn worker
     stopped mid-batch sometimes aborts as it exits (loaders.shutdown): a warning in the side's
     log, its batch was not wanted."""
-    from ..loaders import shutdown
+    from loaderbench.measuring.loaders import shutdown
 
     start = time.perf_counter()
     iterator = iter(loader)
@@ -181,13 +182,19 @@ def _first_batch(loader) -> float:
 
 
 def hello(settings: dict) -> dict:
-    from .. import machine
-
     import loaderbench
+    from loaderbench import machine
 
-    return {"op": "hello", "ok": True, "protocol": protocol.PROTOCOL, "pid": os.getpid(),
-            "executable": sys.executable, "package": os.path.dirname(loaderbench.__file__),
-            "fingerprint": machine.fingerprint(), "settings": settings}
+    return {
+        "op": "hello",
+        "ok": True,
+        "protocol": protocol.PROTOCOL,
+        "pid": os.getpid(),
+        "executable": sys.executable,
+        "package": os.path.dirname(loaderbench.__file__),
+        "fingerprint": machine.fingerprint(),
+        "settings": settings,
+    }
 
 
 def serve(requests, reply, side: Side) -> None:
@@ -200,11 +207,16 @@ def serve(requests, reply, side: Side) -> None:
                 reply({"ok": True})
                 return
             if op == "setup":
-                answer = side.setup(message.get("slot", "a"), message["case"], message["measure"],
-                                    message.get("cpu"))
+                answer = side.setup(
+                    message.get("slot", "a"),
+                    message["case"],
+                    message["measure"],
+                    message.get("cpu"),
+                )
             elif op == "round":
-                answer = {"seconds": side.round(message.get("slot", "a"),
-                                                int(message.get("repeat", 1)))}
+                answer = {
+                    "seconds": side.round(message.get("slot", "a"), int(message.get("repeat", 1)))
+                }
             elif op == "teardown":
                 side.teardown(message.get("slot"))
                 answer = {}
@@ -228,22 +240,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_settings(sys.argv[1:] if argv is None else argv)
         import bench_datasets
-
-        from .. import inject
+        from loaderbench.measuring import inject
 
         injected = inject.parse(args.lb_inject)
         inject.install(injected)
         datasets = bench_datasets.DatasetCache(
-            cost_scale=args.lb_cost_scale, user_dataset=args.lb_dataset,
-            worker_ballast_mb=args.lb_worker_ballast_mb)
+            cost_scale=args.lb_cost_scale,
+            user_dataset=args.lb_dataset,
+            worker_ballast_mb=args.lb_worker_ballast_mb,
+        )
         if args.lb_dataset:
             datasets.get(bench_datasets.USER_PROFILE)  # a broken dataset fails here, named
-        settings = {"cost_scale": args.lb_cost_scale, "dataset": args.lb_dataset,
-                    "injected": injected, "worker_ballast_mb": args.lb_worker_ballast_mb}
+        settings = {
+            "cost_scale": args.lb_cost_scale,
+            "dataset": args.lb_dataset,
+            "injected": injected,
+            "worker_ballast_mb": args.lb_worker_ballast_mb,
+        }
         reply(hello(settings))
     except Exception as exc:
-        reply({"op": "hello", "ok": False,
-               "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+        reply({"op": "hello", "ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
         return 2
     side = Side(datasets)
     try:

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import layout
-from ..errors import InputError
-from . import protocol
+from loaderbench.errors import InputError
+from loaderbench.measuring import layout
+from loaderbench.paired import protocol
 
 #: Seconds a side may take to start (importing torch and the project) before it is given up on.
 START_TIMEOUT_S = 180.0
@@ -60,11 +60,17 @@ class SideSpec:
     def environment(self, slot: tuple[int, int] = (0, 1)) -> dict[str, str]:
         """The side's environment: this one (without PYTHON*/LOADERBENCH_* when isolated), its
         path, a randomised memory layout (layout.py) for start ``slot`` = (k, n)."""
-        base = {k: v for k, v in os.environ.items()
-                if not (self.isolated and k.startswith(LEAKY_PREFIXES))}
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not (self.isolated and k.startswith(LEAKY_PREFIXES))
+        }
         if self.pythonpath:
-            inherited = [] if self.isolated else [p for p in base.get("PYTHONPATH", "").split(
-                os.pathsep) if p]
+            inherited = (
+                []
+                if self.isolated
+                else [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p]
+            )
             base["PYTHONPATH"] = os.pathsep.join([*self.pythonpath, *inherited])
         base.update(self.extra_env)
         return layout.environment(*slot, base=base)
@@ -80,13 +86,19 @@ class SideProcess:
         self._log_file = open(log, "ab")
         try:
             self.proc = subprocess.Popen(
-                spec.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=self._log_file, cwd=spec.cwd, env=spec.environment(slot),
-                start_new_session=True)
+                spec.command(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log_file,
+                cwd=spec.cwd,
+                env=spec.environment(slot),
+                start_new_session=True,
+            )
         except OSError as exc:
             self._log_file.close()
-            raise SideError(f"side {spec.label} ({spec.what}): cannot start {spec.python}: "
-                            f"{exc.strerror}") from None
+            raise SideError(
+                f"side {spec.label} ({spec.what}): cannot start {spec.python}: {exc.strerror}"
+            ) from None
         self._buffer = b""
         self.hello: dict = {}
 
@@ -95,18 +107,21 @@ class SideProcess:
         try:
             self.hello = self.receive(timeout, doing="starting")
             if self.hello.get("protocol") != protocol.PROTOCOL:
-                raise self._error(f"speaks side protocol {self.hello.get('protocol')}, this "
-                                  f"controller {protocol.PROTOCOL} (it runs the loaderbench of "
-                                  f"{self.hello.get('package')}; use a version from the same "
-                                  "release line)")
+                raise self._error(
+                    f"speaks side protocol {self.hello.get('protocol')}, this "
+                    f"controller {protocol.PROTOCOL} (it runs the loaderbench of "
+                    f"{self.hello.get('package')}; use a version from the same "
+                    "release line)"
+                )
         except BaseException:
             self.close()
             raise
         return self
 
     @classmethod
-    def start_all(cls, specs: list[tuple[SideSpec, Path]], slot: tuple[int, int] = (0, 1)
-                  ) -> list[SideProcess]:
+    def start_all(
+        cls, specs: list[tuple[SideSpec, Path]], slot: tuple[int, int] = (0, 1)
+    ) -> list[SideProcess]:
         """Start every side at once (they import torch side by side), then wait for each; on
         any failure every one of them is stopped."""
         sides: list[SideProcess] = []
@@ -137,7 +152,9 @@ class SideProcess:
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise self._error(f"gave no answer within {timeout:.0f} s while {doing}; stopped it")
+                raise self._error(
+                    f"gave no answer within {timeout:.0f} s while {doing}; stopped it"
+                )
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
@@ -149,8 +166,9 @@ class SideProcess:
         try:
             message = protocol.decode(line)
         except ValueError:
-            raise self._error(f"answered something that is not the side protocol: "
-                              f"{line[:80]!r}") from None
+            raise self._error(
+                f"answered something that is not the side protocol: {line[:80]!r}"
+            ) from None
         if not message.get("ok"):
             raise self._error(f"failed while {doing}: {message.get('error', 'no reason given')}")
         return message
@@ -200,8 +218,9 @@ class SideProcess:
                 problem += f" with code {code}"
         last = last_line(self.log)
         said = f": {last}" if last else ""
-        return SideError(f"side {self.spec.label} ({self.spec.what}) {problem}{said} "
-                         f"(log: {self.log})")
+        return SideError(
+            f"side {self.spec.label} ({self.spec.what}) {problem}{said} (log: {self.log})"
+        )
 
 
 def last_line(path: Path) -> str:

@@ -13,8 +13,8 @@ search (search.py), whose decisions all come from settings measured side by side
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["tune", "TuneResult", "Candidate", "DEFAULT_OUT"]
 
@@ -22,14 +22,15 @@ __all__ = ["tune", "TuneResult", "Candidate", "DEFAULT_OUT"]
 def __getattr__(name: str):
     # torch and matplotlib load on first use: `loaderbench --help` must not wait for them.
     if name == "TuneResult":
-        from .result import TuneResult
+        from loaderbench.tuning.result import TuneResult
 
         return TuneResult
     if name == "Candidate":
-        from .contest import Candidate
+        from loaderbench.tuning.contest import Candidate
 
         return Candidate
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_OUT = Path("results/tune")
 #: Restarting workers costing at least this share of an epoch makes keeping them worth their memory.
@@ -41,7 +42,7 @@ def sleep_step(ms: float, device=None) -> Callable:
     batch goes to the device, then the step waits, releasing the GIL as torch kernels do."""
     import torch
 
-    from ..overlap import synchronize, to_device
+    from loaderbench.measuring.overlap import synchronize, to_device
 
     device = torch.device(device or "cpu")
     seconds = ms / 1000
@@ -54,13 +55,24 @@ def sleep_step(ms: float, device=None) -> Callable:
     return step
 
 
-def tune(dataset, *, batch_size: int = 64, collate_fn: Callable | None = None,
-         step: Callable | None = None, step_ms: float | None = None, device: str | None = None,
-         budget_s: float = 300.0, min_effect: float = 0.05, max_workers: int | None = None,
-         seconds_per_setting: float = 12.0,
-         start_methods: tuple[str, ...] | None = None, prefetch_factors: str | tuple = (2, 4),
-         diagnose: bool = True, name: str | None = None,
-         show: Callable[[str], None] | None = None):
+def tune(
+    dataset,
+    *,
+    batch_size: int = 64,
+    collate_fn: Callable | None = None,
+    step: Callable | None = None,
+    step_ms: float | None = None,
+    device: str | None = None,
+    budget_s: float = 300.0,
+    min_effect: float = 0.05,
+    max_workers: int | None = None,
+    seconds_per_setting: float = 12.0,
+    start_methods: tuple[str, ...] | None = None,
+    prefetch_factors: str | tuple = (2, 4),
+    diagnose: bool = True,
+    name: str | None = None,
+    show: Callable[[str], None] | None = None,
+):
     """Find the DataLoader settings for ``dataset`` on this machine: a TuneResult (result.py).
 
     ``step`` (a callable taking a batch) or ``step_ms`` (a simulated step) is the training step
@@ -77,10 +89,10 @@ def tune(dataset, *, batch_size: int = 64, collate_fn: Callable | None = None,
 
     import torch
 
-    from .. import machine
-    from .contest import Candidate
-    from .result import TuneResult
-    from .search import Search, Settings, plan_workload
+    from loaderbench import machine
+    from loaderbench.tuning.contest import Candidate
+    from loaderbench.tuning.result import TuneResult
+    from loaderbench.tuning.search import Search, Settings, plan_workload
 
     if step is not None and step_ms is not None:
         raise ValueError("give a step or step_ms, not both")
@@ -97,36 +109,62 @@ def tune(dataset, *, batch_size: int = 64, collate_fn: Callable | None = None,
         step = sleep_step(step_ms, device)
     started = time.monotonic()
     settings = Settings(
-        budget_s=budget_s, min_effect=min_effect,
+        budget_s=budget_s,
+        min_effect=min_effect,
         max_workers=max_workers if max_workers is not None else 2 * len(os.sched_getaffinity(0)),
         start_methods=start_methods or tuple(multiprocessing.get_all_start_methods()),
-        prefetch_factors=prefetch, seconds_per_contestant=seconds_per_setting,
-        question_s_per_contestant=seconds_per_setting / 3)
+        prefetch_factors=prefetch,
+        seconds_per_contestant=seconds_per_setting,
+        question_s_per_contestant=seconds_per_setting / 3,
+    )
     found = []
     if diagnose:
-        from . import diagnose as diagnoses_of
+        from loaderbench.tuning import diagnose as diagnoses_of
 
-        show("loaderbench tune: diagnosing the dataset (determinism, worker random state, "
-             "sharding, pickling, worker crashes and hangs, memory per worker)")
+        show(
+            "loaderbench tune: diagnosing the dataset (determinism, worker random state, "
+            "sharding, pickling, worker crashes and hangs, memory per worker)"
+        )
         found = diagnoses_of.diagnose(dataset, collate_fn=collate_fn, batch_size=batch_size)
         for diagnosis in found:
             show(f"  {diagnosis.code}: {diagnosis.message()}")
-    result = TuneResult(name or type(dataset).__name__, batch_size, str(device), Candidate(0),
-                        False, [], diagnoses=found, alpha=settings.alpha,
-                        machine=machine.fingerprint())
+    result = TuneResult(
+        name or type(dataset).__name__,
+        batch_size,
+        str(device),
+        Candidate(0),
+        False,
+        [],
+        diagnoses=found,
+        alpha=settings.alpha,
+        machine=machine.fingerprint(),
+    )
     if any(d.blocks_workers for d in found):
-        result.decisions = [_decision("num_workers", 0, "workers cannot load this dataset "
-                                      "(see the diagnoses); fix that first")]
+        result.decisions = [
+            _decision(
+                "num_workers",
+                0,
+                "workers cannot load this dataset (see the diagnoses); fix that first",
+            )
+        ]
         result.seconds = time.monotonic() - started
         return result
-    workload = plan_workload(dataset, batch_size=batch_size, collate_fn=collate_fn, step=step,
-                             device=device, round_s=settings.round_s)
-    search = Search(workload, settings, spawn_ok=not any(d.blocks_spawn for d in found),
-                    show=show)
+    workload = plan_workload(
+        dataset,
+        batch_size=batch_size,
+        collate_fn=collate_fn,
+        step=step,
+        device=device,
+        round_s=settings.round_s,
+    )
+    search = Search(workload, settings, spawn_ok=not any(d.blocks_spawn for d in found), show=show)
     search.started = started
     outcome = search.run()
-    result.pick, result.decisions, result.contests = outcome.pick, outcome.decisions, \
-        outcome.contests
+    result.pick, result.decisions, result.contests = (
+        outcome.pick,
+        outcome.decisions,
+        outcome.contests,
+    )
     result.bottleneck, result.notes = outcome.bottleneck, outcome.notes
     result.interrupted = outcome.interrupted
     result.load_ms_per_batch = _ms(outcome.load_s_per_batch)
@@ -146,8 +184,9 @@ def _prefetch_factors(value) -> tuple[int, ...]:
         try:
             value = tuple(int(v) for v in value.split(",") if v.strip())
         except ValueError:
-            raise ValueError(f"prefetch factors must be whole numbers, e.g. 2,4; got {value!r}") \
-                from None
+            raise ValueError(
+                f"prefetch factors must be whole numbers, e.g. 2,4; got {value!r}"
+            ) from None
     if not value or any(v < 1 for v in value):
         raise ValueError(f"prefetch factors must be >= 1, got {value!r}")
     return tuple(value)
@@ -156,8 +195,8 @@ def _prefetch_factors(value) -> tuple[int, ...]:
 def _persistent(result, workload, dataset) -> bool:
     """Keep workers between epochs when restarting them costs at least PERSISTENT_SHARE of an
     epoch (measured: the pick's time to first batch against its round time scaled to an epoch)."""
-    from .contest import median_of
-    from .result import workers_text
+    from loaderbench.tuning.contest import median_of
+    from loaderbench.tuning.result import workers_text
 
     if not result.pick.num_workers:
         return False
@@ -165,17 +204,32 @@ def _persistent(result, workload, dataset) -> bool:
     first = median_of(entry.first_batch_s) if entry else None
     per_round = median_of(entry.round_s) if entry else None
     if not first or not per_round or workload.iterable:
-        result.decisions.append(_decision("persistent_workers", True, (
-            "workers start once instead of every epoch" if not first else
-            f"restarting the workers costs {first:.2f} s per epoch")))
+        result.decisions.append(
+            _decision(
+                "persistent_workers",
+                True,
+                (
+                    "workers start once instead of every epoch"
+                    if not first
+                    else f"restarting the workers costs {first:.2f} s per epoch"
+                ),
+            )
+        )
         return True
     epoch_s = per_round * len(dataset) / max(entry.samples, 1)
     share = first / epoch_s
     keep = share >= PERSISTENT_SHARE
-    verdict = ("keep them" if keep else "not worth holding their memory between epochs")
-    result.decisions.append(_decision("persistent_workers", keep, (
-        f"restarting {workers_text(result.pick.num_workers)} costs {first:.2f} s per epoch, "
-        f"{share:.1%} of an epoch of about {epoch_s:.1f} s: {verdict}")))
+    verdict = "keep them" if keep else "not worth holding their memory between epochs"
+    result.decisions.append(
+        _decision(
+            "persistent_workers",
+            keep,
+            (
+                f"restarting {workers_text(result.pick.num_workers)} costs {first:.2f} s per epoch, "
+                f"{share:.1%} of an epoch of about {epoch_s:.1f} s: {verdict}"
+            ),
+        )
+    )
     return keep
 
 
@@ -188,8 +242,10 @@ def _pick_entry(result):
     for contest in reversed(result.contests):
         for entry in contest.entries:
             c = entry.contestant
-            if getattr(c, "start_method", None) == result.pick.start_method \
-                    and c.num_workers == result.pick.num_workers:
+            if (
+                getattr(c, "start_method", None) == result.pick.start_method
+                and c.num_workers == result.pick.num_workers
+            ):
                 return entry
     return None
 
@@ -200,7 +256,7 @@ def _pick_growth(result) -> float | None:
 
 
 def _decision(setting, value, reason):
-    from .search import Decision
+    from loaderbench.tuning.search import Decision
 
     return Decision(setting, value, reason)
 

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import EXIT_INTERRUPTED, EXIT_OK, InputError
+from loaderbench.errors import EXIT_INTERRUPTED, EXIT_OK, InputError
 
 #: The exhaustive experiment `--sweep` compares the search with: every worker count 0-4.
 SWEEP_COUNTS = (0, 1, 2, 3, 4)
@@ -49,8 +49,10 @@ def _dataset(args):
         except ValueError as exc:
             raise InputError(f"--profile: {exc}") from None
     if not args.dataset:
-        raise InputError("name a dataset (package.module:callable, a factory returning it) or a "
-                         "built-in --profile")
+        raise InputError(
+            "name a dataset (package.module:callable, a factory returning it) or a "
+            "built-in --profile"
+        )
     try:
         return make_user_dataset(args.dataset, "DATASET"), args.dataset
     except UserDatasetError as exc:
@@ -66,14 +68,16 @@ def _methods(text: str | None) -> tuple[str, ...] | None:
     valid = multiprocessing.get_all_start_methods()
     unknown = [m for m in methods if m not in valid]
     if unknown or not methods:
-        raise InputError(f"--start-methods: {', '.join(unknown) or '(none)'} not offered here; "
-                         f"valid: {', '.join(valid)}")
+        raise InputError(
+            f"--start-methods: {', '.join(unknown) or '(none)'} not offered here; "
+            f"valid: {', '.join(valid)}"
+        )
     return methods
 
 
 def cmd_tune(args) -> int:
-    from . import DEFAULT_OUT, tune
-    from .search import Settings, plan_workload, sweep
+    from loaderbench.tuning import DEFAULT_OUT, tune
+    from loaderbench.tuning.search import Settings, plan_workload, sweep
 
     budget = parse_duration(args.budget)
     if args.step and args.step_ms is not None:
@@ -92,20 +96,35 @@ def cmd_tune(args) -> int:
     step = _callable(args.step, "--step") if args.step else None
     out = Path(args.out or DEFAULT_OUT)
     try:
-        result = tune(dataset, batch_size=args.batch_size, collate_fn=collate, step=step,
-                      step_ms=args.step_ms, device=args.device, budget_s=budget,
-                      min_effect=args.min_effect, max_workers=args.max_workers,
-                      start_methods=methods, diagnose=not args.no_diagnose, name=name,
-                      prefetch_factors=args.prefetch_factors)
+        result = tune(
+            dataset,
+            batch_size=args.batch_size,
+            collate_fn=collate,
+            step=step,
+            step_ms=args.step_ms,
+            device=args.device,
+            budget_s=budget,
+            min_effect=args.min_effect,
+            max_workers=args.max_workers,
+            start_methods=methods,
+            diagnose=not args.no_diagnose,
+            name=name,
+            prefetch_factors=args.prefetch_factors,
+        )
     except ValueError as exc:
         raise InputError(str(exc).splitlines()[0]) from None
     if args.sweep and not result.interrupted:
         settings = Settings(min_effect=args.min_effect)
         try:
-            workload = plan_workload(dataset, batch_size=args.batch_size, collate_fn=collate,
-                                     round_s=settings.round_s)
-            contest = sweep(workload, settings, list(SWEEP_COUNTS),
-                            show=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+            workload = plan_workload(
+                dataset, batch_size=args.batch_size, collate_fn=collate, round_s=settings.round_s
+            )
+            contest = sweep(
+                workload,
+                settings,
+                list(SWEEP_COUNTS),
+                show=lambda line: print(f"  {line}", file=sys.stderr, flush=True),
+            )
         except KeyboardInterrupt:
             contest = None
         if contest is None or contest.stopped == "interrupted":  # the search's answer stands
@@ -121,42 +140,71 @@ def cmd_tune(args) -> int:
 
 def register(commands) -> None:
     parser = commands.add_parser(
-        "tune", help="the DataLoader settings for your dataset on this machine, found by "
-                     "experiment, with the evidence and the usual worker bugs diagnosed",
+        "tune",
+        help="the DataLoader settings for your dataset on this machine, found by "
+        "experiment, with the evidence and the usual worker bugs diagnosed",
         description="Diagnose DATASET (determinism, copied random state, sharding, pickling, "
-                    "worker crashes and hangs, memory per worker), then find the num_workers, "
-                    "start method and prefetch depth (and pinning with a GPU) that load it "
-                    "fastest, or the cheapest that keep up with a training step; every decision "
-                    "from settings measured side by side. Prints a DataLoader(...) call with a "
-                    "reason per setting; writes report.md, tune.json and tune.png.",
+        "worker crashes and hangs, memory per worker), then find the num_workers, "
+        "start method and prefetch depth (and pinning with a GPU) that load it "
+        "fastest, or the cheapest that keep up with a training step; every decision "
+        "from settings measured side by side. Prints a DataLoader(...) call with a "
+        "reason per setting; writes report.md, tune.json and tune.png.",
         epilog="exit codes: 0 answered (diagnoses included), 2 unusable input, 130 interrupted "
-               "(what was measured is written first)")
-    parser.add_argument("dataset", nargs="?", metavar="DATASET",
-                        help="package.module:callable, a zero-argument factory returning a "
-                             "Dataset or IterableDataset (as --lb-dataset)")
+        "(what was measured is written first)",
+    )
+    parser.add_argument(
+        "dataset",
+        nargs="?",
+        metavar="DATASET",
+        help="package.module:callable, a zero-argument factory returning a "
+        "Dataset or IterableDataset (as --lb-dataset)",
+    )
     parser.add_argument("--profile", help="a built-in profile instead (cpu, io, ...)")
     parser.add_argument("--batch-size", type=int, default=64, help="default: 64")
     parser.add_argument("--collate", metavar="MOD:CALLABLE", help="the collate function")
-    parser.add_argument("--step-ms", type=float, metavar="MS",
-                        help="a simulated training step of MS milliseconds per batch")
-    parser.add_argument("--step", metavar="MOD:CALLABLE",
-                        help="your training step, a callable taking a batch")
-    parser.add_argument("--device", help="cpu or cuda (default: cuda when there is one; then "
-                                         "pin_memory is tried)")
-    parser.add_argument("--budget", default="5m", help="time for the search, e.g. 90s, 5m "
-                                                       "(default 5m)")
-    parser.add_argument("--max-workers", type=int,
-                        help="the largest worker count tried (default: twice the usable cores)")
-    parser.add_argument("--start-methods", metavar="LIST",
-                        help="start methods to try (default: all this platform offers)")
-    parser.add_argument("--prefetch-factors", default="2,4", metavar="LIST",
-                        help="prefetch factors to try at the chosen worker count (default 2,4; "
-                             "'2' tries none)")
-    parser.add_argument("--min-effect", type=float, default=0.05,
-                        help="differences smaller than this are ties (default 0.05)")
+    parser.add_argument(
+        "--step-ms",
+        type=float,
+        metavar="MS",
+        help="a simulated training step of MS milliseconds per batch",
+    )
+    parser.add_argument(
+        "--step", metavar="MOD:CALLABLE", help="your training step, a callable taking a batch"
+    )
+    parser.add_argument(
+        "--device", help="cpu or cuda (default: cuda when there is one; then pin_memory is tried)"
+    )
+    parser.add_argument(
+        "--budget", default="5m", help="time for the search, e.g. 90s, 5m (default 5m)"
+    )
+    parser.add_argument(
+        "--max-workers",
+        type=int,
+        help="the largest worker count tried (default: twice the usable cores)",
+    )
+    parser.add_argument(
+        "--start-methods",
+        metavar="LIST",
+        help="start methods to try (default: all this platform offers)",
+    )
+    parser.add_argument(
+        "--prefetch-factors",
+        default="2,4",
+        metavar="LIST",
+        help="prefetch factors to try at the chosen worker count (default 2,4; '2' tries none)",
+    )
+    parser.add_argument(
+        "--min-effect",
+        type=float,
+        default=0.05,
+        help="differences smaller than this are ties (default 0.05)",
+    )
     parser.add_argument("--no-diagnose", action="store_true", help="skip the diagnoses")
-    parser.add_argument("--sweep", action="store_true",
-                        help="afterwards, measure every worker count 0-4 side by side and say "
-                             "how close the search came, in how much of the sweep's time")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="afterwards, measure every worker count 0-4 side by side and say "
+        "how close the search came, in how much of the sweep's time",
+    )
     parser.add_argument("--out", metavar="DIR", help="default: results/tune")
     parser.set_defaults(run=cmd_tune)

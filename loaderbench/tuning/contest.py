@@ -24,18 +24,18 @@ import random
 import statistics
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from ..intervals import PairedEstimate, paired
-from ..loaders import batch_length, shutdown
-from ..memory import MB, usage_by_process, worker_pids
-from ..overlap import synchronize, to_device
-from ..paired.engine import settled
+from loaderbench.judging.intervals import PairedEstimate, paired
+from loaderbench.measuring.loaders import batch_length, shutdown
+from loaderbench.measuring.memory import MB, usage_by_process, worker_pids
+from loaderbench.measuring.overlap import synchronize, to_device
+from loaderbench.paired.engine import settled
 
 #: A worker that takes longer than this for one batch has hung (tune is interactive: seconds, not
 #: the two minutes a benchmark allows).
@@ -71,8 +71,12 @@ class Candidate:
         return "-".join(parts)
 
     def with_(self, **changes) -> Candidate:
-        values = {"num_workers": self.num_workers, "start_method": self.start_method,
-                  "prefetch_factor": self.prefetch_factor, "pin_memory": self.pin_memory}
+        values = {
+            "num_workers": self.num_workers,
+            "start_method": self.start_method,
+            "prefetch_factor": self.prefetch_factor,
+            "pin_memory": self.pin_memory,
+        }
         values.update(changes)
         return Candidate(**values)
 
@@ -103,15 +107,21 @@ class Workload:
         return isinstance(self.dataset, IterableDataset)
 
     def loader(self, candidate: Candidate) -> DataLoader:
-        kwargs: dict = dict(batch_size=self.batch_size, num_workers=candidate.num_workers,
-                            pin_memory=candidate.pin_memory)
+        kwargs: dict = dict(
+            batch_size=self.batch_size,
+            num_workers=candidate.num_workers,
+            pin_memory=candidate.pin_memory,
+        )
         if self.collate_fn is not None:
             kwargs["collate_fn"] = self.collate_fn
         if not self.iterable:
             kwargs["sampler"] = range(min(len(self.dataset), self.batches * self.batch_size))
         if candidate.num_workers:
-            kwargs.update(multiprocessing_context=multiprocessing.get_context(
-                candidate.start_method), persistent_workers=True, timeout=WORKER_TIMEOUT_S)
+            kwargs.update(
+                multiprocessing_context=multiprocessing.get_context(candidate.start_method),
+                persistent_workers=True,
+                timeout=WORKER_TIMEOUT_S,
+            )
             if candidate.prefetch_factor is not None:
                 kwargs["prefetch_factor"] = candidate.prefetch_factor
         return DataLoader(self.dataset, **kwargs)
@@ -159,8 +169,10 @@ class Runner:
         samples = self._rest(iter(self.loader), None)
         elapsed = time.perf_counter() - start
         if samples != self.samples:
-            raise RuntimeError(f"{self.candidate.label}: a round delivered {samples} samples, the "
-                               f"first {self.samples}; the dataset changes between epochs")
+            raise RuntimeError(
+                f"{self.candidate.label}: a round delivered {samples} samples, the "
+                f"first {self.samples}; the dataset changes between epochs"
+            )
         return elapsed
 
     def _rest(self, iterator, first) -> int:
@@ -178,8 +190,11 @@ class Runner:
         """(PSS of this process and the workers, MB; each worker's anonymous PSS, MB)."""
         pids = worker_pids(self.loader) if self.candidate.num_workers else []
         usage = usage_by_process([os.getpid(), *pids])
-        anon = {pid: (u.anon if u.anon is not None else u.pss) / MB
-                for pid, u in usage.items() if pid != os.getpid()}
+        anon = {
+            pid: (u.anon if u.anon is not None else u.pss) / MB
+            for pid, u in usage.items()
+            if pid != os.getpid()
+        }
         return sum(u.pss for u in usage.values()) / MB, anon
 
     def close(self) -> None:
@@ -244,15 +259,18 @@ class Entry:
 
     def as_dict(self, alpha: float) -> dict:
         estimate = self.estimate(alpha)
-        return {"label": self.label, "num_workers": self.contestant.num_workers,
-                "time_ratio": estimate.ratio if estimate else 1.0,
-                "low": estimate.low if estimate else None,
-                "high": estimate.high if estimate else None,
-                "pairs": estimate.pairs if estimate else 0,
-                "samples_per_s": self.samples_per_s,
-                "first_batch_s": median_of(self.first_batch_s),
-                "peak_pss_mb": self.peak_pss_mb or None,
-                "growth_per_worker_mb": self.growth_per_worker_mb}
+        return {
+            "label": self.label,
+            "num_workers": self.contestant.num_workers,
+            "time_ratio": estimate.ratio if estimate else 1.0,
+            "low": estimate.low if estimate else None,
+            "high": estimate.high if estimate else None,
+            "pairs": estimate.pairs if estimate else 0,
+            "samples_per_s": self.samples_per_s,
+            "first_batch_s": median_of(self.first_batch_s),
+            "peak_pss_mb": self.peak_pss_mb or None,
+            "growth_per_worker_mb": self.growth_per_worker_mb,
+        }
 
 
 @dataclass
@@ -273,9 +291,14 @@ class Contest:
         return self.entry(contestant).estimate(alpha)
 
     def as_dict(self, alpha: float) -> dict:
-        return {"title": self.title, "reference": self.entries[0].label,
-                "seconds": round(self.seconds, 1), "blocks": self.blocks, "stopped": self.stopped,
-                "entries": [e.as_dict(alpha) for e in self.entries]}
+        return {
+            "title": self.title,
+            "reference": self.entries[0].label,
+            "seconds": round(self.seconds, 1),
+            "blocks": self.blocks,
+            "stopped": self.stopped,
+            "entries": [e.as_dict(alpha) for e in self.entries],
+        }
 
 
 def median_of(values: Sequence[float]) -> float | None:
@@ -296,10 +319,16 @@ class Pace:
     alpha: float = 0.05
 
 
-def run_contest(title: str, workload: Workload, contestants: Sequence, pace: Pace, *,
-                decided: Callable[[Contest, Pace], bool] | None = None,
-                rng: random.Random | None = None,
-                show: Callable[[str], None] = lambda line: None) -> Contest:
+def run_contest(
+    title: str,
+    workload: Workload,
+    contestants: Sequence,
+    pace: Pace,
+    *,
+    decided: Callable[[Contest, Pace], bool] | None = None,
+    rng: random.Random | None = None,
+    show: Callable[[str], None] = lambda line: None,
+) -> Contest:
     """Measure ``contestants`` side by side; the first is every ratio's reference.
 
     ``decided``: when the contest has answered its question (default: every ratio settled);
@@ -317,8 +346,10 @@ def run_contest(title: str, workload: Workload, contestants: Sequence, pace: Pac
                 break
             slice_s = max(left, 0.0) / max(pace.max_blocks - block, 1)
             _block(contest, workload, slice_s, pace, rng)
-            show(f"{title}: block {block + 1}, " + ", ".join(
-                _ratio_text(contest, e, pace.alpha) for e in contest.entries[1:]))
+            show(
+                f"{title}: block {block + 1}, "
+                + ", ".join(_ratio_text(contest, e, pace.alpha) for e in contest.entries[1:])
+            )
         contest.stopped = "decided" if decided(contest, pace) else "seconds spent"
     except KeyboardInterrupt:
         contest.stopped = "interrupted"
@@ -348,8 +379,9 @@ def _open(workload: Workload, contestant) -> Runner | StepRunner:
     return Runner(workload, contestant)
 
 
-def _block(contest: Contest, workload: Workload, slice_s: float, pace: Pace,
-           rng: random.Random) -> None:
+def _block(
+    contest: Contest, workload: Workload, slice_s: float, pace: Pace, rng: random.Random
+) -> None:
     """One block: every contestant's loader built anew, warmed, then timed cycle after cycle.
     What it measured is recorded only when it finishes (an interrupted block counts for
     nothing)."""
@@ -386,8 +418,11 @@ def _block(contest: Contest, workload: Workload, slice_s: float, pace: Pace,
             if index:
                 entry.blocks.append([(cycle[0], cycle[index]) for cycle in cycles])
             end_anon = runner.memory()[1]
-            growth = [end_anon[pid] - start_anon[index][pid] for pid in end_anon
-                      if pid in start_anon[index]]
+            growth = [
+                end_anon[pid] - start_anon[index][pid]
+                for pid in end_anon
+                if pid in start_anon[index]
+            ]
             if growth:
                 entry.worker_growth_mb.append(sum(growth) / len(growth))
         contest.blocks += 1
@@ -396,8 +431,15 @@ def _block(contest: Contest, workload: Workload, slice_s: float, pace: Pace,
             runner.close()
 
 
-def rounds_for(dataset, batch_size: int, seconds_per_batch: float, *, round_s: float = 0.5,
-               min_batches: int = 4, max_batches: int = 400) -> int:
+def rounds_for(
+    dataset,
+    batch_size: int,
+    seconds_per_batch: float,
+    *,
+    round_s: float = 0.5,
+    min_batches: int = 4,
+    max_batches: int = 400,
+) -> int:
     """How many batches make a round of about ``round_s`` at num_workers=0 (bounded by the
     dataset's length): short rounds are dominated by the timer and by workers waking up."""
     batches = max(min_batches, min(max_batches, math.ceil(round_s / max(seconds_per_batch, 1e-6))))
@@ -408,8 +450,10 @@ def rounds_for(dataset, batch_size: int, seconds_per_batch: float, *, round_s: f
 
 def seconds_per_batch(workload: Workload, batches: int = 3) -> float:
     """One batch's load time at num_workers=0 (the second and later: the first imports)."""
-    runner = Runner(Workload(workload.dataset, workload.batch_size, batches + 1,
-                             workload.collate_fn), Candidate(0))
+    runner = Runner(
+        Workload(workload.dataset, workload.batch_size, batches + 1, workload.collate_fn),
+        Candidate(0),
+    )
     try:
         iterator = iter(runner.loader)
         if next(iterator, None) is None:
@@ -423,8 +467,16 @@ def seconds_per_batch(workload: Workload, batches: int = 3) -> float:
 
 def step_seconds(workload: Workload, repeat: int = 3) -> float:
     """One step's time on a batch of the dataset (the median of ``repeat``)."""
-    runner = StepRunner(Workload(workload.dataset, workload.batch_size, 1, workload.collate_fn,
-                                 workload.step, workload.device))
+    runner = StepRunner(
+        Workload(
+            workload.dataset,
+            workload.batch_size,
+            1,
+            workload.collate_fn,
+            workload.step,
+            workload.device,
+        )
+    )
     try:
         times = sorted(runner.round() for _ in range(repeat))
         return times[len(times) // 2]

@@ -15,7 +15,7 @@ The checks, all found by measurement (never by reading the user's code), all wit
 - ``worker-crash``, ``worker-hang``, ``worker-error``: one epoch with workers dies, times out or
   raises; named by worker id and index, which each worker records in shared memory.
 
-Comparisons are exact (loaderbench.exact): the same structure, types, dtypes and values. A check
+Comparisons are exact (loaderbench.measuring.exact): the same structure, types, dtypes and values. A check
 that cannot decide (samples that cannot be compared exactly, an empty dataset, a stream longer
 than its cap, a fetch that raises) says nothing rather than guess.
 """
@@ -32,24 +32,39 @@ import signal
 import time
 import types
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate, \
-    default_convert, get_worker_info
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    default_collate,
+    default_convert,
+    get_worker_info,
+)
 
-from ..exact import describe, first_difference, fingerprint
-from ..grid import Case
-from ..loaders import build_loader, shutdown
-from ..memory import MB, Usage, usage_by_process
+from loaderbench.grid import Case
+from loaderbench.measuring.exact import describe, fingerprint, first_difference
+from loaderbench.measuring.loaders import build_loader, shutdown
+from loaderbench.measuring.memory import MB, Usage, usage_by_process
 
-CODES = ("nondeterministic", "copied-random-state", "unsharded-iterable", "unpicklable",
-         "copy-on-read", "worker-crash", "worker-hang", "worker-error")
+CODES = (
+    "nondeterministic",
+    "copied-random-state",
+    "unsharded-iterable",
+    "unpicklable",
+    "copy-on-read",
+    "worker-crash",
+    "worker-hang",
+    "worker-error",
+)
 
 #: Workers of every probe loader: two are enough to show a copy, a duplicate or a failure.
 PROBE_WORKERS = 2
@@ -83,8 +98,16 @@ class Diagnosis:
 
 # --- the public entry points ---------------------------------------------------------------------
 
-def diagnose(dataset, *, collate_fn=None, batch_size: int = 8, timeout_s: float = 10.0,
-             max_samples: int = 256, growth_threshold_mb: float = 10.0) -> list[Diagnosis]:
+
+def diagnose(
+    dataset,
+    *,
+    collate_fn=None,
+    batch_size: int = 8,
+    timeout_s: float = 10.0,
+    max_samples: int = 256,
+    growth_threshold_mb: float = 10.0,
+) -> list[Diagnosis]:
     """Every diagnosis of ``dataset``: the mismatch explanations, pickling, then one epoch with
     fork workers (failures and memory growth)."""
     found = _mismatch_explanations(dataset, timeout_s=timeout_s, max_samples=max_samples)
@@ -145,6 +168,7 @@ def _where_different(first: Any, second: Any, path: str) -> str:
 
 # --- nondeterministic and copied-random-state ----------------------------------------------------
 
+
 def random_state(dataset, timeout_s: float = PROBE_TIMEOUT_S) -> Diagnosis | None:
     """A map-style dataset whose samples differ from fetch to fetch: copied-random-state when two
     workers still agree with each other (they started from one copied state), else
@@ -157,8 +181,9 @@ def random_state(dataset, timeout_s: float = PROBE_TIMEOUT_S) -> Diagnosis | Non
     keys = [_key(sample) for sample in by_workers]
     if len(keys) == PROBE_WORKERS and keys[0] is not None and len(set(keys)) == 1:
         return _copied_random_state(dataset, index)
-    return _nondeterministic(f"fetching index {index} twice in one process gave different "
-                             f"values ({where})")
+    return _nondeterministic(
+        f"fetching index {index} twice in one process gave different values ({where})"
+    )
 
 
 def _unstable_index(dataset) -> tuple[int, str] | None:
@@ -166,8 +191,8 @@ def _unstable_index(dataset) -> tuple[int, str] | None:
     exactly, with where they differ."""
     length = _length(dataset)
     for index in sorted({0, length // 2, length - 1}) if length else ():
-        first = _fetch(lambda: dataset[index])
-        second = _fetch(lambda: dataset[index])
+        first = _fetch(lambda i=index: dataset[i])
+        second = _fetch(lambda i=index: dataset[i])
         first_key, second_key = _key(first), _key(second)
         if first_key is not None and second_key is not None and first_key != second_key:
             return index, _where_different(first, second, f"dataset[{index}]")
@@ -192,12 +217,16 @@ def _copied_random_state(dataset, index: int) -> Diagnosis:
     generators = _generator_attributes(dataset)
     path, generator = generators[0] if generators else ("", None)
     if generator is None:
-        held = "a random state created before the workers started (numpy's global " \
-               "numpy.random state, which DataLoader does not reseed per worker, is the usual one)"
+        held = (
+            "a random state created before the workers started (numpy's global "
+            "numpy.random state, which DataLoader does not reseed per worker, is the usual one)"
+        )
         reseed = "numpy.random.seed(torch.initial_seed() % 2**32)"
     else:
-        held = f"dataset{path} (a {_generator_kind(generator)}) is created once, in the main " \
-               f"process, and"
+        held = (
+            f"dataset{path} (a {_generator_kind(generator)}) is created once, in the main "
+            f"process, and"
+        )
         reseed = f"info.dataset{path} = {_reseeded(generator)}"
     return Diagnosis(
         "copied-random-state",
@@ -206,7 +235,8 @@ def _copied_random_state(dataset, index: int) -> Diagnosis:
         f"other's random augmentations (and property 7 cannot hold for random samples).",
         f"Reseed it in each worker from torch.initial_seed() with a worker_init_fn, e.g. "
         f"`def worker_init_fn(worker_id): info = torch.utils.data.get_worker_info(); {reseed}` "
-        f"passed as DataLoader(..., worker_init_fn=worker_init_fn).")
+        f"passed as DataLoader(..., worker_init_fn=worker_init_fn).",
+    )
 
 
 def _nondeterministic(evidence: str) -> Diagnosis:
@@ -216,14 +246,17 @@ def _nondeterministic(evidence: str) -> Diagnosis:
         f"{evidence}, so any two loaders differ whatever the workers do.",
         "Derive the randomness from the index (e.g. rng = numpy.random.default_rng([seed, "
         "index]) in __getitem__), or seed augmentation per worker in a worker_init_fn and do not "
-        "compare values across loaders.")
+        "compare values across loaders.",
+    )
 
 
-_GENERATOR_KINDS = ((np.random.Generator, "numpy.random.Generator"),
-                    (np.random.RandomState, "numpy.random.RandomState"),
-                    (np.random.BitGenerator, "numpy.random.BitGenerator"),
-                    (random.Random, "random.Random"),
-                    (torch.Generator, "torch.Generator"))
+_GENERATOR_KINDS = (
+    (np.random.Generator, "numpy.random.Generator"),
+    (np.random.RandomState, "numpy.random.RandomState"),
+    (np.random.BitGenerator, "numpy.random.BitGenerator"),
+    (random.Random, "random.Random"),
+    (torch.Generator, "torch.Generator"),
+)
 
 
 def _generator_kind(value: Any) -> str | None:
@@ -278,6 +311,7 @@ def _children(value: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 # --- nondeterministic streams and unsharded-iterable ---------------------------------------------
 
+
 def nondeterministic_stream(dataset: IterableDataset, max_samples: int = 256) -> Diagnosis | None:
     """The first samples of two passes over the stream in this process differ exactly."""
     cap = min(max_samples, 32)
@@ -288,14 +322,18 @@ def nondeterministic_stream(dataset: IterableDataset, max_samples: int = 256) ->
     first_keys, second_keys = [k for k, _ in first], [k for k, _ in second]
     if first_keys == second_keys:
         return None
-    position = next((k for k, (a, b) in enumerate(zip(first_keys, second_keys)) if a != b),
-                    min(len(first_keys), len(second_keys)))
-    return _nondeterministic(f"two passes over the stream in one process differ from its sample "
-                             f"{position} on")
+    position = next(
+        (k for k, (a, b) in enumerate(zip(first_keys, second_keys)) if a != b),
+        min(len(first_keys), len(second_keys)),
+    )
+    return _nondeterministic(
+        f"two passes over the stream in one process differ from its sample {position} on"
+    )
 
 
-def unsharded_iterable(dataset: IterableDataset, timeout_s: float = PROBE_TIMEOUT_S,
-                       max_samples: int = 256) -> Diagnosis | None:
+def unsharded_iterable(
+    dataset: IterableDataset, timeout_s: float = PROBE_TIMEOUT_S, max_samples: int = 256
+) -> Diagnosis | None:
     """With two fork workers, samples that the stream yields once in this process come more than
     once. Says nothing when the stream is longer than ``max_samples`` (no guessing from a part)."""
     alone = _keyed(_first(dataset, max_samples + 1), max_samples)
@@ -312,18 +350,20 @@ def unsharded_iterable(dataset: IterableDataset, timeout_s: float = PROBE_TIMEOU
         return None
     example = dict(alone)[repeated[0]]
     if all(delivered[key] == PROBE_WORKERS * count for key, count in once.items()):
-        how = (f"each of its {len(alone)} samples came {PROBE_WORKERS} times (once from each "
-               f"worker)")
+        how = f"each of its {len(alone)} samples came {PROBE_WORKERS} times (once from each worker)"
     else:
-        how = (f"{len(repeated)} of its {len(alone)} samples came more than once (one "
-               f"{delivered[repeated[0]]} times)")
+        how = (
+            f"{len(repeated)} of its {len(alone)} samples came more than once (one "
+            f"{delivered[repeated[0]]} times)"
+        )
     return Diagnosis(
         "unsharded-iterable",
         f"This IterableDataset is not sharded across workers: with {PROBE_WORKERS} fork workers "
         f"{how}, e.g. {describe(default_convert(example), 120)}.",
         "Shard the stream in __iter__ with torch.utils.data.get_worker_info(): when it is not "
         "None, yield only every info.num_workers-th item starting at info.id (or split the "
-        "files or shards the same way).")
+        "files or shards the same way).",
+    )
 
 
 def _first(dataset: IterableDataset, count: int) -> list | None:
@@ -344,6 +384,7 @@ def _keyed(samples: list | None, cap: int) -> list[tuple] | None:
 
 
 # --- unpicklable ---------------------------------------------------------------------------------
+
 
 class _Discard:
     """A file that forgets what is written: only whether pickling succeeds matters."""
@@ -383,8 +424,9 @@ def unpicklable(dataset, collate_fn=None) -> Diagnosis | None:
     return None
 
 
-def _failing_part(value: Any, path: str, error: Exception,
-                  depth: int) -> tuple[str, Any, Exception]:
+def _failing_part(
+    value: Any, path: str, error: Exception, depth: int
+) -> tuple[str, Any, Exception]:
     """The deepest part of ``value`` (which fails to pickle with ``error``) that fails alone."""
     if depth:
         for child_path, child in _children(value, path):
@@ -396,17 +438,23 @@ def _failing_part(value: Any, path: str, error: Exception,
 
 def _unpicklable(path: str, culprit: Any, error: Exception) -> Diagnosis:
     if _defined_locally(culprit):
-        fix = ("Define it at module level (a def or class, not a lambda or a nested one) so that "
-               "pickle can find it by name, or stay with fork.")
+        fix = (
+            "Define it at module level (a def or class, not a lambda or a nested one) so that "
+            "pickle can find it by name, or stay with fork."
+        )
     else:
-        fix = ("Open the resource lazily in the worker (on first use in __getitem__, or in a "
-               "worker_init_fn) and keep only what opens it (a path, a URL) in the dataset, or "
-               "stay with fork.")
+        fix = (
+            "Open the resource lazily in the worker (on first use in __getitem__, or in a "
+            "worker_init_fn) and keep only what opens it (a path, a URL) in the dataset, or "
+            "stay with fork."
+        )
     return Diagnosis(
         "unpicklable",
         f"{path} ({_what(culprit)}) cannot be pickled ({_first_line(error)}), so spawn and "
         f"forkserver workers, which receive the dataset and collate_fn pickled, cannot start.",
-        fix, blocks_spawn=True)
+        fix,
+        blocks_spawn=True,
+    )
 
 
 def _what(value: Any) -> str:
@@ -426,8 +474,11 @@ def _defined_locally(value: Any) -> bool:
 
 def _type_name(value: Any) -> str:
     kind = type(value)
-    return kind.__qualname__ if kind.__module__ == "builtins" else \
-        f"{kind.__module__}.{kind.__qualname__}"
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
 
 
 def _a(noun: str) -> str:
@@ -441,8 +492,10 @@ def _first_line(error: BaseException) -> str:
 
 # --- copy-on-read --------------------------------------------------------------------------------
 
-def copy_on_read(dataset, growth_per_worker_mb: float,
-                 threshold_mb: float = 10.0) -> Diagnosis | None:
+
+def copy_on_read(
+    dataset, growth_per_worker_mb: float, threshold_mb: float = 10.0
+) -> Diagnosis | None:
     """The measured growth of each fork worker's memory over an epoch, as a diagnosis naming the
     dataset's largest list or dict attribute; None below ``threshold_mb``."""
     if growth_per_worker_mb < threshold_mb:
@@ -453,17 +506,19 @@ def copy_on_read(dataset, growth_per_worker_mb: float,
         store = "Keep the data in numpy arrays or arrow-backed storage (pyarrow, datasets.Dataset)"
     else:
         path, container = largest
-        held = (f"dataset{path} ({_a(type(container).__name__)} of {len(container)} Python "
-                f"objects)")
-        store = f"Store dataset{path} as numpy arrays or arrow-backed storage (pyarrow, " \
-                f"datasets.Dataset)"
+        held = f"dataset{path} ({_a(type(container).__name__)} of {len(container)} Python objects)"
+        store = (
+            f"Store dataset{path} as numpy arrays or arrow-backed storage (pyarrow, "
+            f"datasets.Dataset)"
+        )
     return Diagnosis(
         "copy-on-read",
         f"Each fork worker's memory grew by {growth_per_worker_mb:.1f} MB over one epoch: reading "
         f"{held} writes their reference counts, which copies the pages they live on into every "
         f"worker.",
         f"{store} instead of Python objects, so that reading them writes nothing and the workers "
-        f"keep sharing one copy.")
+        f"keep sharing one copy.",
+    )
 
 
 def _largest_container(dataset) -> tuple[str, list | dict] | None:
@@ -508,15 +563,15 @@ class _WorkerSlots:
     def fail(self, worker: int, index: int, error: BaseException, fetcher: str) -> None:
         if self.failed_at[worker] != -1:
             return  # the first failure is the one the main process sees
-        text = _first_line(error).encode("utf-8", "replace")[:ERROR_BYTES - 1]
+        text = _first_line(error).encode("utf-8", "replace")[: ERROR_BYTES - 1]
         start = worker * ERROR_BYTES
-        self.errors[start:start + ERROR_BYTES] = text.ljust(ERROR_BYTES, b"\0")
+        self.errors[start : start + ERROR_BYTES] = text.ljust(ERROR_BYTES, b"\0")
         self.failed_in[worker] = FETCHERS.index(fetcher)
         self.failed_at[worker] = index
 
     def error(self, worker: int) -> str:
         start = worker * ERROR_BYTES
-        return self.errors[start:start + ERROR_BYTES].rstrip(b"\0").decode("utf-8", "replace")
+        return self.errors[start : start + ERROR_BYTES].rstrip(b"\0").decode("utf-8", "replace")
 
     def stuck(self) -> list[int]:
         """Workers in the middle of a fetch, the longest-running first."""
@@ -614,8 +669,7 @@ class _EpochResult:
     samples: int = 0
 
 
-def _worker_epoch(dataset, collate_fn: Callable, batch_size: int,
-                  timeout_s: float) -> _EpochResult:
+def _worker_epoch(dataset, collate_fn: Callable, batch_size: int, timeout_s: float) -> _EpochResult:
     """One epoch (up to EPOCH_CAP samples) with two fork workers and ``timeout_s``: the first
     failure as a diagnosis, else the mean growth of the workers' anonymous PSS from their first
     batch to the end."""
@@ -630,8 +684,13 @@ def _worker_epoch(dataset, collate_fn: Callable, batch_size: int,
         batched = getattr(dataset, "__getitems__", None)  # torch's own test for it
         tracked = (_TrackedBatchDataset if batched else _TrackedDataset)(dataset, slots)
         sampler = range(length)
-    loader = _probe_loader(tracked, timeout_s, batch_size=batch_size, sampler=sampler,
-                           collate_fn=_CountingCollate(collate_fn, slots))
+    loader = _probe_loader(
+        tracked,
+        timeout_s,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=_CountingCollate(collate_fn, slots),
+    )
     result, first_usage = _EpochResult(), {}
     with _stopped_after(loader, slots):
         try:
@@ -681,8 +740,9 @@ def _growth_per_worker_mb(first_usage: dict[int, tuple[int, Usage | None]]) -> f
     return sum(growths) / len(growths) / MB if growths else None
 
 
-def _failure(error: Exception, loader: DataLoader, slots: _WorkerSlots, timeout_s: float,
-             iterable: bool) -> Diagnosis:
+def _failure(
+    error: Exception, loader: DataLoader, slots: _WorkerSlots, timeout_s: float, iterable: bool
+) -> Diagnosis:
     """The diagnosis of an epoch that raised: hang, crash, or an exception in a worker."""
     text = str(error)
     position = "position {} of its stream" if iterable else "index {}"
@@ -709,7 +769,8 @@ def _hang(slots: _WorkerSlots, timeout_s: float, position: str) -> Diagnosis:
         f"Find what blocks {reproduce} in a worker: a lock, thread pool or connection created "
         f"before the workers forked is the usual cause (create it lazily in the worker); if the "
         f"sample is only slow, pass a timeout larger than {_seconds(timeout_s)}.",
-        blocks_workers=True)
+        blocks_workers=True,
+    )
 
 
 def _seconds(value: float) -> str:
@@ -719,8 +780,9 @@ def _seconds(value: float) -> str:
 def _dead_workers(loader: DataLoader) -> list[tuple[int, Any]]:
     """(worker id, process) of each worker that has exited (see _live_workers)."""
     workers = getattr(getattr(loader, "_iterator", None), "_workers", None) or []
-    return [(worker, process) for worker, process in enumerate(workers)
-            if process.exitcode is not None]
+    return [
+        (worker, process) for worker, process in enumerate(workers) if process.exitcode is not None
+    ]
 
 
 def _crash(dead: list, slots: _WorkerSlots, position: str, text: str) -> Diagnosis:
@@ -730,19 +792,25 @@ def _crash(dead: list, slots: _WorkerSlots, position: str, text: str) -> Diagnos
         index = slots.current[worker]
         what = f"Worker {worker} (pid {process.pid}) died ({how})"
         where = f" while fetching {position.format(index)}" if index != -1 else ""
-        reproduce = f"{position.format(index)} in one process" if index != -1 else \
-            "its samples in one process"
+        reproduce = (
+            f"{position.format(index)} in one process"
+            if index != -1
+            else "its samples in one process"
+        )
     else:
-        what, where, reproduce = f"A worker died ({_first_line(RuntimeError(text))})", "", \
-            "the samples in one process"
+        what, where, reproduce = (
+            f"A worker died ({_first_line(RuntimeError(text))})",
+            "",
+            "the samples in one process",
+        )
     return Diagnosis(
         "worker-crash",
-        f"{what}{where}, which stops the DataLoader, so loading with workers cannot be "
-        f"measured.",
+        f"{what}{where}, which stops the DataLoader, so loading with workers cannot be measured.",
         f"Load {reproduce}: a SIGSEGV points at a C extension that does not survive fork (start "
         f"its state lazily in the worker), a SIGKILL usually at the out-of-memory killer (see "
         f"dmesg; fewer workers or smaller samples).",
-        blocks_workers=True)
+        blocks_workers=True,
+    )
 
 
 def _exit_description(exitcode: int | None) -> str:
@@ -765,14 +833,16 @@ def _error(error: Exception, slots: _WorkerSlots, position: str) -> Diagnosis:
         index = slots.failed_at[worker]
         raised = slots.error(worker)
         fetcher = FETCHERS[slots.failed_in[worker]]
-        where = f"__getitem__ at {position.format(index)}" if fetcher == "__getitem__" \
+        where = (
+            f"__getitem__ at {position.format(index)}"
+            if fetcher == "__getitem__"
             else f"{fetcher} on the batch starting at {position.format(index)}"
+        )
         what = f"Worker {worker} raised an error in {where} ({raised})"
         reproduce = _reproduction(index, fetcher, iterable="index" not in position)
     else:
         raised = f"{caught.group(1)}" if caught else _first_line(error)
-        what = f"A worker raised {raised}" if worker is None else \
-            f"Worker {worker} raised {raised}"
+        what = f"A worker raised {raised}" if worker is None else f"Worker {worker} raised {raised}"
         reproduce = "Reproduce it without workers (num_workers=0)"
     return Diagnosis(
         "worker-error",
@@ -780,28 +850,38 @@ def _error(error: Exception, slots: _WorkerSlots, position: str) -> Diagnosis:
         f"cannot be measured.",
         f"{reproduce} and fix that sample or the code reading it (or skip samples known to be "
         f"bad before they reach the DataLoader).",
-        blocks_workers=True)
+        blocks_workers=True,
+    )
 
 
 def _reproduction(index: int, fetcher: str, iterable: bool) -> str:
     if iterable:
         return "Reproduce it by iterating the dataset in one process"
     if fetcher == "collate_fn":
-        return f"Reproduce it by collating the batch that starts with dataset[{index}] in one " \
-               f"process"
+        return (
+            f"Reproduce it by collating the batch that starts with dataset[{index}] in one process"
+        )
     if fetcher == "__getitems__":
-        return f"Reproduce it with dataset.__getitems__ on the batch starting at {index} in " \
-               f"one process"
+        return (
+            f"Reproduce it with dataset.__getitems__ on the batch starting at {index} in "
+            f"one process"
+        )
     return f"Reproduce it with dataset[{index}] in one process"
 
 
 # --- probe loaders -------------------------------------------------------------------------------
 
+
 def _probe_loader(dataset, timeout_s: float, **overrides) -> DataLoader:
     """A persistent loader with two fork workers (fork always: a spawn worker costs seconds to
     start here, and no check depends on the start method) and ``timeout_s``."""
-    return build_loader(dataset, Case("diagnose", PROBE_WORKERS, "fork"), persistent=True,
-                        timeout=timeout_s, **overrides)
+    return build_loader(
+        dataset,
+        Case("diagnose", PROBE_WORKERS, "fork"),
+        persistent=True,
+        timeout=timeout_s,
+        **overrides,
+    )
 
 
 def _loaded(loader: DataLoader, count: int | None = None) -> list | None:

@@ -10,9 +10,9 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..storage import write_atomic
-from .contest import Candidate, Contest
-from .search import Decision
+from loaderbench.storage import write_atomic
+from loaderbench.tuning.contest import Candidate, Contest
+from loaderbench.tuning.search import Decision
 
 #: Files written by ``TuneResult.write``.
 FILES = ("tune.json", "report.md", "tune.png")
@@ -53,28 +53,37 @@ class TuneResult:
         searched_s = sum(c.seconds for c in self.contests)
         picked = ratios.get(self.pick.num_workers)
         self.sweep = {
-            "counts": sorted(ratios), "best_workers": best, "picked_workers": self.pick.num_workers,
+            "counts": sorted(ratios),
+            "best_workers": best,
+            "picked_workers": self.pick.num_workers,
             "picked_throughput_vs_best": None if picked is None else ratios[best] / picked,
-            "search_s": round(searched_s, 1), "sweep_s": round(contest.seconds, 1),
-            "time_ratios_vs_w0": {str(n): r for n, r in ratios.items()}}
+            "search_s": round(searched_s, 1),
+            "sweep_s": round(contest.seconds, 1),
+            "time_ratios_vs_w0": {str(n): r for n, r in ratios.items()},
+        }
         self.contests.append(contest)
         share = "not in the sweep" if picked is None else f"{ratios[best] / picked:.1%}"
         self.notes.append(
             f"sweep of {', '.join(map(str, sorted(ratios)))} workers side by side: best "
             f"{best} workers; the pick ({self.pick.num_workers}) reaches {share} of its "
             f"throughput; the search's contests took {searched_s:.0f} s, the sweep "
-            f"{contest.seconds:.0f} s")
+            f"{contest.seconds:.0f} s"
+        )
 
     # -- the answer ---------------------------------------------------------------------------
     def headline(self) -> str:
         if self.bottleneck == "step":
-            return (f"Loading is not the bottleneck: one batch loads in "
-                    f"{self.load_ms_per_batch:.1f} ms, the step takes {self.step_ms_per_batch:.1f} "
-                    f"ms; recommended: {workers_text(self.pick.num_workers)}, the cheapest setting "
-                    f"within the minimum effect of the fastest.")
+            return (
+                f"Loading is not the bottleneck: one batch loads in "
+                f"{self.load_ms_per_batch:.1f} ms, the step takes {self.step_ms_per_batch:.1f} "
+                f"ms; recommended: {workers_text(self.pick.num_workers)}, the cheapest setting "
+                f"within the minimum effect of the fastest."
+            )
         if self.bottleneck == "loading":
-            return (f"Loading is the bottleneck: one batch loads in {self.load_ms_per_batch:.1f} ms, "
-                    f"the step takes {self.step_ms_per_batch:.1f} ms.")
+            return (
+                f"Loading is the bottleneck: one batch loads in {self.load_ms_per_batch:.1f} ms, "
+                f"the step takes {self.step_ms_per_batch:.1f} ms."
+            )
         return f"Recommended for {self.dataset} on this machine: {workers_text(self.pick.num_workers)}."
 
     def loader_kwargs(self) -> dict:
@@ -102,19 +111,33 @@ class TuneResult:
 
     # -- the evidence -------------------------------------------------------------------------
     def table(self) -> str:
-        header = ("contest", "setting", "time vs first", "interval", "samples/s",
-                  "first batch", "peak PSS", "growth/worker")
+        header = (
+            "contest",
+            "setting",
+            "time vs first",
+            "interval",
+            "samples/s",
+            "first batch",
+            "peak PSS",
+            "growth/worker",
+        )
         cells = [header]
         for contest in self.contests:
             for i, entry in enumerate(contest.entries):
                 row = entry.as_dict(self.alpha)
                 interval = "-" if row["low"] is None else f"[{row['low']:.3f}, {row['high']:.3f}]"
-                cells.append((
-                    contest.title if i == 0 else "", row["label"],
-                    "1 (reference)" if i == 0 else f"{row['time_ratio']:.3f}",
-                    "" if i == 0 else interval, _num(row["samples_per_s"], "{:,.0f}"),
-                    _num(row["first_batch_s"], "{:.3f} s"), _num(row["peak_pss_mb"], "{:,.0f} MB"),
-                    _num(row["growth_per_worker_mb"], "{:+.1f} MB")))
+                cells.append(
+                    (
+                        contest.title if i == 0 else "",
+                        row["label"],
+                        "1 (reference)" if i == 0 else f"{row['time_ratio']:.3f}",
+                        "" if i == 0 else interval,
+                        _num(row["samples_per_s"], "{:,.0f}"),
+                        _num(row["first_batch_s"], "{:.3f} s"),
+                        _num(row["peak_pss_mb"], "{:,.0f} MB"),
+                        _num(row["growth_per_worker_mb"], "{:+.1f} MB"),
+                    )
+                )
         widths = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
         return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
@@ -126,46 +149,81 @@ class TuneResult:
         if self.notes:
             parts += ["", *[f"Note: {n}" for n in self.notes]]
         if self.contests:
-            parts += ["", "Measured side by side (time of a round relative to the contest's first "
-                          "setting; below 1 is faster; 95% interval over blocks of fresh loaders):",
-                      "", self.table()]
+            parts += [
+                "",
+                "Measured side by side (time of a round relative to the contest's first "
+                "setting; below 1 is faster; 95% interval over blocks of fresh loaders):",
+                "",
+                self.table(),
+            ]
         parts += ["", f"{self.seconds:.0f} s{' (interrupted)' if self.interrupted else ''}"]
         return "\n".join(parts)
 
     def markdown(self) -> str:
-        lines = [f"# loaderbench tune: {self.dataset}", "", self.headline(), "", "```python",
-                 self.snippet(), "```", ""]
+        lines = [
+            f"# loaderbench tune: {self.dataset}",
+            "",
+            self.headline(),
+            "",
+            "```python",
+            self.snippet(),
+            "```",
+            "",
+        ]
         if self.diagnoses:
-            lines += ["## Diagnoses", ""] + [f"- **{d.code}**: {d.message()}"
-                                              for d in self.diagnoses] + [""]
+            lines += (
+                ["## Diagnoses", ""]
+                + [f"- **{d.code}**: {d.message()}" for d in self.diagnoses]
+                + [""]
+            )
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
-        lines += ["## Evidence", "", "Each contest measured its settings side by side, round by "
-                  "round in random order, in blocks of fresh loaders; the ratio is the time of a "
-                  "round over the contest's first setting, with its 95% interval.", "", "```",
-                  self.table(), "```", "", f"batch size {self.batch_size}, device {self.device}, "
-                  f"{self.seconds:.0f} s{', interrupted' if self.interrupted else ''}; machine: "
-                  + ", ".join(f"{k} {v}" for k, v in self.machine.items()), ""]
+        lines += [
+            "## Evidence",
+            "",
+            "Each contest measured its settings side by side, round by "
+            "round in random order, in blocks of fresh loaders; the ratio is the time of a "
+            "round over the contest's first setting, with its 95% interval.",
+            "",
+            "```",
+            self.table(),
+            "```",
+            "",
+            f"batch size {self.batch_size}, device {self.device}, "
+            f"{self.seconds:.0f} s{', interrupted' if self.interrupted else ''}; machine: "
+            + ", ".join(f"{k} {v}" for k, v in self.machine.items()),
+            "",
+        ]
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
-        return {"dataset": self.dataset, "batch_size": self.batch_size, "device": self.device,
-                "recommendation": self.loader_kwargs(), "headline": self.headline(),
-                "decisions": [vars(d) for d in self.decisions],
-                "diagnoses": [{"code": d.code, "cause": d.cause, "fix": d.fix}
-                              for d in self.diagnoses],
-                "bottleneck": self.bottleneck, "load_ms_per_batch": self.load_ms_per_batch,
-                "step_ms_per_batch": self.step_ms_per_batch, "notes": self.notes,
-                "interrupted": self.interrupted, "seconds": round(self.seconds, 1),
-                "confidence": 1 - self.alpha, "machine": self.machine, "sweep": self.sweep,
-                "contests": [c.as_dict(self.alpha) for c in self.contests]}
+        return {
+            "dataset": self.dataset,
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "recommendation": self.loader_kwargs(),
+            "headline": self.headline(),
+            "decisions": [vars(d) for d in self.decisions],
+            "diagnoses": [{"code": d.code, "cause": d.cause, "fix": d.fix} for d in self.diagnoses],
+            "bottleneck": self.bottleneck,
+            "load_ms_per_batch": self.load_ms_per_batch,
+            "step_ms_per_batch": self.step_ms_per_batch,
+            "notes": self.notes,
+            "interrupted": self.interrupted,
+            "seconds": round(self.seconds, 1),
+            "confidence": 1 - self.alpha,
+            "machine": self.machine,
+            "sweep": self.sweep,
+            "contests": [c.as_dict(self.alpha) for c in self.contests],
+        }
 
     def plot(self, path: Path) -> None:
         """One panel per contest: each setting's round time relative to the first, with its
         interval."""
         panels = max(len(self.contests), 1)
-        figure = Figure(figsize=(4.2 * min(panels, 3), 3.0 * ((panels + 2) // 3) + 0.6),
-                        layout="constrained")
+        figure = Figure(
+            figsize=(4.2 * min(panels, 3), 3.0 * ((panels + 2) // 3) + 0.6), layout="constrained"
+        )
         FigureCanvasAgg(figure)
         figure.suptitle(f"loaderbench tune: {self.dataset} (time relative to the first setting)")
         for i, contest in enumerate(self.contests):
@@ -173,8 +231,10 @@ class TuneResult:
             rows = [e.as_dict(self.alpha) for e in contest.entries]
             y = list(range(len(rows)))
             values = [r["time_ratio"] for r in rows]
-            errors = [[r["time_ratio"] - (r["low"] or r["time_ratio"]) for r in rows],
-                      [(r["high"] or r["time_ratio"]) - r["time_ratio"] for r in rows]]
+            errors = [
+                [r["time_ratio"] - (r["low"] or r["time_ratio"]) for r in rows],
+                [(r["high"] or r["time_ratio"]) - r["time_ratio"] for r in rows],
+            ]
             axes.errorbar(values, y, xerr=errors, fmt="o", capsize=3)
             axes.axvline(1.0, color="0.6", linewidth=0.8)
             axes.set_yticks(y, [r["label"] for r in rows])

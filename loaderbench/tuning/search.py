@@ -22,15 +22,26 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from .contest import (Candidate, Contest, Pace, StepOnly, Workload, median_of, rounds_for,
-                      run_contest, seconds_per_batch, step_seconds)
+from loaderbench.tuning.contest import (
+    Candidate,
+    Contest,
+    Pace,
+    StepOnly,
+    Workload,
+    median_of,
+    rounds_for,
+    run_contest,
+    seconds_per_batch,
+    step_seconds,
+)
 
 #: The start method a platform uses when none is named: fork on Linux up to Python 3.13.
-DEFAULT_START = multiprocessing.get_start_method(allow_none=True) or \
-    multiprocessing.get_all_start_methods()[0]
+DEFAULT_START = (
+    multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_all_start_methods()[0]
+)
 
 
 @dataclass(frozen=True)
@@ -84,9 +95,15 @@ def worker_counts(max_workers: int) -> list[int]:
 
 
 class Search:
-    def __init__(self, workload: Workload, settings: Settings, *, spawn_ok: bool = True,
-                 rng: random.Random | None = None,
-                 show: Callable[[str], None] = lambda line: print(line, file=sys.stderr)):
+    def __init__(
+        self,
+        workload: Workload,
+        settings: Settings,
+        *,
+        spawn_ok: bool = True,
+        rng: random.Random | None = None,
+        show: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    ):
         self.workload, self.settings, self.spawn_ok = workload, settings, spawn_ok
         self.rng = rng or random.Random()
         self.show = show
@@ -100,16 +117,32 @@ class Search:
     def contest(self, title: str, contestants: list, decided=None) -> Contest | None:
         """A contest with its share of the budget, or None (and a note) when none is left;
         ``decided`` as run_contest's (given one, the contest is a question: question pace)."""
-        per = (self.settings.question_s_per_contestant if decided
-               else self.settings.seconds_per_contestant)
+        per = (
+            self.settings.question_s_per_contestant
+            if decided
+            else self.settings.seconds_per_contestant
+        )
         seconds = min(per * len(contestants), self.left_s())
         if seconds < 0.25 * per * len(contestants):
-            self.outcome.notes.append(f"the budget was spent before {title} could be measured; "
-                                      "a larger --budget would try it")
+            self.outcome.notes.append(
+                f"the budget was spent before {title} could be measured; "
+                "a larger --budget would try it"
+            )
             return None
-        contest = run_contest(title, self.workload, contestants, Pace(
-            seconds, max_blocks=8 if decided else 6, min_effect=self.settings.min_effect,
-            alpha=self.settings.alpha), decided=decided, rng=self.rng, show=self.progress)
+        contest = run_contest(
+            title,
+            self.workload,
+            contestants,
+            Pace(
+                seconds,
+                max_blocks=8 if decided else 6,
+                min_effect=self.settings.min_effect,
+                alpha=self.settings.alpha,
+            ),
+            decided=decided,
+            rng=self.rng,
+            show=self.progress,
+        )
         self.outcome.contests.append(contest)
         if contest.stopped == "interrupted":
             raise KeyboardInterrupt
@@ -117,14 +150,20 @@ class Search:
 
     def progress(self, line: str) -> None:
         elapsed = time.monotonic() - self.started
-        self.show(f"{_bar(elapsed / self.settings.budget_s)} {_clock(elapsed)} of "
-                  f"{_clock(self.settings.budget_s)}  {line}")
+        self.show(
+            f"{_bar(elapsed / self.settings.budget_s)} {_clock(elapsed)} of "
+            f"{_clock(self.settings.budget_s)}  {line}"
+        )
 
     def faster(self, contest: Contest, contestant) -> bool:
         """Beyond the noise: the whole interval below 1, the estimate past the minimum effect."""
         est = contest.ratio(contestant, self.settings.alpha)
-        return (est is not None and est.high is not None and est.high < 1
-                and est.ratio < 1 / (1 + self.settings.min_effect))
+        return (
+            est is not None
+            and est.high is not None
+            and est.high < 1
+            and est.ratio < 1 / (1 + self.settings.min_effect)
+        )
 
     def gain_decided(self, contest: Contest, pace: Pace) -> bool:
         """Whether the second contestant is faster beyond the minimum effect is answered: its
@@ -145,16 +184,20 @@ class Search:
             self._run()
         except KeyboardInterrupt:
             self.outcome.interrupted = True
-            self.outcome.notes.append("interrupted: the settings shown are the best measured "
-                                      "so far")
+            self.outcome.notes.append(
+                "interrupted: the settings shown are the best measured so far"
+            )
         self.outcome.seconds = time.monotonic() - self.started
         return self.outcome
 
     def _run(self) -> None:
         out = self.outcome
         out.load_s_per_batch = seconds_per_batch(self.workload)
-        method = DEFAULT_START if DEFAULT_START in self.settings.start_methods \
+        method = (
+            DEFAULT_START
+            if DEFAULT_START in self.settings.start_methods
             else self.settings.start_methods[0]
+        )
         counts = worker_counts(self.settings.max_workers)
         if self.workload.step is None and self.settings.max_workers >= 2:
             # Without a step to overlap with, one worker only moves the loading out of the main
@@ -167,8 +210,11 @@ class Search:
             if done:
                 out.pick = current
                 if current.num_workers:
-                    self._decide("multiprocessing_context", current.start_method,
-                                 "this platform's default; loading keeps up with it")
+                    self._decide(
+                        "multiprocessing_context",
+                        current.start_method,
+                        "this platform's default; loading keeps up with it",
+                    )
                 return
         else:
             self._decide("num_workers", 0, "the starting point")
@@ -176,25 +222,38 @@ class Search:
             if n <= current.num_workers:
                 continue
             nxt = Candidate(n, method)
-            contest = self.contest(f"{current.label} against {nxt.label}", [current, nxt],
-                                   decided=self.gain_decided)
+            contest = self.contest(
+                f"{current.label} against {nxt.label}", [current, nxt], decided=self.gain_decided
+            )
             if contest is None:
                 break
             if not self.faster(contest, nxt):
                 est = contest.ratio(nxt, self.settings.alpha)
-                self._decide("num_workers", current.num_workers, (
-                    f"{nxt.num_workers} workers were not faster beyond the noise (their epoch "
-                    f"took {_speed(est)} the time of {current.label}'s)"))
+                self._decide(
+                    "num_workers",
+                    current.num_workers,
+                    (
+                        f"{nxt.num_workers} workers were not faster beyond the noise (their epoch "
+                        f"took {_speed(est)} the time of {current.label}'s)"
+                    ),
+                )
                 break
             est = contest.ratio(nxt, self.settings.alpha)
-            self._decide("num_workers", n, (
-                f"{1 / est.ratio:.2f}x the throughput of {current.label} (interval "
-                f"{1 / est.high:.2f}-{1 / est.low:.2f}x)"))
+            self._decide(
+                "num_workers",
+                n,
+                (
+                    f"{1 / est.ratio:.2f}x the throughput of {current.label} (interval "
+                    f"{1 / est.high:.2f}-{1 / est.low:.2f}x)"
+                ),
+            )
             current = out.pick = nxt  # the best so far, should Ctrl-C come next
         out.pick = current
         if current.num_workers == self.settings.max_workers and current.num_workers:
-            out.notes.append(f"{current.num_workers} workers, the most tried, were still faster "
-                             "than the count before: more may be faster yet (--max-workers)")
+            out.notes.append(
+                f"{current.num_workers} workers, the most tried, were still faster "
+                "than the count before: more may be faster yet (--max-workers)"
+            )
         if current.num_workers:
             out.pick = self._start_methods(current)
             out.pick = self._prefetch(out.pick)
@@ -222,64 +281,97 @@ class Search:
             # the loop from the step alone is handing each batch to the main process, which
             # more workers do not remove (on the reference machine about 1.7 ms per batch).
             pick = w1 if one_is_faster else w0
-            self._decide("num_workers", pick.num_workers, (
-                f"loading is not the bottleneck: an epoch took {r0:.2f}x the step alone with "
-                f"0 workers, {r1:.2f}x with 1; "
-                + ("1 worker is faster beyond the minimum effect" if one_is_faster else
-                   f"within {self.settings.min_effect:.0%} of each other, so no worker (each "
-                   f"costs memory)")))
+            self._decide(
+                "num_workers",
+                pick.num_workers,
+                (
+                    f"loading is not the bottleneck: an epoch took {r0:.2f}x the step alone with "
+                    f"0 workers, {r1:.2f}x with 1; "
+                    + (
+                        "1 worker is faster beyond the minimum effect"
+                        if one_is_faster
+                        else f"within {self.settings.min_effect:.0%} of each other, so no worker (each "
+                        f"costs memory)"
+                    )
+                ),
+            )
             return pick, True
         best = w1 if one_is_faster else w0
-        self._decide("num_workers", best.num_workers,
-                     "neither 0 nor 1 worker keeps up with the step; growing from here")
+        self._decide(
+            "num_workers",
+            best.num_workers,
+            "neither 0 nor 1 worker keeps up with the step; growing from here",
+        )
         return best, False
 
     def _record_keeps_up(self, contest: Contest, candidate: Candidate) -> bool:
         if not self.keeps_up(contest, candidate):
             return False
         est = contest.ratio(candidate, self.settings.alpha)
-        self._decide("num_workers", candidate.num_workers, (
-            f"the cheapest setting that keeps up with the step: an epoch takes {est.ratio:.2f}x "
-            f"the step alone"))
+        self._decide(
+            "num_workers",
+            candidate.num_workers,
+            (
+                f"the cheapest setting that keeps up with the step: an epoch takes {est.ratio:.2f}x "
+                f"the step alone"
+            ),
+        )
         return True
 
     def _start_methods(self, current: Candidate) -> Candidate:
-        methods = [m for m in self.settings.start_methods
-                   if self.spawn_ok or m == "fork"]
+        methods = [m for m in self.settings.start_methods if self.spawn_ok or m == "fork"]
         if len(methods) < 2:
             if not self.spawn_ok:
-                self.outcome.notes.append("spawn and forkserver were not tried: the dataset or "
-                                          "collate function cannot be pickled")
-            self._decide("multiprocessing_context", current.start_method,
-                         "the only start method tried")
+                self.outcome.notes.append(
+                    "spawn and forkserver were not tried: the dataset or "
+                    "collate function cannot be pickled"
+                )
+            self._decide(
+                "multiprocessing_context", current.start_method, "the only start method tried"
+            )
             return current
         others = [current.with_(start_method=m) for m in methods if m != current.start_method]
-        contest = self.contest(f"start methods at {current.num_workers} workers",
-                               [current, *others])
+        contest = self.contest(
+            f"start methods at {current.num_workers} workers", [current, *others]
+        )
         if contest is None:
             self._decide("multiprocessing_context", current.start_method, "not compared")
             return current
-        return self._cheapest_tie(contest, "multiprocessing_context", "start_method",
-                                  lambda e: median_of(e.first_batch_s) or 0.0,
-                                  "starts its workers fastest")
+        return self._cheapest_tie(
+            contest,
+            "multiprocessing_context",
+            "start_method",
+            lambda e: median_of(e.first_batch_s) or 0.0,
+            "starts its workers fastest",
+        )
 
     def _prefetch(self, current: Candidate) -> Candidate:
-        deeper = [current.with_(prefetch_factor=p) for p in self.settings.prefetch_factors
-                  if p != 2]
+        deeper = [
+            current.with_(prefetch_factor=p) for p in self.settings.prefetch_factors if p != 2
+        ]
         if not deeper:
             return current
-        contest = self.contest(f"prefetch at {current.label}", [current, *deeper],
-                               decided=self.gain_decided if len(deeper) == 1 else None)
+        contest = self.contest(
+            f"prefetch at {current.label}",
+            [current, *deeper],
+            decided=self.gain_decided if len(deeper) == 1 else None,
+        )
         if contest is None:
             return current
         for candidate in deeper:
             if self.faster(contest, candidate):
                 est = contest.ratio(candidate, self.settings.alpha)
-                self._decide("prefetch_factor", candidate.prefetch_factor, (
-                    f"{1 / est.ratio:.2f}x the throughput of the default 2"))
+                self._decide(
+                    "prefetch_factor",
+                    candidate.prefetch_factor,
+                    (f"{1 / est.ratio:.2f}x the throughput of the default 2"),
+                )
                 return candidate
-        self._decide("prefetch_factor", 2, "a deeper queue was not faster beyond the noise "
-                     "(each queued batch costs memory)")
+        self._decide(
+            "prefetch_factor",
+            2,
+            "a deeper queue was not faster beyond the noise (each queued batch costs memory)",
+        )
         return current
 
     def _pinning(self, current: Candidate) -> Candidate:
@@ -287,27 +379,42 @@ class Search:
         contest = self.contest(f"pin_memory at {current.label}", [current, pinned])
         if contest is not None and self.faster(contest, pinned):
             est = contest.ratio(pinned, self.settings.alpha)
-            self._decide("pin_memory", True, f"copies to the GPU {1 / est.ratio:.2f}x faster "
-                                             "per epoch (with non_blocking=True)")
+            self._decide(
+                "pin_memory",
+                True,
+                f"copies to the GPU {1 / est.ratio:.2f}x faster per epoch (with non_blocking=True)",
+            )
             return pinned
         self._decide("pin_memory", False, "pinned batches were not faster beyond the noise")
         return current
 
-    def _cheapest_tie(self, contest: Contest, setting: str, attribute: str,
-                      cost: Callable, why_cheap: str) -> Candidate:
+    def _cheapest_tie(
+        self, contest: Contest, setting: str, attribute: str, cost: Callable, why_cheap: str
+    ) -> Candidate:
         """Among the contestants within the minimum effect of the fastest, the cheapest."""
         alpha = self.settings.alpha
-        ratios = {e.contestant: (contest.ratio(e.contestant, alpha).ratio if i else 1.0)
-                  for i, e in enumerate(contest.entries)}
+        ratios = {
+            e.contestant: (contest.ratio(e.contestant, alpha).ratio if i else 1.0)
+            for i, e in enumerate(contest.entries)
+        }
         best = min(ratios.values())
-        ties = [e for e in contest.entries
-                if ratios[e.contestant] <= best * (1 + self.settings.min_effect)]
+        ties = [
+            e
+            for e in contest.entries
+            if ratios[e.contestant] <= best * (1 + self.settings.min_effect)
+        ]
         chosen = min(ties, key=cost)
-        costs = ", ".join(f"{getattr(e.contestant, attribute)} {cost(e):.2f} s"
-                          for e in contest.entries)
-        self._decide(setting, getattr(chosen.contestant, attribute), (
-            f"{why_cheap} among those within {self.settings.min_effect:.0%} of the fastest "
-            f"(time to first batch: {costs})"))
+        costs = ", ".join(
+            f"{getattr(e.contestant, attribute)} {cost(e):.2f} s" for e in contest.entries
+        )
+        self._decide(
+            setting,
+            getattr(chosen.contestant, attribute),
+            (
+                f"{why_cheap} among those within {self.settings.min_effect:.0%} of the fastest "
+                f"(time to first batch: {costs})"
+            ),
+        )
         return chosen.contestant
 
     def _decide(self, setting: str, value, reason: str) -> None:
@@ -315,20 +422,39 @@ class Search:
         self.outcome.decisions.append(Decision(setting, value, reason))
 
 
-def sweep(workload: Workload, settings: Settings, counts: list[int], *,
-          show: Callable[[str], None] = lambda line: None) -> Contest:
+def sweep(
+    workload: Workload,
+    settings: Settings,
+    counts: list[int],
+    *,
+    show: Callable[[str], None] = lambda line: None,
+) -> Contest:
     """Every worker count at once, side by side (the exhaustive experiment the search avoids)."""
-    method = DEFAULT_START if DEFAULT_START in settings.start_methods \
-        else settings.start_methods[0]
+    method = DEFAULT_START if DEFAULT_START in settings.start_methods else settings.start_methods[0]
     contestants = [Candidate(n, method if n else None) for n in counts]
-    pace = Pace(settings.seconds_per_contestant * len(contestants),
-                min_effect=settings.min_effect, alpha=settings.alpha)
-    return run_contest("sweep of " + ", ".join(c.label for c in contestants), workload,
-                       contestants, pace, show=show)
+    pace = Pace(
+        settings.seconds_per_contestant * len(contestants),
+        min_effect=settings.min_effect,
+        alpha=settings.alpha,
+    )
+    return run_contest(
+        "sweep of " + ", ".join(c.label for c in contestants),
+        workload,
+        contestants,
+        pace,
+        show=show,
+    )
 
 
-def plan_workload(dataset, *, batch_size: int, collate_fn=None, step=None, device=None,
-                  round_s: float = Settings.round_s) -> Workload:
+def plan_workload(
+    dataset,
+    *,
+    batch_size: int,
+    collate_fn=None,
+    step=None,
+    device=None,
+    round_s: float = Settings.round_s,
+) -> Workload:
     import torch
 
     probe = Workload(dataset, batch_size, 4, collate_fn, step, device or torch.device("cpu"))
@@ -336,8 +462,7 @@ def plan_workload(dataset, *, batch_size: int, collate_fn=None, step=None, devic
     if step is not None:  # a round of about round_s includes the steps
         per_batch += step_seconds(probe)
     batches = rounds_for(dataset, batch_size, per_batch, round_s=round_s)
-    return Workload(dataset, batch_size, batches, collate_fn, step,
-                    device or torch.device("cpu"))
+    return Workload(dataset, batch_size, batches, collate_fn, step, device or torch.device("cpu"))
 
 
 def _speed(estimate) -> str:

@@ -1,5 +1,5 @@
 """Distributed loading on torch.distributed itself: gloo on 127.0.0.1, one DataLoader per rank over
-a DistributedSampler (see loaderbench/distributed.py).
+a DistributedSampler (see loaderbench/measuring/distributed.py).
 
 Ranks started with spawn (what mp.spawn does, and what CUDA needs) import torch, about 2 s each
 here; forked ranks start in milliseconds. So one world runs spawned ranks, to cover that path, and
@@ -11,10 +11,10 @@ from collections import Counter
 import pytest
 import torch
 
-from loaderbench.derived import DISTRIBUTED
-from loaderbench.distributed import Job, World, summarise
 from loaderbench.grid import Case
-from loaderbench.measure import record_rates
+from loaderbench.judging.derived import DISTRIBUTED
+from loaderbench.measuring.distributed import Job, World, summarise
+from loaderbench.measuring.measure import record_rates
 
 pytestmark = pytest.mark.distributed
 
@@ -42,11 +42,13 @@ def assert_covered_once(pooled: Counter, length: int, world_size: int, drop_last
     assert set(pooled) <= set(range(length))
     assert max(pooled.values()) <= 2
     if drop_last:
-        assert not repeated and len(pooled) == length - remainder, \
+        assert not repeated and len(pooled) == length - remainder, (
             f"{len(pooled)} distinct of {length}, repeated {repeated[:5]}"
+        )
     else:
-        assert len(pooled) == length and len(repeated) == remainder, \
+        assert len(pooled) == length and len(repeated) == remainder, (
             f"{len(pooled)} distinct of {length}, repeated {repeated[:5]} (padding {remainder})"
+        )
 
 
 def assert_all_gone(world: World, job: Job) -> None:
@@ -56,11 +58,14 @@ def assert_all_gone(world: World, job: Job) -> None:
     assert not world.survivors(), f"ranks or DataLoader workers still alive: {world.survivors()}"
 
 
-@pytest.mark.parametrize("num_workers, drop_last, rank_start", [
-    (0, False, "spawn"), (2, False, "fork"), (2, True, "fork")],
-    ids=["w0-padded-spawn", "w2-padded-fork", "w2-drop_last-fork"])
-def test_ranks_load_each_sample_once_with_the_single_process_content(num_workers, drop_last,
-                                                                      rank_start):
+@pytest.mark.parametrize(
+    "num_workers, drop_last, rank_start",
+    [(0, False, "spawn"), (2, False, "fork"), (2, True, "fork")],
+    ids=["w0-padded-spawn", "w2-padded-fork", "w2-drop_last-fork"],
+)
+def test_ranks_load_each_sample_once_with_the_single_process_content(
+    num_workers, drop_last, rank_start
+):
     """Two ranks over two epochs: each rank loads exactly its sampler's shard in the sampler's
     order, with content equal to the single-process oracle, and together they cover the dataset
     once, padded or dropped as documented; set_epoch reshuffles in the real run too."""
@@ -78,8 +83,9 @@ def test_ranks_load_each_sample_once_with_the_single_process_content(num_workers
             assert seen["ids"] == list(sampler), f"rank {rank['rank']} epoch {epoch}: not its shard"
             expected = torch.stack([oracle.expected(i) for i in seen["ids"]])
             assert seen["content"].dtype == expected.dtype
-            assert torch.equal(seen["content"], expected), \
+            assert torch.equal(seen["content"], expected), (
                 f"rank {rank['rank']} epoch {epoch}: content differs from dataset.expected"
+            )
         assert_covered_once(pooled_ids(records, epoch), ODD_LENGTH, WORLD_SIZE, drop_last)
     orders = [[rank["epochs"][e]["ids"] for rank in records["ranks"]] for e in range(EPOCHS)]
     assert orders[0] != orders[1], "set_epoch did not change the order"
@@ -96,13 +102,26 @@ def test_distributed_throughput(benchmark, world_size, lb_settings):
     """Aggregate samples/s of the world: every round is one epoch on all ranks at once, timed from
     the go to the last rank's done; the per-rank numbers go to extra_info."""
     if BENCH_PROFILE not in lb_settings.grid.profiles:
-        pytest.skip(f"--lb-profiles leaves out {BENCH_PROFILE!r}, the distributed benchmark's profile")
-    job = Job(BENCH_PROFILE, Case(BENCH_PROFILE, 0), length=BENCH_LENGTH,
-              cost_scale=lb_settings.cost_scale, keep_content=False, seed=3)
+        pytest.skip(
+            f"--lb-profiles leaves out {BENCH_PROFILE!r}, the distributed benchmark's profile"
+        )
+    job = Job(
+        BENCH_PROFILE,
+        Case(BENCH_PROFILE, 0),
+        length=BENCH_LENGTH,
+        cost_scale=lb_settings.cost_scale,
+        keep_content=False,
+        seed=3,
+    )
     benchmark.group = f"{DISTRIBUTED}-{BENCH_PROFILE}"
-    benchmark.extra_info.update(measure=DISTRIBUTED, case=job.case.as_dict(),
-                                dataset=job.dataset().settings(), world_size=world_size,
-                                backend="gloo", drop_last=job.drop_last)
+    benchmark.extra_info.update(
+        measure=DISTRIBUTED,
+        case=job.case.as_dict(),
+        dataset=job.dataset().settings(),
+        world_size=world_size,
+        backend="gloo",
+        drop_last=job.drop_last,
+    )
     with World(job, world_size, start_method="fork") as world:
         world.epoch()  # starts every rank's loader and warms caches: not part of the timing
         benchmark.pedantic(world.epoch, rounds=lb_settings.rounds, iterations=1)
@@ -114,5 +133,6 @@ def test_distributed_throughput(benchmark, world_size, lb_settings):
     summary = summarise(records)
     batches = sum(rank["epochs"][-1]["batches"] for rank in records["ranks"])
     record_rates(benchmark, batches, sum(pooled_ids(records, epochs - 1).values()))
-    benchmark.extra_info.update(per_rank=summary["per_rank"],
-                                samples_per_s_in_ranks=summary["samples_per_s"])
+    benchmark.extra_info.update(
+        per_rank=summary["per_rank"], samples_per_s_in_ranks=summary["samples_per_s"]
+    )

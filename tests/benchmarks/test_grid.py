@@ -1,8 +1,16 @@
 """Throughput and time to first batch over the selected grid (see loaderbench/grid.py)."""
 
-from loaderbench.loaders import batch_length, build_loader, running
-from loaderbench.measure import (STARTUP, THROUGHPUT, assert_whole_epoch, epoch_length,
-                                 first_batch, record_case, record_rates, steady_state)
+from loaderbench.measuring.loaders import batch_length, build_loader, running
+from loaderbench.measuring.measure import (
+    STARTUP,
+    THROUGHPUT,
+    assert_whole_epoch,
+    epoch_length,
+    first_batch,
+    record_case,
+    record_rates,
+    steady_state,
+)
 
 
 def test_throughput(benchmark, lb_case, lb_dataset_for, lb_settings):
@@ -20,8 +28,9 @@ def test_time_to_first_batch(benchmark, lb_startup_case, lb_dataset_for, lb_sett
     case = lb_startup_case
     dataset = lb_dataset_for(case)
     record_case(benchmark, case, STARTUP, dataset)
-    batch = first_batch(benchmark, build_loader(dataset, case, persistent=False),
-                        lb_settings.rounds)
+    batch = first_batch(
+        benchmark, build_loader(dataset, case, persistent=False), lb_settings.rounds
+    )
     expected = epoch_length(dataset)
     if expected is not None:
         assert batch_length(batch) == min(case.batch_size, expected)

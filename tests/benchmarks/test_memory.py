@@ -8,16 +8,19 @@ import pytest
 import torch
 
 from bench_datasets import make_dataset
-from loaderbench.derived import MEMORY
 from loaderbench.grid import Case
-from loaderbench.loaders import build_loader, running
-from loaderbench.measure import assert_whole_epoch, record_case
-from loaderbench.memory import sampled_steady_state
+from loaderbench.judging.derived import MEMORY
+from loaderbench.measuring.loaders import build_loader, running
+from loaderbench.measuring.measure import assert_whole_epoch, record_case
+from loaderbench.measuring.memory import sampled_steady_state
 
 #: Worker counts of the copy-on-read pair: growth with the list should scale with them.
 COPY_ON_READ_WORKERS = (0, 2, 4)
-COPY_ON_READ_CASES = [(storage, Case("pyobj", workers, "fork"))
-                      for storage in ("list", "numpy") for workers in COPY_ON_READ_WORKERS]
+COPY_ON_READ_CASES = [
+    (storage, Case("pyobj", workers, "fork"))
+    for storage in ("list", "numpy")
+    for workers in COPY_ON_READ_WORKERS
+]
 
 
 def measure_memory(benchmark, case, dataset, rounds, **loader_options):
@@ -39,8 +42,11 @@ def test_memory(benchmark, lb_case, lb_dataset_for, lb_settings):
     measure_memory(benchmark, lb_case, lb_dataset_for(lb_case), lb_settings.rounds)
 
 
-@pytest.mark.parametrize("storage, case", COPY_ON_READ_CASES,
-                         ids=[f"{s}-{c.id.removeprefix('pyobj-')}" for s, c in COPY_ON_READ_CASES])
+@pytest.mark.parametrize(
+    "storage, case",
+    COPY_ON_READ_CASES,
+    ids=[f"{s}-{c.id.removeprefix('pyobj-')}" for s, c in COPY_ON_READ_CASES],
+)
 def test_memory_copy_on_read(benchmark, storage, case, lb_settings):
     """Forked workers reading a Python list un-share its pages; reading a numpy array does not."""
     if "pyobj" not in lb_settings.grid.profiles:
@@ -48,12 +54,19 @@ def test_memory_copy_on_read(benchmark, storage, case, lb_settings):
     if case.start_method and case.start_method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"copy-on-read needs {case.start_method} workers; this platform has none")
     dataset = lb_settings.datasets.with_ballast(
-        make_dataset("pyobj", cost_scale=lb_settings.cost_scale, storage=storage))
+        make_dataset("pyobj", cost_scale=lb_settings.cost_scale, storage=storage)
+    )
     try:
         # Shuffled, as in training: over the epochs every worker reads every part of the list.
         # In sequence each worker would always get the same batches and touch only its share.
-        measure_memory(benchmark, case, dataset, lb_settings.rounds, shuffle=True,
-                       generator=torch.Generator().manual_seed(0))
+        measure_memory(
+            benchmark,
+            case,
+            dataset,
+            lb_settings.rounds,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(0),
+        )
         benchmark.extra_info.update(storage=storage, shuffle=True)
     finally:
         del dataset

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from bench_datasets import USER_PROFILE
-from loaderbench.derived import OVERLAP
-from loaderbench.loaders import build_loader, running
-from loaderbench.measure import assert_whole_epoch, record_case
-from loaderbench.overlap import measure_overlap, step_for
-from loaderbench.plugin import lb_state
-from loaderbench.transfer import NO_CUDA
+from loaderbench.judging.derived import OVERLAP
+from loaderbench.measuring.loaders import build_loader, running
+from loaderbench.measuring.measure import assert_whole_epoch, record_case
+from loaderbench.measuring.overlap import measure_overlap, step_for
+from loaderbench.measuring.transfer import NO_CUDA
+from loaderbench.suite.plugin import lb_state
 
 #: Profiles whose load time per batch is comparable to the simulated step: GIL-bound work and
 #: waiting, the two cases workers exist for. For noop, disk, large and pyobj loading is so cheap
@@ -32,8 +32,9 @@ def run_overlap(benchmark, case, dataset, rounds, device, pin_memory):
     record_case(benchmark, case, OVERLAP, dataset)
     loader = build_loader(dataset, case, persistent=True, pin_memory=pin_memory)
     with running(loader):
-        numbers, batches, samples = measure_overlap(benchmark, loader, step_for(loader, device),
-                                                    rounds)
+        numbers, batches, samples = measure_overlap(
+            benchmark, loader, step_for(loader, device), rounds
+        )
     benchmark.extra_info.update(numbers, batches_per_epoch=batches, samples_per_epoch=samples)
     assert_whole_epoch(dataset, samples)
     return numbers
@@ -44,12 +45,24 @@ def test_overlap(benchmark, overlap_case, lb_dataset_for, lb_settings):
     if benchmark.disabled and overlap_case.start_method in ("spawn", "forkserver"):
         # As for memory: the code does not depend on the start method; start-up costs ~2 s.
         pytest.skip("smoke pass: spawn/forkserver overlap is measured by `make bench` only")
-    run_overlap(benchmark, overlap_case, lb_dataset_for(overlap_case), lb_settings.rounds,
-                device="cpu", pin_memory=False)
+    run_overlap(
+        benchmark,
+        overlap_case,
+        lb_dataset_for(overlap_case),
+        lb_settings.rounds,
+        device="cpu",
+        pin_memory=False,
+    )
 
 
 @pytest.mark.parametrize("device", [pytest.param("cuda", marks=needs_cuda)])
 def test_overlap_on_gpu(benchmark, overlap_case, lb_dataset_for, lb_settings, device):
     """The same epoch with pinned batches copied non_blocking and a device kernel as the step."""
-    run_overlap(benchmark, overlap_case, lb_dataset_for(overlap_case), lb_settings.rounds,
-                device=device, pin_memory=True)
+    run_overlap(
+        benchmark,
+        overlap_case,
+        lb_dataset_for(overlap_case),
+        lb_settings.rounds,
+        device=device,
+        pin_memory=True,
+    )

@@ -6,21 +6,31 @@ from functools import cache
 import pytest
 import torch
 
-from loaderbench.derived import TRANSFER
 from loaderbench.grid import Case
-from loaderbench.measure import record_case
-from loaderbench.transfer import (NO_CUDA, BatchCopy, TransferCase, can_pin, ceiling_gb_per_s,
-                                  collated_batch, gb_per_s)
+from loaderbench.judging.derived import TRANSFER
+from loaderbench.measuring.measure import record_case
+from loaderbench.measuring.transfer import (
+    NO_CUDA,
+    BatchCopy,
+    TransferCase,
+    can_pin,
+    ceiling_gb_per_s,
+    collated_batch,
+    gb_per_s,
+)
 
 TRANSFER_PROFILE = "large"  # 3x224x224 float32 samples: 0.6 MB each
 BATCH_SIZES = (8, 32, 128)
 
 needs_cuda = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)]
-SETTINGS = [TransferCase(device, size, pinned, non_blocking)
-            for device in ("cpu", "cuda") for size in BATCH_SIZES
-            for pinned in (False, True) for non_blocking in (False, True)]
-CASES = [pytest.param(s, id=s.id, marks=needs_cuda if s.device == "cuda" else ())
-         for s in SETTINGS]
+SETTINGS = [
+    TransferCase(device, size, pinned, non_blocking)
+    for device in ("cpu", "cuda")
+    for size in BATCH_SIZES
+    for pinned in (False, True)
+    for non_blocking in (False, True)
+]
+CASES = [pytest.param(s, id=s.id, marks=needs_cuda if s.device == "cuda" else ()) for s in SETTINGS]
 
 
 @cache
@@ -35,16 +45,19 @@ def test_transfer(benchmark, transfer, lb_settings):
     if transfer.pinned and not can_pin(torch.device(transfer.device)):
         pytest.skip("pinned host memory needs a CUDA device; the cpu path copies pageable memory")
     dataset = lb_settings.dataset(TRANSFER_PROFILE)
-    record_case(benchmark, Case(TRANSFER_PROFILE, 0, batch_size=transfer.batch_size), TRANSFER,
-                dataset)
+    record_case(
+        benchmark, Case(TRANSFER_PROFILE, 0, batch_size=transfer.batch_size), TRANSFER, dataset
+    )
     batch = collated_batch(dataset, transfer.batch_size)
     copy = BatchCopy(batch, transfer.device, transfer.pinned, transfer.non_blocking)
     benchmark.pedantic(copy, rounds=lb_settings.rounds, warmup_rounds=1, iterations=1)
-    benchmark.extra_info.update(transfer=transfer.as_dict(), bytes=copy.nbytes,
-                                ceiling_gb_per_s=ceiling(transfer.device))
+    benchmark.extra_info.update(
+        transfer=transfer.as_dict(), bytes=copy.nbytes, ceiling_gb_per_s=ceiling(transfer.device)
+    )
     stats = getattr(benchmark, "stats", None)  # None when benchmarks are disabled
     if stats is not None:
         rate = gb_per_s(copy.nbytes, stats.stats.median)
-        benchmark.extra_info.update(gb_per_s=rate,
-                                    fraction_of_ceiling=rate / benchmark.extra_info["ceiling_gb_per_s"])
+        benchmark.extra_info.update(
+            gb_per_s=rate, fraction_of_ceiling=rate / benchmark.extra_info["ceiling_gb_per_s"]
+        )
     assert torch.equal(copy.destination.cpu(), batch), "the copy did not deliver the batch"

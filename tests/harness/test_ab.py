@@ -9,15 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from loaderbench import ab
 from loaderbench.cli import main
 from loaderbench.errors import InputError
-from loaderbench.paired import environments
+from loaderbench.paired import ab, environments
 
 
 def test_the_selection_after_the_dashes_picks_the_grid_and_sets_both_sides():
-    chosen = ab.parse_selection(["--lb-profiles=cpu,io", "--lb-workers", "0,2",
-                                 "--lb-cost-scale=1.1", "--lb-inject=main-batch-delay=0.001"])
+    chosen = ab.parse_selection(
+        [
+            "--lb-profiles=cpu,io",
+            "--lb-workers",
+            "0,2",
+            "--lb-cost-scale=1.1",
+            "--lb-inject=main-batch-delay=0.001",
+        ]
+    )
     assert (chosen.profiles, chosen.workers) == ("cpu,io", "0,2")
     assert chosen.common == ("--lb-cost-scale=1.1", "--lb-inject=main-batch-delay=0.001")
     with pytest.raises(InputError, match="-k.*not a grid selection"):
@@ -26,7 +32,9 @@ def test_the_selection_after_the_dashes_picks_the_grid_and_sets_both_sides():
 
 def test_a_sides_own_settings_come_after_the_common_ones_and_are_checked():
     assert ab.side_settings("B", "--lb-cost-scale=1.25", ("--lb-dataset=pkg.mod:make",)) == (
-        "--lb-dataset=pkg.mod:make", "--lb-cost-scale=1.25")
+        "--lb-dataset=pkg.mod:make",
+        "--lb-cost-scale=1.25",
+    )
     with pytest.raises(InputError, match="side B: unknown side setting --lb-nonsense"):
         ab.side_settings("B", "--lb-nonsense=1", ())
     with pytest.raises(InputError, match="side A: --lb-cost-scale must be > 0"):
@@ -42,26 +50,30 @@ def test_a_spec_side_gets_a_venv_with_its_requirement_first_then_the_project(tmp
         calls.append(command)
         return subprocess.CompletedProcess(command, 0)
 
-    side = environments.spec_side("B", "torch==2.12.0 --index-url https://x/cpu", tmp_path,
-                                  tmp_path / "project", run=run)
+    side = environments.spec_side(
+        "B", "torch==2.12.0 --index-url https://x/cpu", tmp_path, tmp_path / "project", run=run
+    )
     venv = Path(side.python).parent.parent
     assert calls[0][1:] == ["-m", "venv", "--clear", str(venv)]
     assert calls[1][-3:] == ["torch==2.12.0", "--index-url", "https://x/cpu"]
     assert calls[2][-2:] == ["-e", str(tmp_path / "project")]
     assert all(c[0] == side.python for c in calls[1:])
-    environments.spec_side("B", "torch==2.12.0 --index-url https://x/cpu", tmp_path,
-                           tmp_path / "project", run=run)
+    environments.spec_side(
+        "B", "torch==2.12.0 --index-url https://x/cpu", tmp_path, tmp_path / "project", run=run
+    )
     assert len(calls) == 3  # stamped: reused, not rebuilt
 
     def failing(command):
         return subprocess.CompletedProcess(command, 1)
+
     with pytest.raises(InputError, match="side A: pip 'torch==9.9': could not be installed"):
         environments.spec_side("A", "torch==9.9", tmp_path, tmp_path, run=failing)
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -85,8 +97,9 @@ def test_a_git_ref_side_runs_the_code_of_that_commit_first_on_its_path(repo, tmp
     checkout = Path(side.pythonpath[0])
     assert (checkout / "userdata.py").read_text() == "VERSION = 1\n"
     assert side.settings == ("--lb-cost-scale=1.1",) and "of " + str(repo) in side.what
-    again = environments.ref_side(base, git(repo, "rev-parse", "HEAD~1"), repo,
-                                  tmp_path / "cache", project=tmp_path)
+    again = environments.ref_side(
+        base, git(repo, "rev-parse", "HEAD~1"), repo, tmp_path / "cache", project=tmp_path
+    )
     assert again.pythonpath == side.pythonpath  # the same commit's checkout is reused
     env = side.environment()
     assert env["PYTHONPATH"].split(":")[0] == str(checkout)
@@ -102,8 +115,9 @@ def test_an_isolated_side_gets_none_of_this_shells_python_or_loaderbench_variabl
     monkeypatch.setenv("PYTHONPATH", "/leaks")
     monkeypatch.setenv("PYTHONHASHSEED", "3")
     monkeypatch.setenv("LOADERBENCH_RUNNER", "gpu")
-    isolated = environments.SideSpec("A", sys.executable, pythonpath=("/checkout",),
-                                     isolated=True).environment()
+    isolated = environments.SideSpec(
+        "A", sys.executable, pythonpath=("/checkout",), isolated=True
+    ).environment()
     assert isolated["PYTHONPATH"] == "/checkout"
     assert "PYTHONHASHSEED" not in isolated and "LOADERBENCH_RUNNER" not in isolated
     assert "LOADERBENCH_LAYOUT_PAD" in isolated  # its own, drawn for this start
@@ -111,16 +125,19 @@ def test_an_isolated_side_gets_none_of_this_shells_python_or_loaderbench_variabl
     assert shared["PYTHONPATH"] == "/checkout:/leaks" and shared["LOADERBENCH_RUNNER"] == "gpu"
 
 
-@pytest.mark.parametrize("args, problem", [
-    (["--a-python", "/no/such/python"], "side A: interpreter /no/such/python does not exist"),
-    (["--a-python", sys.executable, "--a-spec", "torch==2.13.0"], "not both"),
-    (["--b-repo", "."], "--b-repo needs --b-ref"),
-    (["--b-args=--lb-cost-scale=-1"], "side B: --lb-cost-scale must be > 0"),
-    (["--budget", "0"], "the budget must be > 0"),
-    (["--measures", "latency"], "--measures: unknown measure latency"),
-    (["--", "--lb-profiles=nope"], "unknown profile nope"),
-    (["--", "-k", "throughput"], "not a grid selection"),
-])
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["--a-python", "/no/such/python"], "side A: interpreter /no/such/python does not exist"),
+        (["--a-python", sys.executable, "--a-spec", "torch==2.13.0"], "not both"),
+        (["--b-repo", "."], "--b-repo needs --b-ref"),
+        (["--b-args=--lb-cost-scale=-1"], "side B: --lb-cost-scale must be > 0"),
+        (["--budget", "0"], "the budget must be > 0"),
+        (["--measures", "latency"], "--measures: unknown measure latency"),
+        (["--", "--lb-profiles=nope"], "unknown profile nope"),
+        (["--", "-k", "throughput"], "not a grid selection"),
+    ],
+)
 def test_unusable_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, args, problem):
     out = tmp_path / "ab"
     assert main(["ab", "--out", str(out), *args]) == 2

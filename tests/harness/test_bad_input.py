@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic_results import CPU_W0, CPU_W2, results
 
 from bench_datasets import UserDatasetError, make_user_dataset
 from loaderbench.cli import main
 from loaderbench.errors import EXIT_USAGE
-from synthetic_results import CPU_W0, CPU_W2, results
 
 ROOT = Path(__file__).resolve().parents[2]
 # A user dataset module that fails the way a missing native library makes one fail.
@@ -72,6 +72,7 @@ def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
 
 # --- loaderbench commands ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", list(BAD_FILES))
 @pytest.mark.parametrize("command", ["table", "report", "gate-baseline", "gate-current"])
 def test_every_command_refuses_an_unusable_file_in_one_line(tmp_path, capsys, command, kind):
@@ -86,18 +87,25 @@ def test_every_command_refuses_an_unusable_file_in_one_line(tmp_path, capsys, co
     assert code == EXIT_USAGE
     # A folder is a legitimate place for a baseline (baselines/<class>/), so gate says no
     # baseline file is in it rather than that it is a folder.
-    problem = ("no baseline folder" if (command, kind) == ("gate-baseline", "directory")
-               else BAD_FILES[kind][1])
+    problem = (
+        "no baseline folder"
+        if (command, kind) == ("gate-baseline", "directory")
+        else BAD_FILES[kind][1]
+    )
     assert_one_line_error(err, argv[0], bad.name, problem)
     assert out == ""
 
 
-@pytest.mark.parametrize("argv, fragments", [
-    (["baseline", "--runs", "1"], ["--runs must be >= 2"]),
-    (["baseline", "--runner", "My Runner"], ["is not a plain lower-case name"]),
-    (["ab", "--blocks", "1"], ["one block cannot show the spread between processes"]),
-    (["ab", "--a-python", "/no/such/python"], ["/no/such/python does not exist"]),
-], ids=["baseline-runs", "baseline-runner", "ab-blocks", "ab-python"])
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["baseline", "--runs", "1"], ["--runs must be >= 2"]),
+        (["baseline", "--runner", "My Runner"], ["is not a plain lower-case name"]),
+        (["ab", "--blocks", "1"], ["one block cannot show the spread between processes"]),
+        (["ab", "--a-python", "/no/such/python"], ["/no/such/python does not exist"]),
+    ],
+    ids=["baseline-runs", "baseline-runner", "ab-blocks", "ab-python"],
+)
 def test_bad_settings_are_refused_before_anything_runs(capsys, argv, fragments):
     code, out, err = run_cli(capsys, argv)
     assert code == EXIT_USAGE
@@ -121,17 +129,31 @@ def test_no_baseline_for_this_runner_class_says_how_to_record_one(tmp_path, caps
     assert_one_line_error(err, "gate", "no baseline for runner class 'cpu'", "make baseline")
 
 
-@pytest.mark.parametrize("spec, fragments", [
-    ("broken_dataset:make", ["cannot import module 'broken_dataset'", "ImportError: libfancy.so"]),
-    ("no_such_pkg.data:make", ["cannot import module 'no_such_pkg.data'", "PYTHONPATH"]),
-    ("broken_dataset", ["is not of the form package.module:callable"]),
-    ("json:nothing_here", ["module 'json' has no attribute 'nothing_here'"]),
-    ("json:dumps", ["json:dumps() raised TypeError"]),
-    ("os:getcwd", ["returned str, not a torch.utils.data.Dataset"]),
-], ids=["import-fails", "not-found", "no-callable", "no-attribute", "factory-raises",
-        "not-a-dataset"])
+@pytest.mark.parametrize(
+    "spec, fragments",
+    [
+        (
+            "broken_dataset:make",
+            ["cannot import module 'broken_dataset'", "ImportError: libfancy.so"],
+        ),
+        ("no_such_pkg.data:make", ["cannot import module 'no_such_pkg.data'", "PYTHONPATH"]),
+        ("broken_dataset", ["is not of the form package.module:callable"]),
+        ("json:nothing_here", ["module 'json' has no attribute 'nothing_here'"]),
+        ("json:dumps", ["json:dumps() raised TypeError"]),
+        ("os:getcwd", ["returned str, not a torch.utils.data.Dataset"]),
+    ],
+    ids=[
+        "import-fails",
+        "not-found",
+        "no-callable",
+        "no-attribute",
+        "factory-raises",
+        "not-a-dataset",
+    ],
+)
 def test_a_user_dataset_that_cannot_be_built_is_one_line_naming_the_problem(
-        tmp_path, monkeypatch, spec, fragments):
+    tmp_path, monkeypatch, spec, fragments
+):
     (tmp_path / "broken_dataset.py").write_text(BROKEN_DATASET)
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(UserDatasetError) as refused:
@@ -146,15 +168,30 @@ def test_a_user_dataset_that_cannot_be_built_is_one_line_naming_the_problem(
 
 PROCESSES = {
     # name: (argv after the interpreter, extra environment, exit code, fragments of the one line)
-    "cli-missing-file": (["-m", "loaderbench", "table", "nowhere.json"], {}, 2,
-                         ["loaderbench table: error: nowhere.json: no such file"]),
-    "unknown-start-method": (["-m", "pytest", "--lb-start-methods=thread"], {}, 4,
-                             ["ERROR: --lb-start-methods: unknown start method thread"]),
-    "dataset-fails-to-import": (["-m", "pytest", "--lb-dataset=broken_dataset:make"], {}, 4,
-                                ["ERROR: --lb-dataset: cannot import module 'broken_dataset'",
-                                 "ImportError: libfancy.so"]),
-    "unknown-hypothesis-profile": (["-m", "pytest"], {"HYPOTHESIS_PROFILE": "fast"}, 4,
-                                   ["ERROR: HYPOTHESIS_PROFILE='fast' is not a profile; valid:"]),
+    "cli-missing-file": (
+        ["-m", "loaderbench", "table", "nowhere.json"],
+        {},
+        2,
+        ["loaderbench table: error: nowhere.json: no such file"],
+    ),
+    "unknown-start-method": (
+        ["-m", "pytest", "--lb-start-methods=thread"],
+        {},
+        4,
+        ["ERROR: --lb-start-methods: unknown start method thread"],
+    ),
+    "dataset-fails-to-import": (
+        ["-m", "pytest", "--lb-dataset=broken_dataset:make"],
+        {},
+        4,
+        ["ERROR: --lb-dataset: cannot import module 'broken_dataset'", "ImportError: libfancy.so"],
+    ),
+    "unknown-hypothesis-profile": (
+        ["-m", "pytest"],
+        {"HYPOTHESIS_PROFILE": "fast"},
+        4,
+        ["ERROR: HYPOTHESIS_PROFILE='fast' is not a profile; valid:"],
+    ),
 }
 
 
@@ -163,15 +200,22 @@ def processes(tmp_path_factory):
     """Every PROCESSES entry, started at once (each imports torch: seconds apiece), finished."""
     folder = tmp_path_factory.mktemp("bad_input")
     (folder / "broken_dataset.py").write_text(BROKEN_DATASET)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(folder), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])),
+    }
     started = {}
     for name, (args, extra, _, _) in PROCESSES.items():
         if args[1] == "pytest":
             args = [*args, "-p", "no:cacheprovider"]
         started[name] = subprocess.Popen(
-            [sys.executable, *args], cwd=folder if args[1] == "loaderbench" else ROOT,
-            env={**env, **extra}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [sys.executable, *args],
+            cwd=folder if args[1] == "loaderbench" else ROOT,
+            env={**env, **extra},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     return {name: (proc, *proc.communicate(timeout=180)) for name, proc in started.items()}
 
 

@@ -11,17 +11,25 @@ import pytest
 from pytest_benchmark.stats import Stats
 from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import get_machine_id
+from synthetic_results import CPU_W0, CPU_W2, FINGERPRINT, results, scaled
 
-from loaderbench import baseline as baseline_module
 from loaderbench import machine
-from loaderbench.baseline import (Progress, baseline_files, locate_baseline, merge_runs,
-                                  noise_band, record, recorded_noise, recording, sittings,
-                                  write_json_atomic)
 from loaderbench.cli import main
 from loaderbench.errors import InputError
 from loaderbench.grid import Case
-
-from synthetic_results import CPU_W0, CPU_W2, FINGERPRINT, results, scaled
+from loaderbench.judging import baseline as baseline_module
+from loaderbench.judging.baseline import (
+    Progress,
+    baseline_files,
+    locate_baseline,
+    merge_runs,
+    noise_band,
+    record,
+    recorded_noise,
+    recording,
+    sittings,
+    write_json_atomic,
+)
 
 KIND_FILE = "0001_test-2cpu.json"  # the first baseline of synthetic_results' machine kind
 
@@ -65,8 +73,10 @@ def test_pytest_benchmark_storage_reads_a_recorded_baseline(tmp_path):
     loaded = list(storage.load())
     assert [str(path) for path, _ in loaded] == [f"{get_machine_id()}/{KIND_FILE}"]
     assert not warnings
-    assert {b["name"] for b in loaded[0][1]["benchmarks"]} == {"test_throughput[cpu-w0]",
-                                                               "test_throughput[cpu-w2-fork]"}
+    assert {b["name"] for b in loaded[0][1]["benchmarks"]} == {
+        "test_throughput[cpu-w0]",
+        "test_throughput[cpu-w2-fork]",
+    }
 
 
 def test_writes_are_diff_friendly(tmp_path):
@@ -81,8 +91,10 @@ def test_a_failed_write_leaves_the_old_file_whole_and_no_debris(tmp_path, monkey
     path = tmp_path / "baseline.json"
     write_json_atomic(path, {"old": True})
     if failure == "replace":
+
         def broken_replace(src, dst):
             raise OSError("disk full")
+
         monkeypatch.setattr(os, "replace", broken_replace)
         data, expected = {"new": True}, OSError
     else:
@@ -103,13 +115,22 @@ def fake_runs(calls: list, slots: list | None = None):
         calls.append(command)
         slots.append(slot)
         return next(runs)
+
     return run
 
 
 def test_record_runs_the_grid_n_times_and_stores_one_pooled_file(tmp_path, capsys):
     calls, slots = [], []
-    path = record(runner="cpu", runs=3, pytest_args=["--lb-profiles=cpu"], root=tmp_path,
-                  force=False, python="py", run=fake_runs(calls, slots), fingerprint=FINGERPRINT)
+    path = record(
+        runner="cpu",
+        runs=3,
+        pytest_args=["--lb-profiles=cpu"],
+        root=tmp_path,
+        force=False,
+        python="py",
+        run=fake_runs(calls, slots),
+        fingerprint=FINGERPRINT,
+    )
     assert slots == [(0, 3), (1, 3), (2, 3)]  # each run its own slice of layouts (layout.py)
     assert path == tmp_path / "cpu" / get_machine_id() / KIND_FILE
     assert len(calls) == 3 and all(c[:3] == ["py", "-m", "pytest"] for c in calls)
@@ -129,20 +150,41 @@ def stored(folder, name: str, **fingerprint) -> Path:
 
 
 def test_an_existing_baseline_is_kept_without_force_and_replaced_with_it(tmp_path):
-    first = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
-                   run=fake_runs([]), fingerprint=FINGERPRINT)
+    first = record(
+        runner="cpu",
+        runs=2,
+        pytest_args=[],
+        root=tmp_path,
+        force=False,
+        run=fake_runs([]),
+        fingerprint=FINGERPRINT,
+    )
     before = first.read_text()
     stale = stored(tmp_path / "cpu" / "Other-CPython-3.9-64bit", "0002_test-2cpu.json")
     other_kind = stored(tmp_path / "cpu" / get_machine_id(), "0003_amd-2cpu.json", cpu_model="AMD")
     other_before = other_kind.read_text()
     calls = []
     with pytest.raises(InputError, match="--force"):
-        record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=False,
-               run=fake_runs(calls), fingerprint=FINGERPRINT)
+        record(
+            runner="cpu",
+            runs=3,
+            pytest_args=[],
+            root=tmp_path,
+            force=False,
+            run=fake_runs(calls),
+            fingerprint=FINGERPRINT,
+        )
     assert calls == []  # refused before spending any time on runs
     assert first.read_text() == before
-    new = record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=True,
-                 run=fake_runs([]), fingerprint=FINGERPRINT)
+    new = record(
+        runner="cpu",
+        runs=3,
+        pytest_args=[],
+        root=tmp_path,
+        force=True,
+        run=fake_runs([]),
+        fingerprint=FINGERPRINT,
+    )
     assert new.name == "0004_test-2cpu.json"  # pytest-benchmark's next number: the latest
     assert json.loads(new.read_text())["loaderbench"]["baseline"]["runs"] == 3
     assert not first.exists() and not stale.exists()  # one baseline per machine kind
@@ -151,8 +193,15 @@ def test_an_existing_baseline_is_kept_without_force_and_replaced_with_it(tmp_pat
 
 def test_a_baseline_of_another_machine_kind_needs_no_force(tmp_path):
     amd = stored(tmp_path / "cpu" / get_machine_id(), "0001_amd-2cpu.json", cpu_model="AMD")
-    path = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
-                  run=fake_runs([]), fingerprint=FINGERPRINT)
+    path = record(
+        runner="cpu",
+        runs=2,
+        pytest_args=[],
+        root=tmp_path,
+        force=False,
+        run=fake_runs([]),
+        fingerprint=FINGERPRINT,
+    )
     assert path.name == "0002_test-2cpu.json" and amd.exists()
 
 
@@ -162,11 +211,16 @@ def test_the_candidates_machine_kind_picks_the_baseline(tmp_path):
     folder = tmp_path / "cpu"
     own = stored(folder / get_machine_id(), "0001_test-2cpu.json")
     stored(folder / get_machine_id(), "0002_amd-2cpu.json", cpu_model="AMD")
-    latest = stored(folder / get_machine_id(), "0003_intel-4cpu.json", cpu_model="Intel",
-                    usable_cores=4)
+    latest = stored(
+        folder / get_machine_id(), "0003_intel-4cpu.json", cpu_model="Intel", usable_cores=4
+    )
     assert locate_baseline(folder, "cpu", fingerprint=FINGERPRINT) == own
-    assert locate_baseline(folder, "cpu", fingerprint={**FINGERPRINT, "usable_cores": 4,
-                                                       "cpu_model": "Intel"}) == latest
+    assert (
+        locate_baseline(
+            folder, "cpu", fingerprint={**FINGERPRINT, "usable_cores": 4, "cpu_model": "Intel"}
+        )
+        == latest
+    )
     assert locate_baseline(folder, "cpu", fingerprint={**FINGERPRINT, "cpu_model": "ARM"}) == latest
     # memory and driver are shown when they differ, but do not make another kind
     assert locate_baseline(folder, "cpu", fingerprint={**FINGERPRINT, "memory_gb": 23.4}) == own
@@ -180,14 +234,22 @@ def test_an_unreadable_baseline_of_unknown_kind_stops_a_recording(tmp_path):
     broken.write_text("{not json")
     calls = []
     with pytest.raises(InputError, match="0001_test-2cpu.json: not JSON"):
-        record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=True,
-               run=fake_runs(calls), fingerprint=FINGERPRINT)
+        record(
+            runner="cpu",
+            runs=2,
+            pytest_args=[],
+            root=tmp_path,
+            force=True,
+            run=fake_runs(calls),
+            fingerprint=FINGERPRINT,
+        )
     assert calls == [] and broken.read_text() == "{not json"
 
 
 def test_runs_that_record_another_runner_class_are_not_stored(tmp_path):
     def gpu_run(command, label, slot):
         return results({CPU_W0: [1.0, 1.1]}, runner="gpu")
+
     with pytest.raises(InputError, match="runner class"):
         record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False, run=gpu_run)
     assert not (tmp_path / "cpu").exists()
@@ -196,8 +258,10 @@ def test_runs_that_record_another_runner_class_are_not_stored(tmp_path):
 def test_progress_estimates_the_time_left_from_the_runs_done():
     now = [100.0]
     progress = Progress(3, clock=lambda: now[0])
-    assert progress.line(0, "run 1 of 3") == \
-        "run 1 of 3 (elapsed 0s, no estimate before the first run ends)"
+    assert (
+        progress.line(0, "run 1 of 3")
+        == "run 1 of 3 (elapsed 0s, no estimate before the first run ends)"
+    )
     now[0] += 70
     assert progress.line(1, "run 2 of 3") == "run 2 of 3 (elapsed 1m10s, about 2m20s left)"
     now[0] += 70
@@ -209,8 +273,10 @@ def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monk
     monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
     root = str(tmp_path)
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0
-    assert "baseline of runner class 'cpu' for this machine kind (test-2cpu) written to" in \
-        capsys.readouterr().out
+    assert (
+        "baseline of runner class 'cpu' for this machine kind (test-2cpu) written to"
+        in capsys.readouterr().out
+    )
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 2
     assert "already holds" in capsys.readouterr().err
     assert main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root, "--force"]) == 2
@@ -222,8 +288,24 @@ def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monk
 def test_arguments_after_a_double_dash_reach_pytest(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(baseline_module, "run_grid", fake_runs(calls))
-    assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", str(tmp_path), "--",
-                 "--lb-profiles=noop", "-k", "w0 and not spawn"]) == 0
+    assert (
+        main(
+            [
+                "baseline",
+                "--runner",
+                "cpu",
+                "--runs",
+                "2",
+                "--baselines",
+                str(tmp_path),
+                "--",
+                "--lb-profiles=noop",
+                "-k",
+                "w0 and not spawn",
+            ]
+        )
+        == 0
+    )
     assert calls[0][-3:] == ["--lb-profiles=noop", "-k", "w0 and not spawn"]
 
 
@@ -237,22 +319,42 @@ def test_a_failing_pytest_run_stores_nothing(tmp_path, monkeypatch, capsys):
 
 # --- extending a baseline with runs from another sitting -----------------------------------------
 
+
 def test_extending_a_baseline_pools_the_new_runs_after_the_old_ones(tmp_path):
-    path = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
-                  run=fake_runs([]), fingerprint=FINGERPRINT)
+    path = record(
+        runner="cpu",
+        runs=2,
+        pytest_args=[],
+        root=tmp_path,
+        force=False,
+        run=fake_runs([]),
+        fingerprint=FINGERPRINT,
+    )
     before = json.loads(path.read_text())
-    slower = [results({CPU_W0: scaled(r, 1.5), CPU_W2: scaled(r[::-1], 0.5)},
-                      speed_probe=0.05) for r in RUN_ROUNDS]
+    slower = [
+        results({CPU_W0: scaled(r, 1.5), CPU_W2: scaled(r[::-1], 0.5)}, speed_probe=0.05)
+        for r in RUN_ROUNDS
+    ]
     runs = iter(slower)
-    extended = record(runner="cpu", runs=3, pytest_args=[], root=tmp_path, force=False,
-                      extend=True, run=lambda command, label, slot: next(runs),
-                      fingerprint=FINGERPRINT)
+    extended = record(
+        runner="cpu",
+        runs=3,
+        pytest_args=[],
+        root=tmp_path,
+        force=False,
+        extend=True,
+        run=lambda command, label, slot: next(runs),
+        fingerprint=FINGERPRINT,
+    )
     assert extended == path and len(baseline_files(tmp_path / "cpu")) == 1
     after = json.loads(path.read_text())
-    old_w0, new_w0 = (next(b for b in d["benchmarks"] if b["name"] == "test_throughput[cpu-w0]")
-                      for d in (before, after))
+    old_w0, new_w0 = (
+        next(b for b in d["benchmarks"] if b["name"] == "test_throughput[cpu-w0]")
+        for d in (before, after)
+    )
     assert new_w0["stats"]["data"] == old_w0["stats"]["data"] + [
-        v for r in RUN_ROUNDS for v in scaled(r, 1.5)]
+        v for r in RUN_ROUNDS for v in scaled(r, 1.5)
+    ]
     noise = recorded_noise(after)["test_throughput[cpu-w0]"]
     assert noise["run_medians"] == pytest.approx([1.0, 1.2, 1.5, 1.8, 1.65])
     assert noise["band"] == pytest.approx(0.8)  # the slower sitting widened it from 20%
@@ -266,35 +368,65 @@ def test_a_baseline_written_before_sittings_were_kept_counts_as_one(tmp_path):
     old = merge_runs(three_runs())
     del old["loaderbench"]["baseline"]["sittings"]
     assert sittings(old) == [{"date": old["datetime"], "runs": 3}]
-    assert [s["runs"] for s in merge_runs(three_runs()[:1], prior=old)["loaderbench"]["baseline"]
-            ["sittings"]] == [3, 1]
+    assert [
+        s["runs"]
+        for s in merge_runs(three_runs()[:1], prior=old)["loaderbench"]["baseline"]["sittings"]
+    ] == [3, 1]
 
 
 def test_extending_needs_a_baseline_of_this_machine_kind(tmp_path):
     amd = stored(tmp_path / "cpu" / get_machine_id(), "0001_amd-2cpu.json", cpu_model="AMD")
     calls = []
-    with pytest.raises(InputError, match=r"no baseline for this machine \(test-2cpu\).*make baseline"):
-        record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False, extend=True,
-               run=fake_runs(calls), fingerprint=FINGERPRINT)
+    with pytest.raises(
+        InputError, match=r"no baseline for this machine \(test-2cpu\).*make baseline"
+    ):
+        record(
+            runner="cpu",
+            runs=2,
+            pytest_args=[],
+            root=tmp_path,
+            force=False,
+            extend=True,
+            run=fake_runs(calls),
+            fingerprint=FINGERPRINT,
+        )
     assert calls == [] and len(baseline_files(tmp_path / "cpu")) == 1 and amd.exists()
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"torch": "2.14.1"}, "torch 2.14.1 vs 2.13.0"),
-    ({"cost_scale": 1.25}, "cost_scale 1.0, the new runs with 1.25"),
-    ({"case": Case("noop", 0)}, r"only in the baseline: test_throughput\[cpu-w0\]"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"torch": "2.14.1"}, "torch 2.14.1 vs 2.13.0"),
+        ({"cost_scale": 1.25}, "cost_scale 1.0, the new runs with 1.25"),
+        ({"case": Case("noop", 0)}, r"only in the baseline: test_throughput\[cpu-w0\]"),
+    ],
+)
 def test_runs_unlike_the_baseline_do_not_extend_it(tmp_path, change, message):
     """Rounds of another torch, cost or selection would pool into bands they do not belong to:
     refused after the runs, naming the difference, the file left byte for byte."""
-    path = record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False,
-                  run=fake_runs([]), fingerprint=FINGERPRINT)
+    path = record(
+        runner="cpu",
+        runs=2,
+        pytest_args=[],
+        root=tmp_path,
+        force=False,
+        run=fake_runs([]),
+        fingerprint=FINGERPRINT,
+    )
     before = path.read_text()
     case = change.pop("case", CPU_W0)
     unlike = results({case: [1.0, 1.1], CPU_W2: [0.5, 0.6]}, **change)
     with pytest.raises(InputError, match=message):
-        record(runner="cpu", runs=1, pytest_args=[], root=tmp_path, force=False, extend=True,
-               run=lambda command, label, slot: unlike, fingerprint=FINGERPRINT)
+        record(
+            runner="cpu",
+            runs=1,
+            pytest_args=[],
+            root=tmp_path,
+            force=False,
+            extend=True,
+            run=lambda command, label, slot: unlike,
+            fingerprint=FINGERPRINT,
+        )
     assert path.read_text() == before
 
 
@@ -304,17 +436,28 @@ def without_rounds() -> dict:
     return pooled
 
 
-@pytest.mark.parametrize("stored_file, message", [
-    (lambda: results({CPU_W0: [1.0, 1.1]}), "records no noise bands"),
-    (without_rounds, r"benchmark 'test_throughput\[cpu-w0\]' has no raw rounds"),
-])
+@pytest.mark.parametrize(
+    "stored_file, message",
+    [
+        (lambda: results({CPU_W0: [1.0, 1.1]}), "records no noise bands"),
+        (without_rounds, r"benchmark 'test_throughput\[cpu-w0\]' has no raw rounds"),
+    ],
+)
 def test_a_file_without_noise_bands_or_raw_rounds_is_not_extended(tmp_path, stored_file, message):
     path = tmp_path / "cpu" / get_machine_id() / KIND_FILE
     write_json_atomic(path, stored_file())
     calls = []
     with pytest.raises(InputError, match=message):
-        record(runner="cpu", runs=1, pytest_args=[], root=tmp_path, force=False, extend=True,
-               run=fake_runs(calls), fingerprint=FINGERPRINT)
+        record(
+            runner="cpu",
+            runs=1,
+            pytest_args=[],
+            root=tmp_path,
+            force=False,
+            extend=True,
+            run=fake_runs(calls),
+            fingerprint=FINGERPRINT,
+        )
     assert calls == []
 
 
@@ -324,18 +467,35 @@ def test_the_command_extends_and_refuses_force_with_extend(tmp_path, monkeypatch
     root = str(tmp_path)
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0
     capsys.readouterr()
-    assert main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root,
-                 "--extend"]) == 0
+    assert (
+        main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root, "--extend"]) == 0
+    )
     out = capsys.readouterr().out
     assert "extended by 1 runs in" in out and "(3 runs in 2 sittings, " in out
-    assert main(["baseline", "--runner", "cpu", "--runs", "1", "--baselines", root, "--extend",
-                 "--force"]) == 2
+    assert (
+        main(
+            [
+                "baseline",
+                "--runner",
+                "cpu",
+                "--runs",
+                "1",
+                "--baselines",
+                root,
+                "--extend",
+                "--force",
+            ]
+        )
+        == 2
+    )
     assert "pass one of them" in capsys.readouterr().err
 
 
 def test_the_verdict_names_how_a_baseline_was_recorded():
     base = merge_runs(three_runs())
-    base["loaderbench"]["baseline"]["sittings"] = [{"date": "2026-11-25T21:29:00", "runs": 2},
-                                                   {"date": "2026-11-26T00:14:00", "runs": 1}]
+    base["loaderbench"]["baseline"]["sittings"] = [
+        {"date": "2026-11-25T21:29:00", "runs": 2},
+        {"date": "2026-11-26T00:14:00", "runs": 1},
+    ]
     assert recording(base) == " (3 runs in 2 sittings: 2026-11-25 x2, 2026-11-26 x1)"
     assert recording(three_runs()[0]) == ""  # a plain results file records no runs

@@ -14,16 +14,27 @@ from loaderbench.runner import ENV_VAR, default_runner, parse_runner, runner_of
 
 
 def pytest_run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "-p",
-                           "no:cacheprovider", "-q", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/benchmarks", "-p", "no:cacheprovider", "-q", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_the_runner_class_is_recorded_in_the_results(tmp_path):
     out = tmp_path / "run.json"
-    done = pytest_run("--benchmark-only", "-k", "test_throughput", "--lb-profiles=noop",
-                      "--lb-workers=0", "--lb-rounds=1", f"--benchmark-json={out}",
-                      env={ENV_VAR: "gpu"})
+    done = pytest_run(
+        "--benchmark-only",
+        "-k",
+        "test_throughput",
+        "--lb-profiles=noop",
+        "--lb-workers=0",
+        "--lb-rounds=1",
+        f"--benchmark-json={out}",
+        env={ENV_VAR: "gpu"},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     recorded = json.loads(out.read_text())
     assert runner_of(recorded) == "gpu"

@@ -1,4 +1,4 @@
-"""Confirming a regression in fresh processes (loaderbench/confirm.py): what is rerun, how the
+"""Confirming a regression in fresh processes (loaderbench/judging/confirm.py): what is rerun, how the
 reruns decide, and the whole path through real pytest processes."""
 
 from __future__ import annotations
@@ -9,22 +9,29 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic_results import CPU_W0, CPU_W2, JITTER, memory_bench, quiet_baseline, results, scaled
 
-from loaderbench import confirm as confirm_mod
-from loaderbench.baseline import merge_runs
 from loaderbench.cli import main
-from loaderbench.confirm import Invocation, confirm, rerun_args
 from loaderbench.errors import InputError
-from loaderbench.gate import judge
 from loaderbench.grid import Case
-
-from synthetic_results import (CPU_W0, CPU_W2, JITTER, memory_bench, quiet_baseline, results,
-                               scaled)
+from loaderbench.judging import confirm as confirm_mod
+from loaderbench.judging.baseline import merge_runs
+from loaderbench.judging.confirm import Invocation, confirm, rerun_args
+from loaderbench.judging.gate import judge
 
 PROJECT = Path(__file__).resolve().parents[2]
-INVOCATION = {"python": sys.executable, "directory": "/somewhere",
-              "args": ["tests/benchmarks", "--benchmark-only", "--lb-grid=quick",
-                       "--benchmark-json=results/latest.json", "-k", "throughput"]}
+INVOCATION = {
+    "python": sys.executable,
+    "directory": "/somewhere",
+    "args": [
+        "tests/benchmarks",
+        "--benchmark-only",
+        "--lb-grid=quick",
+        "--benchmark-json=results/latest.json",
+        "-k",
+        "throughput",
+    ],
+}
 
 
 def current_of(w0: float, w2: float) -> dict:
@@ -49,25 +56,61 @@ class FakeReruns:
 
 def run_confirm(current, fake, runs=2):
     verdict = judge(quiet_baseline(), current)
-    confirm(verdict, quiet_baseline(), current, "cur.json", runs=runs,
-            rejudge=lambda base, rerun: judge(base, rerun), run=fake, show=lambda line: None)
+    confirm(
+        verdict,
+        quiet_baseline(),
+        current,
+        "cur.json",
+        runs=runs,
+        rejudge=lambda base, rerun: judge(base, rerun),
+        run=fake,
+        show=lambda line: None,
+    )
     return verdict, {row.name: row for row in verdict.rows}
 
 
 def test_rerun_args_drop_output_and_storage_options_in_both_forms():
-    args = ("tests/benchmarks", "--benchmark-json", "a.json", "--benchmark-json=b.json", "-k",
-            "cpu", "--benchmark-save=x", "--benchmark-autosave", "--benchmark-compare",
-            "--lb-rerun=old.txt", "--lb-cost-scale=1.1", "-p", "no:cacheprovider")
-    assert rerun_args(args) == ["tests/benchmarks", "-k", "cpu", "--lb-cost-scale=1.1", "-p",
-                                "no:cacheprovider"]
+    args = (
+        "tests/benchmarks",
+        "--benchmark-json",
+        "a.json",
+        "--benchmark-json=b.json",
+        "-k",
+        "cpu",
+        "--benchmark-save=x",
+        "--benchmark-autosave",
+        "--benchmark-compare",
+        "--lb-rerun=old.txt",
+        "--lb-cost-scale=1.1",
+        "-p",
+        "no:cacheprovider",
+    )
+    assert rerun_args(args) == [
+        "tests/benchmarks",
+        "-k",
+        "cpu",
+        "--lb-cost-scale=1.1",
+        "-p",
+        "no:cacheprovider",
+    ]
 
 
 def test_the_rerun_is_the_same_pytest_narrowed_and_writing_its_own_file():
     command = Invocation.of({"loaderbench": {"invocation": INVOCATION}}, "x").rerun_command(
-        Path("ids.txt"), Path("out.json"))
-    assert command == [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only",
-                       "--lb-grid=quick", "-k", "throughput", "--lb-rerun=ids.txt",
-                       "--benchmark-json=out.json"]
+        Path("ids.txt"), Path("out.json")
+    )
+    assert command == [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/benchmarks",
+        "--benchmark-only",
+        "--lb-grid=quick",
+        "-k",
+        "throughput",
+        "--lb-rerun=ids.txt",
+        "--benchmark-json=out.json",
+    ]
 
 
 def test_a_regression_every_rerun_repeats_stands_with_the_reruns_ratios():
@@ -100,8 +143,10 @@ def test_a_derived_ratio_reruns_the_benchmarks_it_is_computed_from():
     verdict, rows = run_confirm(current_of(1.0, 1.5), fake)
     assert rows["speedup[cpu-w2-fork]"].verdict == "regressed"
     assert "confirmed in 2" in rows["speedup[cpu-w2-fork]"].note
-    assert fake.listed[0] == ["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]",
-                              "tests/benchmarks/test_grid.py::test_throughput[cpu-w2-fork]"]
+    assert fake.listed[0] == [
+        "tests/benchmarks/test_grid.py::test_throughput[cpu-w0]",
+        "tests/benchmarks/test_grid.py::test_throughput[cpu-w2-fork]",
+    ]
 
 
 def test_a_regression_the_rerun_did_not_run_still_stands():
@@ -114,14 +159,23 @@ def test_a_regression_the_rerun_did_not_run_still_stands():
 def test_a_memory_regression_is_not_rerun_and_stands():
     """A narrowed rerun measures memory from another starting point: the whole run's row stands."""
     case = Case("pyobj", 2, "fork")
-    baseline = merge_runs([results({}, memory=[memory_bench(case, 300 + d, 100 + d)])
-                           for d in (0.0, 1.5, -1.0, 0.5)])
+    baseline = merge_runs(
+        [results({}, memory=[memory_bench(case, 300 + d, 100 + d)]) for d in (0.0, 1.5, -1.0, 0.5)]
+    )
     current = results({}, memory=[memory_bench(case, 350, 150)])
     current["loaderbench"]["invocation"] = INVOCATION
     fake = FakeReruns()
     verdict = judge(baseline, current)
-    confirm(verdict, baseline, current, "cur.json", runs=2,
-            rejudge=lambda base, rerun: judge(base, rerun), run=fake, show=lambda line: None)
+    confirm(
+        verdict,
+        baseline,
+        current,
+        "cur.json",
+        runs=2,
+        rejudge=lambda base, rerun: judge(base, rerun),
+        run=fake,
+        show=lambda line: None,
+    )
     assert verdict.regressed and fake.commands == []
     assert {row.verdict for row in verdict.rows} == {"regressed"}
 
@@ -142,12 +196,16 @@ def test_results_without_a_recorded_invocation_cannot_be_confirmed():
 
 
 def test_a_rerun_that_fails_leaves_the_regression_standing_and_says_why(monkeypatch):
-    monkeypatch.setattr(confirm_mod.subprocess, "run",
-                        lambda command, cwd, env: subprocess.CompletedProcess(command, 3))
+    monkeypatch.setattr(
+        confirm_mod.subprocess,
+        "run",
+        lambda command, cwd, env: subprocess.CompletedProcess(command, 3),
+    )
     verdict, rows = run_confirm(current_of(1.5, 1.0), confirm_mod.run_pytest)
     assert verdict.regressed
     assert rows["test_throughput[cpu-w0]"].note.endswith(
-        "; unconfirmed: rerun 1 failed (pytest exited with code 3)")
+        "; unconfirmed: rerun 1 failed (pytest exited with code 3)"
+    )
 
 
 # --- through real pytest processes ------------------------------------------------------------
@@ -159,9 +217,22 @@ NOOP_W0 = "tests/benchmarks/test_grid.py::test_throughput[noop-w0]"
 def real_run(tmp_path_factory) -> Path:
     """One real benchmark run (noop, 0 workers) written by the plugin, invocation recorded."""
     out = tmp_path_factory.mktemp("confirm") / "latest.json"
-    subprocess.run([sys.executable, "-m", "pytest", NOOP_W0, "--benchmark-only", "-q",
-                    "-p", "no:cacheprovider", f"--benchmark-json={out}"], cwd=PROJECT,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            NOOP_W0,
+            "--benchmark-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--benchmark-json={out}",
+        ],
+        cwd=PROJECT,
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -179,17 +250,41 @@ def test_the_plugin_records_how_to_rerun_and_lb_rerun_selects_node_ids(real_run,
     listing = tmp_path / "ids.txt"
     listing.write_text("tests/benchmarks/test_grid.py::test_throughput[cpu-w0]\n")
     collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/benchmarks", "--collect-only", "-q",
-         "-p", "no:cacheprovider", f"--lb-rerun={listing}"],
-        cwd=PROJECT, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/benchmarks",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--lb-rerun={listing}",
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+    )
     ids = [line for line in collected.stdout.splitlines() if "::" in line]
     assert ids == ["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]"], collected.stdout
 
 
 def test_lb_rerun_with_an_unreadable_file_is_a_usage_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks", "--collect-only",
-                           "-p", "no:cacheprovider", f"--lb-rerun={tmp_path / 'none.txt'}"],
-                          cwd=PROJECT, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/benchmarks",
+            "--collect-only",
+            "-p",
+            "no:cacheprovider",
+            f"--lb-rerun={tmp_path / 'none.txt'}",
+        ],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 4 and "--lb-rerun: cannot read" in done.stderr
 
 
@@ -208,8 +303,17 @@ def test_gate_confirm_reruns_in_a_real_process(real_run, tmp_path, capsys, scena
         baseline, current, expected = merge_runs([fast, fast]), run, 1
     (tmp_path / "base.json").write_text(json.dumps(baseline))
     (tmp_path / "cur.json").write_text(json.dumps(current))
-    code = main(["gate", str(tmp_path / "base.json"), str(tmp_path / "cur.json"), "--confirm", "1",
-                 "--only", "benchmarks"])
+    code = main(
+        [
+            "gate",
+            str(tmp_path / "base.json"),
+            str(tmp_path / "cur.json"),
+            "--confirm",
+            "1",
+            "--only",
+            "benchmarks",
+        ]
+    )
     assert code == expected
     verdict = (tmp_path / "verdict.md").read_text()
     row = next(line for line in verdict.splitlines() if "test_throughput[noop-w0]" in line)

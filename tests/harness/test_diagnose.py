@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from bench_datasets import examples, misbehaving
 from bench_datasets.faulty import FailingCollate, RaisingDataset
-from loaderbench import leaks
+from loaderbench.measuring import leaks
 from loaderbench.tuning.diagnose import CODES, Diagnosis, copy_on_read, diagnose, explain_mismatch
 
 #: A hung worker is waited for this long: short, so the file stays fast.
@@ -50,21 +50,24 @@ def only(found: list[Diagnosis], code: str) -> Diagnosis:
 
 # --- the misbehaving examples ------------------------------------------------------------------
 
+
 def test_a_generator_made_in_init_is_named_with_a_worker_init_fn_that_reseeds_it():
     found = diagnosed(misbehaving.make_copied_generator())
     diagnosis = only(found, "copied-random-state")  # and not also "nondeterministic"
     assert "dataset.rng (a numpy.random.Generator)" in diagnosis.cause
     assert "copied into every worker" in diagnosis.cause
     assert "worker_init_fn" in diagnosis.fix
-    assert ("info.dataset.rng = numpy.random.default_rng(torch.initial_seed() % 2**32)"
-            in diagnosis.fix)
+    assert (
+        "info.dataset.rng = numpy.random.default_rng(torch.initial_seed() % 2**32)" in diagnosis.fix
+    )
     assert not diagnosis.blocks_workers and not diagnosis.blocks_spawn
 
 
 def test_a_dataset_that_differs_from_itself_says_first_that_property_7_cannot_hold():
     diagnosis = only(diagnosed(misbehaving.make_nondeterministic()), "nondeterministic")
-    assert diagnosis.cause.startswith("Property 7 (workers deliver what no workers deliver) "
-                                      "cannot hold")
+    assert diagnosis.cause.startswith(
+        "Property 7 (workers deliver what no workers deliver) cannot hold"
+    )
     assert "index 0" in diagnosis.cause and "dataset[0]: values differ" in diagnosis.cause
     assert "numpy.random.default_rng([seed, index])" in diagnosis.fix
 
@@ -84,8 +87,9 @@ def test_an_open_file_handle_is_named_and_blocks_spawn():
 
 
 def test_a_lambda_collate_fn_is_named_with_module_level_as_the_fix():
-    diagnosis = only(diagnosed(examples.make_dataset(), collate_fn=lambda batch: batch),
-                     "unpicklable")
+    diagnosis = only(
+        diagnosed(examples.make_dataset(), collate_fn=lambda batch: batch), "unpicklable"
+    )
     assert diagnosis.cause.startswith("collate_fn (the function test_a_lambda_collate_fn")
     assert "module level" in diagnosis.fix
     assert diagnosis.blocks_spawn
@@ -117,8 +121,9 @@ def test_a_hang_inside_a_worker_names_the_timeout_the_worker_and_the_index():
 def test_a_killed_worker_names_itself_its_signal_and_the_index():
     """Index 21 is in batch 2: worker 0's."""
     diagnosis = only(diagnosed(misbehaving.make_crashing()), "worker-crash")
-    assert re.search(r"Worker 0 \(pid \d+\) died \(killed by SIGKILL\) while fetching index 21",
-                     diagnosis.cause), diagnosis.cause
+    assert re.search(
+        r"Worker 0 \(pid \d+\) died \(killed by SIGKILL\) while fetching index 21", diagnosis.cause
+    ), diagnosis.cause
     assert "index 21 in one process" in diagnosis.fix
     assert diagnosis.blocks_workers
 
@@ -126,25 +131,32 @@ def test_a_killed_worker_names_itself_its_signal_and_the_index():
 def test_an_exception_in_getitem_keeps_its_type_and_names_the_worker_and_index():
     """Index 40 is in batch 5: worker 1's."""
     diagnosis = only(diagnosed(misbehaving.make_raising()), "worker-error")
-    assert ("Worker 1 raised an error in __getitem__ at index 40 (InjectedFault: sample 40 is "
-            "unreadable)") in diagnosis.cause
+    assert (
+        "Worker 1 raised an error in __getitem__ at index 40 (InjectedFault: sample 40 is "
+        "unreadable)"
+    ) in diagnosis.cause
     assert "dataset[40]" in diagnosis.fix
     assert diagnosis.blocks_workers
 
 
 def test_an_exception_in_collate_fn_names_the_batch_it_was_collating():
     """Index 17 is in batch 2 (indices 16-23): worker 0's."""
-    diagnosis = only(diagnosed(RaisingDataset(64, at=()), collate_fn=FailingCollate(at=17)),
-                     "worker-error")
-    assert ("Worker 0 raised an error in collate_fn on the batch starting at index 16 "
-            "(InjectedFault: cannot collate the batch holding sample 17)") in diagnosis.cause
+    diagnosis = only(
+        diagnosed(RaisingDataset(64, at=()), collate_fn=FailingCollate(at=17)), "worker-error"
+    )
+    assert (
+        "Worker 0 raised an error in collate_fn on the batch starting at index 16 "
+        "(InjectedFault: cannot collate the batch holding sample 17)"
+    ) in diagnosis.cause
     assert "collating the batch that starts with dataset[16]" in diagnosis.fix
 
 
 # --- clean and odd datasets --------------------------------------------------------------------
 
-@pytest.mark.parametrize("factory", [examples.make_dataset, examples.make_iterable],
-                         ids=["map-style", "iterable"])
+
+@pytest.mark.parametrize(
+    "factory", [examples.make_dataset, examples.make_iterable], ids=["map-style", "iterable"]
+)
 def test_the_clean_examples_get_no_diagnosis(factory):
     assert diagnosed(factory()) == []
 
@@ -202,13 +214,17 @@ class Empty(Dataset):
         raise IndexError(index)
 
 
-@pytest.mark.parametrize("dataset, options", [
-    (Opaque(), {"collate_fn": list}),
-    (Endless(), {"batch_size": 256}),  # the epoch's cap, in few batches
-    (Labels(), {}),
-    (BatchesOnly(), {}),
-    (Empty(), {}),
-], ids=["incomparable", "infinite", "longer-than-the-cap", "getitems-only", "empty"])
+@pytest.mark.parametrize(
+    "dataset, options",
+    [
+        (Opaque(), {"collate_fn": list}),
+        (Endless(), {"batch_size": 256}),  # the epoch's cap, in few batches
+        (Labels(), {}),
+        (BatchesOnly(), {}),
+        (Empty(), {}),
+    ],
+    ids=["incomparable", "infinite", "longer-than-the-cap", "getitems-only", "empty"],
+)
 def test_odd_datasets_get_no_diagnosis_and_no_error(dataset, options):
     assert diagnosed(dataset, **options) == []
 
@@ -217,10 +233,12 @@ def test_explain_mismatch_only_runs_the_mismatch_checks():
     """A hanging dataset's hang is the epoch's finding, not a mismatch explanation."""
     assert explain_mismatch(misbehaving.make_hanging()) == []
     assert [d.code for d in explain_mismatch(misbehaving.make_copied_generator())] == [
-        "copied-random-state"]
+        "copied-random-state"
+    ]
 
 
 # --- the measured growth as a diagnosis --------------------------------------------------------
+
 
 class Holder(Dataset):
     def __init__(self):
@@ -249,5 +267,7 @@ def test_a_diagnosis_has_a_known_code_and_a_one_paragraph_message():
     assert len(set(CODES)) == 8
     with pytest.raises(ValueError, match="unknown diagnosis code 'slow'"):
         Diagnosis("slow", "x.", "y.")
-    assert Diagnosis("worker-hang", "It hung\nat 3.", "Fix\nit.").message() == \
-        "It hung at 3. Fix: Fix it."
+    assert (
+        Diagnosis("worker-hang", "It hung\nat 3.", "Fix\nit.").message()
+        == "It hung at 3. Fix: Fix it."
+    )

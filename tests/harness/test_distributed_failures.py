@@ -1,11 +1,11 @@
-"""loaderbench.distributed itself: a failing or hung rank ends the run fast and leaves no process
+"""loaderbench.measuring.distributed itself: a failing or hung rank ends the run fast and leaves no process
 behind, and bad input to the torchrun entry point is a one-line error with exit code 2."""
 
 import pytest
 
-from loaderbench.distributed import Fault, Job, RankFailed, World, WorldTimeout, main
 from loaderbench.errors import EXIT_USAGE
 from loaderbench.grid import Case
+from loaderbench.measuring.distributed import Fault, Job, RankFailed, World, WorldTimeout, main
 
 #: Long enough never to be what ends a test that expects a rank's own error instead.
 PATIENT_S = 60.0
@@ -13,8 +13,9 @@ PATIENT_S = 60.0
 
 def faulty_job(fault: Fault, *, timeout_s: float = PATIENT_S) -> Job:
     # Two workers per rank, so that the ranks have DataLoader workers to leave behind.
-    return Job("noop", Case("noop", 2, "fork", batch_size=8), length=64, fault=fault,
-               timeout_s=timeout_s)
+    return Job(
+        "noop", Case("noop", 2, "fork", batch_size=8), length=64, fault=fault, timeout_s=timeout_s
+    )
 
 
 def assert_nothing_left(world: World) -> None:
@@ -41,8 +42,9 @@ def test_a_hung_rank_times_out_the_caller_and_every_process_is_killed():
     timeout and kills the ranks and their workers."""
     # 64 samples / 2 ranks / batch 8 = 4 batches an epoch: batch 5 is the second epoch's first.
     with pytest.raises(WorldTimeout, match="done/1"):
-        with World(faulty_job(Fault(rank=1, kind="hang", after_batches=5)), 2,
-                   start_method="fork") as world:
+        with World(
+            faulty_job(Fault(rank=1, kind="hang", after_batches=5)), 2, start_method="fork"
+        ) as world:
             world.epoch()
             world.epoch(timeout_s=2)
     assert_nothing_left(world)
@@ -70,11 +72,15 @@ def test_world_refuses_an_empty_world_or_a_fault_on_a_missing_rank():
         Fault(rank=0, kind="crash")
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set: start this under torchrun"),
-    (["--profile", "nope"], "--profile 'nope' is unknown; valid: noop"),
-    (["--epochs", "0"], "--epochs >= 1"),
-], ids=["outside-torchrun", "unknown-profile", "no-epochs"])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set: start this under torchrun"),
+        (["--profile", "nope"], "--profile 'nope' is unknown; valid: noop"),
+        (["--epochs", "0"], "--epochs >= 1"),
+    ],
+    ids=["outside-torchrun", "unknown-profile", "no-epochs"],
+)
 def test_the_torchrun_entry_point_rejects_bad_input_in_one_line(argv, message, capsys, monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)

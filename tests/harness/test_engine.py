@@ -48,7 +48,9 @@ class FakeSide:
             answer = {"warm_s": 0.05}
         elif message["op"] == "round":
             factor = self.world.factor * self.world.block_bias if message["slot"] == "b" else 1.0
-            answer = {"seconds": 0.05 * factor * math.exp(self.world.rng.gauss(0, self.world.noise))}
+            answer = {
+                "seconds": 0.05 * factor * math.exp(self.world.rng.gauss(0, self.world.noise))
+            }
         else:
             answer = {}
         self.pending.append({"ok": True, **answer})
@@ -65,9 +67,16 @@ class FakeSide:
 
 
 def run(plans, world, budget=Budget(seconds_per_row=5, blocks=4), seed=1) -> list:
-    engine = Engine(plans, SideSpec("A", "python"), SideSpec("B", "python"), budget=budget,
-                    logs=Path("unused"), rng=random.Random(seed), show=lambda line: None,
-                    start=world.start_all)
+    engine = Engine(
+        plans,
+        SideSpec("A", "python"),
+        SideSpec("B", "python"),
+        budget=budget,
+        logs=Path("unused"),
+        rng=random.Random(seed),
+        show=lambda line: None,
+        start=world.start_all,
+    )
     return engine.run()
 
 
@@ -110,20 +119,28 @@ def test_rows_without_workers_of_duet_profiles_run_as_duets_on_alternating_cores
     assert modes["test_throughput[cpu-w0]"] == "duet"
     assert modes["test_throughput[noop-w0]"] == "alternate"  # measured steadier one after the other
     assert modes["test_throughput[cpu-w2-fork]"] == "alternate"
-    cores = [(label, m["cpu"]) for label, m in world.asked
-             if m["op"] == "setup" and m["case"]["id"] == "cpu-w0" and m["measure"] == "throughput"]
+    cores = [
+        (label, m["cpu"])
+        for label, m in world.asked
+        if m["op"] == "setup" and m["case"]["id"] == "cpu-w0" and m["measure"] == "throughput"
+    ]
     assert sorted(cores[:2]) == [("A", 0), ("B", 1)] and sorted(cores[2:4]) == [("A", 1), ("B", 0)]
-    assert all(m["cpu"] is None for _, m in world.asked
-               if m["op"] == "setup" and m["case"]["id"] != "cpu-w0")
+    assert all(
+        m["cpu"] is None
+        for _, m in world.asked
+        if m["op"] == "setup" and m["case"]["id"] != "cpu-w0"
+    )
 
 
 def test_a_slowdown_is_regressed_and_the_same_environment_is_not():
-    slower = verdict_rows(run(plans_of(), World(factor=1.10, noise=0.02, bias=0.01)),
-                          min_effect=0.05, alpha=0.05)
+    slower = verdict_rows(
+        run(plans_of(), World(factor=1.10, noise=0.02, bias=0.01)), min_effect=0.05, alpha=0.05
+    )
     assert {r.verdict for r in slower} == {"regressed"}
     assert all(1.05 < r.change < 1.15 and r.low > 1 for r in slower)
-    same = verdict_rows(run(plans_of(), World(factor=1.0, noise=0.02, bias=0.01)),
-                        min_effect=0.05, alpha=0.05)
+    same = verdict_rows(
+        run(plans_of(), World(factor=1.0, noise=0.02, bias=0.01)), min_effect=0.05, alpha=0.05
+    )
     assert {r.verdict for r in same} == {"unchanged"}
 
 
@@ -133,8 +150,9 @@ def test_every_row_gets_its_minimum_of_blocks_then_settled_rows_stop():
 
 
 def test_rows_the_noise_keeps_open_use_every_planned_block_and_say_so():
-    tallies = run(plans_of(workers="2")[:1], World(noise=0.3, seed=4),
-                  Budget(seconds_per_row=60, blocks=5))
+    tallies = run(
+        plans_of(workers="2")[:1], World(noise=0.3, seed=4), Budget(seconds_per_row=60, blocks=5)
+    )
     assert all(len(t.blocks) == 5 and t.stopped == "budget spent" for t in tallies)
     rows = verdict_rows(tallies, min_effect=0.05, alpha=0.05)
     assert all(r.verdict == "inconclusive" and "budget spent" in r.note for r in rows)
@@ -143,8 +161,9 @@ def test_rows_the_noise_keeps_open_use_every_planned_block_and_say_so():
 def test_a_spent_budget_stops_after_the_minimum_of_blocks(monkeypatch):
     clock = iter(range(0, 10**6, 7))  # every look at the clock: 7 s later
     monkeypatch.setattr(engine_mod.time, "monotonic", lambda: next(clock))
-    tallies = run(plans_of(workers="2"), World(noise=0.3),
-                  Budget(seconds_per_row=1, blocks=8, min_pairs=2))
+    tallies = run(
+        plans_of(workers="2"), World(noise=0.3), Budget(seconds_per_row=1, blocks=8, min_pairs=2)
+    )
     assert all(len(t.blocks) == 3 and t.stopped == "budget spent" for t in tallies)
     # min_pairs, no more: the set-up took one look at the clock (7 s), the pairs as long
     assert all(len(block) == 2 for t in tallies for block in t.blocks)
@@ -165,15 +184,19 @@ def test_a_block_measures_a_row_for_at_least_as_long_as_its_set_up_took(monkeypa
         original(self, message)
 
     monkeypatch.setattr(FakeSide, "send", send)
-    tallies = run(plans_of(workers="2")[:1], slow_setup,
-                  Budget(seconds_per_row=1, blocks=3, min_pairs=2, max_pairs=1000))
+    tallies = run(
+        plans_of(workers="2")[:1],
+        slow_setup,
+        Budget(seconds_per_row=1, blocks=3, min_pairs=2, max_pairs=1000),
+    )
     # each pair looks at the clock once: about as many pairs as the set-up's seconds
     assert all(looks - 3 <= len(block) <= looks + 3 for block in tallies[0].blocks)
 
 
 def test_one_block_is_never_judged():
-    tallies = run(plans_of(workers="0"), World(factor=2.0), Budget(seconds_per_row=5, blocks=2,
-                                                                 min_blocks=2))
+    tallies = run(
+        plans_of(workers="0"), World(factor=2.0), Budget(seconds_per_row=5, blocks=2, min_blocks=2)
+    )
     for tally in tallies:
         del tally.blocks[1:]
     rows = verdict_rows(tallies, min_effect=0.05, alpha=0.05)
@@ -182,24 +205,38 @@ def test_one_block_is_never_judged():
 
 def test_a_ratio_row_runs_both_configurations_in_one_side():
     plans = ratio_plans(select("quick", profiles="cpu", workers="0,2", start_methods="fork,spawn"))
-    assert [p.name for p in plans] == ["speedup[cpu-w2-fork]", "speedup[cpu-w2-spawn]",
-                                      "startup_ratio[cpu-w2-spawn]", "overlap_gain[cpu-w2-fork]",
-                                      "overlap_gain[cpu-w2-spawn]"]
+    assert [p.name for p in plans] == [
+        "speedup[cpu-w2-fork]",
+        "speedup[cpu-w2-spawn]",
+        "startup_ratio[cpu-w2-spawn]",
+        "overlap_gain[cpu-w2-fork]",
+        "overlap_gain[cpu-w2-spawn]",
+    ]
     speedup = plans[0]
     assert speedup.a == Arm(Case("cpu", 0), "throughput") and speedup.inverted
     world = World()
-    engine = Engine([speedup], SideSpec("A", "python"), None, budget=Budget(5, blocks=3),
-                    logs=Path("unused"), show=lambda line: None, start=world.start_all)
+    engine = Engine(
+        [speedup],
+        SideSpec("A", "python"),
+        None,
+        budget=Budget(5, blocks=3),
+        logs=Path("unused"),
+        show=lambda line: None,
+        start=world.start_all,
+    )
     engine.run()
     assert all(started == ["A"] for started in world.starts)
     assert {m["slot"] for _, m in world.asked if m["op"] == "round"} == {"a", "b"}
 
 
-@pytest.mark.parametrize("budget, problem", [
-    (dict(seconds_per_row=0), "the budget must be > 0"),
-    (dict(blocks=1, min_blocks=1), "one block cannot show"),
-    (dict(min_pairs=40), "min_pairs must be >= 1 and <= max_pairs"),
-])
+@pytest.mark.parametrize(
+    "budget, problem",
+    [
+        (dict(seconds_per_row=0), "the budget must be > 0"),
+        (dict(blocks=1, min_blocks=1), "one block cannot show"),
+        (dict(min_pairs=40), "min_pairs must be >= 1 and <= max_pairs"),
+    ],
+)
 def test_a_budget_that_cannot_show_the_noise_is_refused(budget, problem):
     with pytest.raises(ValueError, match=problem):
         Budget(**budget)
@@ -207,21 +244,33 @@ def test_a_budget_that_cannot_show_the_noise_is_refused(budget, problem):
 
 def test_plans_are_named_like_the_pytest_benchmarks():
     names = [p.name for p in plans_of(workers="0,2", methods="fork")]
-    assert names == ["test_throughput[cpu-w0]", "test_throughput[cpu-w2-fork]",
-                     "test_time_to_first_batch[cpu-w0]", "test_time_to_first_batch[cpu-w2-fork]"]
+    assert names == [
+        "test_throughput[cpu-w0]",
+        "test_throughput[cpu-w2-fork]",
+        "test_time_to_first_batch[cpu-w0]",
+        "test_time_to_first_batch[cpu-w2-fork]",
+    ]
     assert all(isinstance(p, Plan) and p.a == p.b for p in plans_of())
 
 
 def test_a_speedup_is_reported_as_the_serial_time_over_the_workers_time():
     """B (2 workers) takes half A's (0 workers) time: the speed-up row reads 2.0, its interval
     inverted with it."""
-    from loaderbench import ratios
+    from loaderbench.paired import ratios
 
-    plans = ratio_plans(select("quick", profiles="cpu", workers="0,2", start_methods="fork"),
-                        ("speedup",))
+    plans = ratio_plans(
+        select("quick", profiles="cpu", workers="0,2", start_methods="fork"), ("speedup",)
+    )
     world = World(factor=0.5, noise=0.01)
-    engine = Engine(plans, SideSpec("A", "python"), None, budget=Budget(5, blocks=3),
-                    logs=Path("unused"), show=lambda line: None, start=world.start_all)
+    engine = Engine(
+        plans,
+        SideSpec("A", "python"),
+        None,
+        budget=Budget(5, blocks=3),
+        logs=Path("unused"),
+        show=lambda line: None,
+        start=world.start_all,
+    )
     (row,) = ratios.rows_of(engine.run(), alpha=0.05)
     assert row["name"] == "speedup[cpu-w2-fork]" and row["value"] == pytest.approx(2.0, rel=0.02)
     assert row["low"] < row["value"] < row["high"]

@@ -21,13 +21,20 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from bench_datasets.faulty import (FailingCollate, FaultyDataset, HangingDataset, InjectedFault,
-                                   RaisingDataset, SegfaultingDataset, SelfKillingDataset,
-                                   failing_worker_init)
-from loaderbench import leaks
+from bench_datasets.faulty import (
+    FailingCollate,
+    FaultyDataset,
+    HangingDataset,
+    InjectedFault,
+    RaisingDataset,
+    SegfaultingDataset,
+    SelfKillingDataset,
+    failing_worker_init,
+)
 from loaderbench.grid import Case
-from loaderbench.loaders import build_loader, running, shutdown
-from loaderbench.sharing import DescriptorExhaustion, explain_fd_exhaustion
+from loaderbench.measuring import leaks
+from loaderbench.measuring.loaders import build_loader, running, shutdown
+from loaderbench.measuring.sharing import DescriptorExhaustion, explain_fd_exhaustion
 
 BATCH = 2
 LENGTH = 16
@@ -74,6 +81,7 @@ def collect_epoch(iterator) -> tuple[list, list[Exception]]:
 
 # --- hangs ------------------------------------------------------------------------------------
 
+
 def test_a_hung_worker_becomes_a_timeout_error_and_is_terminated():
     """A worker stuck in __getitem__ surfaces as the loader's timeout error, not a stuck test,
     and shutting the loader down terminates it (after torch's 5 s join)."""
@@ -93,11 +101,16 @@ def test_a_hung_worker_becomes_a_timeout_error_and_is_terminated():
 
 # --- dead workers -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dataset, start_method, workers", [
-    (SelfKillingDataset(LENGTH, at=3 * BATCH), "fork", 2),
-    (SegfaultingDataset(LENGTH, at=3 * BATCH), "fork", 2),
-    (SegfaultingDataset(LENGTH, at=1 * BATCH), "spawn", 1),
-], ids=["sigkill-fork", "segfault-fork", "segfault-spawn"])
+
+@pytest.mark.parametrize(
+    "dataset, start_method, workers",
+    [
+        (SelfKillingDataset(LENGTH, at=3 * BATCH), "fork", 2),
+        (SegfaultingDataset(LENGTH, at=3 * BATCH), "fork", 2),
+        (SegfaultingDataset(LENGTH, at=1 * BATCH), "spawn", 1),
+    ],
+    ids=["sigkill-fork", "segfault-fork", "segfault-spawn"],
+)
 def test_a_worker_dying_mid_epoch_is_a_runtime_error_naming_it(dataset, start_method, workers):
     """The main process raises RuntimeError naming the dead worker's pid; batches delivered
     before it are exact; no process is left behind."""
@@ -122,19 +135,23 @@ def test_a_worker_dying_mid_epoch_is_a_runtime_error_naming_it(dataset, start_me
 
 # --- exceptions -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad_index", [2 * BATCH + 1, 3 * BATCH + 1],
-                         ids=["batch2-worker0", "batch3-worker1"])
+
+@pytest.mark.parametrize(
+    "bad_index", [2 * BATCH + 1, 3 * BATCH + 1], ids=["batch2-worker0", "batch3-worker1"]
+)
 @pytest.mark.parametrize("where", ["getitem", "collate"])
-def test_an_exception_is_reraised_with_its_type_and_worker_and_the_epoch_continues(where,
-                                                                                   bad_index):
+def test_an_exception_is_reraised_with_its_type_and_worker_and_the_epoch_continues(
+    where, bad_index
+):
     """With in-order loading batch k goes to worker k % 2: the error names that worker, keeps its
     type, and iterating on after catching it delivers every other batch, exactly and in order."""
     bad_batch = bad_index // BATCH
     if where == "getitem":
         loader = build_loader(RaisingDataset(LENGTH, at=bad_index), fault_case())
     else:
-        loader = build_loader(RaisingDataset(LENGTH, at=()), fault_case(),
-                              collate_fn=FailingCollate(at=bad_index))
+        loader = build_loader(
+            RaisingDataset(LENGTH, at=()), fault_case(), collate_fn=FailingCollate(at=bad_index)
+        )
     iterator = iter(loader)
     try:
         batches, errors = collect_epoch(iterator)
@@ -152,14 +169,19 @@ def test_an_exception_is_reraised_with_its_type_and_worker_and_the_epoch_continu
 
 def test_a_failing_worker_init_fn_is_reraised_naming_each_worker():
     """worker_init_fn's exception arrives, with its type, in place of each worker's first batch."""
-    loader = build_loader(RaisingDataset(LENGTH, at=()), fault_case(),
-                          worker_init_fn=failing_worker_init)
+    loader = build_loader(
+        RaisingDataset(LENGTH, at=()), fault_case(), worker_init_fn=failing_worker_init
+    )
     iterator = iter(loader)
     try:
         for worker_id in (0, 1):
-            with pytest.raises(InjectedFault, match=(
+            with pytest.raises(
+                InjectedFault,
+                match=(
                     rf"(?s)in DataLoader worker process {worker_id}\..*"
-                    rf"worker_init_fn failed in worker {worker_id}")):
+                    rf"worker_init_fn failed in worker {worker_id}"
+                ),
+            ):
                 next(iterator)
     finally:
         shutdown(iterator)
@@ -167,14 +189,16 @@ def test_a_failing_worker_init_fn_is_reraised_naming_each_worker():
 
 # --- early exit -------------------------------------------------------------------------------
 
+
 @pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true:UserWarning")
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
 @pytest.mark.parametrize("pin_memory", [False, True], ids=["pageable", "pinned"])
 def test_breaking_out_of_an_epoch_lets_the_workers_exit(persistent, pin_memory):
     """Leaving an epoch after two batches stops the workers: a fresh iterator when it is dropped,
     persistent workers when the loader leaves ``running``."""
-    loader = build_loader(RaisingDataset(LENGTH, at=()), fault_case(), persistent=persistent,
-                          pin_memory=pin_memory)
+    loader = build_loader(
+        RaisingDataset(LENGTH, at=()), fault_case(), persistent=persistent, pin_memory=pin_memory
+    )
     workers = []
     with running(loader):
         for batch_index, batch in enumerate(loader):
@@ -188,11 +212,16 @@ def test_breaking_out_of_an_epoch_lets_the_workers_exit(persistent, pin_memory):
 
 # --- descriptor exhaustion --------------------------------------------------------------------
 
-@pytest.mark.parametrize("raised", [
-    RuntimeError("Too many open files. Communication with the workers is no longer possible."),
-    RuntimeError("received 0 items of ancdata"),
-    OSError(errno.EMFILE, "Too many open files"),
-], ids=["torch-message", "ancdata", "emfile"])
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        RuntimeError("Too many open files. Communication with the workers is no longer possible."),
+        RuntimeError("received 0 items of ancdata"),
+        OSError(errno.EMFILE, "Too many open files"),
+    ],
+    ids=["torch-message", "ancdata", "emfile"],
+)
 def test_descriptor_exhaustion_is_explained_with_the_sharing_strategy(raised):
     """Every form in which running out of descriptors surfaces becomes one piece of advice."""
     with pytest.raises(DescriptorExhaustion) as explained:
@@ -221,7 +250,7 @@ FAULTY_SUITE = textwrap.dedent('''
     from bench_datasets.faulty import (HangingDataset, ManyTensorsDataset, RaisingDataset,
                                        SelfKillingDataset)
     from loaderbench.grid import Case
-    from loaderbench.loaders import build_loader, drain, running
+    from loaderbench.measuring.loaders import build_loader, drain, running
 
     # Started at collection, before any test: only the session-end check can see it.
     LINGERING = subprocess.Popen(["sleep", "300"])
@@ -275,9 +304,26 @@ def faulty_run(tmp_path_factory):
     report = folder / "report.xml"
     tag = uuid.uuid4().hex
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_faulty_suite.py", "-p", "loaderbench.plugin",
-         "-p", "no:cacheprovider", "-q", f"--junitxml={report}", "-o", "junit_family=xunit1"],
-        cwd=folder, env={**os.environ, TAG: tag}, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "test_faulty_suite.py",
+            "-p",
+            "loaderbench.suite.plugin",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--junitxml={report}",
+            "-o",
+            "junit_family=xunit1",
+        ],
+        cwd=folder,
+        env={**os.environ, TAG: tag},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     outcomes = {}
     for case in ET.parse(report).getroot().iter("testcase"):
         problems = [child for child in case if child.tag in ("failure", "error")]

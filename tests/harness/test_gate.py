@@ -9,14 +9,13 @@ import math
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from loaderbench.baseline import merge_runs
-from loaderbench.derived import per_round
-from loaderbench.gate import judge
-from loaderbench.grid import Case
-from loaderbench.thresholds import Rule, Thresholds
-
 from synthetic_results import CPU_W0, CPU_W2, JITTER, memory_bench, results, scaled
+
+from loaderbench.grid import Case
+from loaderbench.judging.baseline import merge_runs
+from loaderbench.judging.derived import per_round
+from loaderbench.judging.gate import judge
+from loaderbench.judging.thresholds import Rule, Thresholds
 
 
 def rows_by_name(verdict) -> dict:
@@ -29,8 +28,9 @@ def baseline_of(*runs: dict) -> dict:
 
 def runs_at(*factors: float) -> dict:
     """A baseline of one run per factor: cpu-w0 at the factor, cpu-w2 half as long."""
-    return baseline_of(*[results({CPU_W0: scaled(JITTER, f), CPU_W2: scaled(JITTER, f / 2)})
-                         for f in factors])
+    return baseline_of(
+        *[results({CPU_W0: scaled(JITTER, f), CPU_W2: scaled(JITTER, f / 2)}) for f in factors]
+    )
 
 
 TRIALS = 200
@@ -48,20 +48,28 @@ def test_an_unchanged_run_is_called_regressed_no_more_often_than_alpha(spread, s
     alarms = 0
     for _ in range(TRIALS):
         factors = rng.lognormal(0.0, spread, 11)
-        verdict = judge(baseline_of(*[results({CPU_W0: scaled(JITTER, f)}) for f in factors[:10]]),
-                        results({CPU_W0: scaled(JITTER, factors[10])}))
+        verdict = judge(
+            baseline_of(*[results({CPU_W0: scaled(JITTER, f)}) for f in factors[:10]]),
+            results({CPU_W0: scaled(JITTER, factors[10])}),
+        )
         alarms += verdict.regressed
     assert alarms <= MAX_FALSE_ALARMS, f"{alarms} of {TRIALS} unchanged runs called regressed"
 
 
 @settings(max_examples=max(10, settings.default.max_examples // 2), deadline=None)
-@given(factors=st.lists(st.floats(0.3, 3.0), min_size=2, max_size=12),
-       current=st.floats(0.2, 5.0), min_effect=st.floats(0.0, 0.3))
+@given(
+    factors=st.lists(st.floats(0.3, 3.0), min_size=2, max_size=12),
+    current=st.floats(0.2, 5.0),
+    min_effect=st.floats(0.0, 0.3),
+)
 def test_no_row_is_called_unchanged_whose_interval_admits_a_change_beyond_the_minimum_effect(
-        factors, current, min_effect):
-    verdict = judge(runs_at(*factors), results({CPU_W0: scaled(JITTER, current),
-                                                CPU_W2: scaled(JITTER, current / 2)}),
-                    Thresholds(Rule(min_effect=min_effect)))
+    factors, current, min_effect
+):
+    verdict = judge(
+        runs_at(*factors),
+        results({CPU_W0: scaled(JITTER, current), CPU_W2: scaled(JITTER, current / 2)}),
+        Thresholds(Rule(min_effect=min_effect)),
+    )
     bound = 1 + min_effect
     for row in verdict.rows:
         if row.verdict == "unchanged":
@@ -72,8 +80,10 @@ def test_no_row_is_called_unchanged_whose_interval_admits_a_change_beyond_the_mi
 
 
 def test_a_slowdown_beyond_what_the_runs_showed_is_regressed():
-    verdict = judge(runs_at(1.0, 1.01, 0.99, 1.005), results({CPU_W0: scaled(JITTER, 1.2),
-                                                              CPU_W2: scaled(JITTER, 0.6)}))
+    verdict = judge(
+        runs_at(1.0, 1.01, 0.99, 1.005),
+        results({CPU_W0: scaled(JITTER, 1.2), CPU_W2: scaled(JITTER, 0.6)}),
+    )
     rows = rows_by_name(verdict)
     assert rows["test_throughput[cpu-w0]"].verdict == "regressed"
     assert rows["test_throughput[cpu-w2-fork]"].verdict == "regressed"
@@ -116,8 +126,9 @@ def test_a_baseline_of_one_run_judges_nothing_and_says_why():
 
 def test_memory_is_judged_in_megabytes_and_its_epoch_times_are_not():
     case = Case("pyobj", 2, "fork")
-    baseline = baseline_of(*[results({}, memory=[memory_bench(case, 300 + d, 100 + d)])
-                             for d in (0.0, 1.5, -1.0, 0.5)])
+    baseline = baseline_of(
+        *[results({}, memory=[memory_bench(case, 300 + d, 100 + d)]) for d in (0.0, 1.5, -1.0, 0.5)]
+    )
     grown = rows_by_name(judge(baseline, results({}, memory=[memory_bench(case, 402, 150)])))
     name = "test_memory[pyobj-w2-fork]"
     assert set(grown) == {f"{name}.peak_anon_pss_mb", f"{name}.anon_pss_per_worker_mb"}
@@ -126,8 +137,10 @@ def test_memory_is_judged_in_megabytes_and_its_epoch_times_are_not():
     assert "MB more" in grown[f"{name}.peak_anon_pss_mb"].note
     same = rows_by_name(judge(baseline, results({}, memory=[memory_bench(case, 301, 100.5)])))
     assert {row.verdict for row in same.values()} == {"unchanged"}
-    serial = judge(baseline_of(*[results({}, memory=[memory_bench(CPU_W0, 250)])] * 2),
-                   results({}, memory=[memory_bench(CPU_W0, 250)]))
+    serial = judge(
+        baseline_of(*[results({}, memory=[memory_bench(CPU_W0, 250)])] * 2),
+        results({}, memory=[memory_bench(CPU_W0, 250)]),
+    )
     assert [row.name for row in serial.rows] == ["test_memory[cpu-w0].peak_anon_pss_mb"]
 
 
@@ -158,18 +171,29 @@ def test_group_overrides_apply_to_their_groups_only():
     current = results({CPU_W0: scaled(JITTER, 1.3), CPU_W2: scaled(JITTER, 0.65)})
     loose = Thresholds(Rule(), groups={"throughput": Rule(min_effect=0.5)})
     other = Thresholds(Rule(), groups={"throughput-io": Rule(min_effect=0.5)})
-    assert rows_by_name(judge(baseline, current, loose))["test_throughput[cpu-w0]"].verdict \
+    assert (
+        rows_by_name(judge(baseline, current, loose))["test_throughput[cpu-w0]"].verdict
         == "unchanged"
-    assert rows_by_name(judge(baseline, current, other))["test_throughput[cpu-w0]"].verdict \
+    )
+    assert (
+        rows_by_name(judge(baseline, current, other))["test_throughput[cpu-w0]"].verdict
         == "regressed"
+    )
 
 
 def test_derived_ratios_have_one_value_per_round_paired_by_index():
-    rounds = {"w0": [1.0, 2.0, 3.0], "w2": [0.5, 0.5, 1.5, 9.0], "fork": [0.1, 0.2],
-              "spawn": [1.0, 1.0]}
+    rounds = {
+        "w0": [1.0, 2.0, 3.0],
+        "w2": [0.5, 0.5, 1.5, 9.0],
+        "fork": [0.1, 0.2],
+        "spawn": [1.0, 1.0],
+    }
     assert per_round({"kind": "speedup", "inputs": ["w0", "w2"]}, rounds) == [2.0, 4.0, 2.0]
-    assert per_round({"kind": "efficiency", "inputs": ["w0", "w2"], "ideal": 2},
-                     rounds) == [1.0, 2.0, 1.0]
+    assert per_round({"kind": "efficiency", "inputs": ["w0", "w2"], "ideal": 2}, rounds) == [
+        1.0,
+        2.0,
+        1.0,
+    ]
     assert per_round({"kind": "startup_ratio", "inputs": ["fork", "spawn"]}, rounds) == [10.0, 5.0]
     assert per_round({"kind": "speedup", "inputs": ["w0", "absent"]}, rounds) is None
     assert per_round({"kind": "no_such_kind", "inputs": ["w0", "w2"]}, rounds) is None

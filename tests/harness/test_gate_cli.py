@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from loaderbench.baseline import write_json_atomic
-from loaderbench.cli import main
 from pytest_benchmark.utils import get_machine_id
-
 from synthetic_results import CPU_W0, CPU_W2, JITTER, quiet_baseline, results, scaled
+
+from loaderbench.cli import main
+from loaderbench.judging.baseline import write_json_atomic
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A working directory with a recorded cpu baseline and no pyproject (built-in thresholds)."""
     monkeypatch.chdir(tmp_path)
-    write_json_atomic(tmp_path / "baselines" / "cpu" / get_machine_id() / "0001_test-2cpu.json",
-                      quiet_baseline())
+    write_json_atomic(
+        tmp_path / "baselines" / "cpu" / get_machine_id() / "0001_test-2cpu.json", quiet_baseline()
+    )
     (tmp_path / "results").mkdir()
     return tmp_path
 
@@ -35,7 +35,9 @@ def one_line_error(capsys) -> str:
 
 
 def test_an_unchanged_run_exits_0_and_writes_the_verdict_beside_it(project, capsys):
-    current = write(project / "results" / "latest.json", results({CPU_W0: JITTER, CPU_W2: scaled(JITTER, 0.5)}))
+    current = write(
+        project / "results" / "latest.json", results({CPU_W0: JITTER, CPU_W2: scaled(JITTER, 0.5)})
+    )
     assert main(["gate", current]) == 0
     out = capsys.readouterr().out
     assert "no regression" in out and "test_throughput[cpu-w0]" in out
@@ -44,16 +46,20 @@ def test_an_unchanged_run_exits_0_and_writes_the_verdict_beside_it(project, caps
 
 
 def test_a_slower_run_exits_1(project, capsys):
-    current = write(project / "results" / "latest.json",
-                    results({CPU_W0: scaled(JITTER, 1.5), CPU_W2: scaled(JITTER, 0.5)}))
+    current = write(
+        project / "results" / "latest.json",
+        results({CPU_W0: scaled(JITTER, 1.5), CPU_W2: scaled(JITTER, 0.5)}),
+    )
     assert main(["gate", current]) == 1
     assert "REGRESSED" in capsys.readouterr().out
 
 
 def test_only_derived_ignores_seconds_from_another_machine(project):
     """Twice as slow everywhere (another machine): seconds fail, ratios pass."""
-    current = write(project / "results" / "latest.json",
-                    results({CPU_W0: scaled(JITTER, 2.0), CPU_W2: scaled(JITTER, 1.0)}))
+    current = write(
+        project / "results" / "latest.json",
+        results({CPU_W0: scaled(JITTER, 2.0), CPU_W2: scaled(JITTER, 1.0)}),
+    )
     assert main(["gate", current]) == 1
     assert main(["gate", "--only", "derived", current]) == 0
 
@@ -65,12 +71,16 @@ def test_another_machine_kind_judges_ratios_only_unless_told(project, capsys):
     current = write(project / "results" / "latest.json", results(slower, cpu_model="Other CPU"))
     assert main(["gate", current]) == 0
     out = capsys.readouterr().out
-    assert "not seconds: the baseline was recorded on another machine kind (test-2cpu, this is " \
-           "other-2cpu)" in out
+    assert (
+        "not seconds: the baseline was recorded on another machine kind (test-2cpu, this is "
+        "other-2cpu)" in out
+    )
     assert "speedup[cpu-w2-fork]" in out and "test_throughput[cpu-w0]" not in out
     assert main(["gate", "--only", "all", current]) == 1
     lost_speedup = {CPU_W0: JITTER, CPU_W2: scaled(JITTER, 1.0)}  # 2 workers no faster than 0
-    current = write(project / "results" / "latest.json", results(lost_speedup, cpu_model="Other CPU"))
+    current = write(
+        project / "results" / "latest.json", results(lost_speedup, cpu_model="Other CPU")
+    )
     assert main(["gate", current]) == 1
     assert "REGRESSED" in capsys.readouterr().out
 
@@ -89,11 +99,14 @@ def test_a_baseline_of_another_runner_class_is_refused(project, capsys):
     assert "runner class 'cpu'" in err and "'gpu'" in err
 
 
-@pytest.mark.parametrize("content, problem", [
-    ("{not json", "not JSON"),
-    ('{"benchmarks": 3}', "no 'benchmarks' list"),
-    ('{"benchmarks": [{"name": "x", "stats": {"median": 1.0, "min": 1.0}}]}', "no raw rounds"),
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("{not json", "not JSON"),
+        ('{"benchmarks": 3}', "no 'benchmarks' list"),
+        ('{"benchmarks": [{"name": "x", "stats": {"median": 1.0, "min": 1.0}}]}', "no raw rounds"),
+    ],
+)
 def test_unusable_current_files_exit_2_naming_file_and_problem(project, capsys, content, problem):
     bad = project / "bad.json"
     bad.write_text(content)
@@ -117,7 +130,8 @@ def test_a_bad_threshold_on_the_command_line_exits_2(project, capsys):
 
 
 def test_a_different_torch_is_shown_not_refused(project, capsys):
-    current = write(project / "cur.json",
-                    results({CPU_W0: JITTER, CPU_W2: scaled(JITTER, 0.5)}, torch="2.14.1"))
+    current = write(
+        project / "cur.json", results({CPU_W0: JITTER, CPU_W2: scaled(JITTER, 0.5)}, torch="2.14.1")
+    )
     assert main(["gate", current]) == 0
     assert "!! candidate torch 2.14.1 vs baseline torch 2.13.0" in capsys.readouterr().out

@@ -45,8 +45,14 @@ def test_quick_ids_are_a_subset_of_full_ids():
 
 
 def test_variants_are_varied_one_at_a_time():
-    grid = Grid("g", ("cpu",), (2,), ("fork",), variants=({}, {"batch_size": 8}, {"in_order": False}))
-    assert [c.id for c in grid.cases()] == ["cpu-w2-fork", "cpu-w2-fork-b8", "cpu-w2-fork-unordered"]
+    grid = Grid(
+        "g", ("cpu",), (2,), ("fork",), variants=({}, {"batch_size": 8}, {"in_order": False})
+    )
+    assert [c.id for c in grid.cases()] == [
+        "cpu-w2-fork",
+        "cpu-w2-fork-b8",
+        "cpu-w2-fork-unordered",
+    ]
     assert [c.id for c in grid.cases(variants=False)] == ["cpu-w2-fork"]
 
 
@@ -62,14 +68,20 @@ def test_a_user_dataset_runs_alone_unless_profiles_are_named():
     assert select("quick", profiles="cpu,user", user_dataset=True).profiles == ("cpu", "user")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"grid": "huge"}, "unknown grid 'huge'; valid: quick, full"),
-    ({"profiles": "cpu,gpuu"}, "unknown profile gpuu; valid: noop, cpu, io"),
-    ({"profiles": "user"}, "'user' needs --lb-dataset"),
-    ({"workers": "two"}, "not a comma-separated list of integers"),
-    ({"workers": "-1"}, "integers >= 0"),
-    ({"start_methods": "thread"}, "unknown start method thread; valid: fork, spawn, forkserver"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"grid": "huge"}, "unknown grid 'huge'; valid: quick, full"),
+        ({"profiles": "cpu,gpuu"}, "unknown profile gpuu; valid: noop, cpu, io"),
+        ({"profiles": "user"}, "'user' needs --lb-dataset"),
+        ({"workers": "two"}, "not a comma-separated list of integers"),
+        ({"workers": "-1"}, "integers >= 0"),
+        (
+            {"start_methods": "thread"},
+            "unknown start method thread; valid: fork, spawn, forkserver",
+        ),
+    ],
+)
 def test_unknown_values_are_errors_that_list_the_valid_ones(kwargs, message):
     with pytest.raises(GridError, match=message.replace("(", r"\(").replace(")", r"\)")):
         select(**kwargs)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loaderbench.intervals import paired, prediction
-from loaderbench.verdict import Row, Verdict, decide, judge_difference, judge_factor
+from loaderbench.judging.intervals import paired, prediction
+from loaderbench.judging.verdict import Row, Verdict, decide, judge_difference, judge_factor
 
 
 def blocks_of(rng, ratio, blocks, pairs, noise, bias):
@@ -49,8 +49,10 @@ def test_the_interval_covers_the_true_ratio_about_as_often_as_it_promises():
     of 300 comparisons (fewer than 90% would mean the blocks are treated as more alike than
     they are)."""
     rng = np.random.default_rng(7)
-    covered = sum(e.low <= 1.1 <= e.high for e in
-                  (paired(blocks_of(rng, 1.1, 6, 15, noise=0.05, bias=0.03)) for _ in range(300)))
+    covered = sum(
+        e.low <= 1.1 <= e.high
+        for e in (paired(blocks_of(rng, 1.1, 6, 15, noise=0.05, bias=0.03)) for _ in range(300))
+    )
     assert 0.90 <= covered / 300 <= 0.99
 
 
@@ -78,10 +80,16 @@ def test_a_prediction_interval_is_centred_on_the_runs_and_widens_with_their_spre
     assert memory.change == pytest.approx(49.0) and memory.low < 49 < memory.high
 
 
-@given(worse=st.floats(-1, 1), width=st.floats(0, 1), skew=st.floats(-1, 1),
-       threshold=st.floats(0, 0.5), significant=st.booleans())
+@given(
+    worse=st.floats(-1, 1),
+    width=st.floats(0, 1),
+    skew=st.floats(-1, 1),
+    threshold=st.floats(0, 0.5),
+    significant=st.booleans(),
+)
 def test_the_rule_never_calls_unchanged_an_interval_that_reaches_beyond_the_minimum_effect(
-        worse, width, skew, threshold, significant):
+    worse, width, skew, threshold, significant
+):
     low, high = worse - width * (1 + skew) / 2, worse + width * (1 - skew) / 2
     verdict = decide(worse, low, high, threshold, significant)
     if verdict == "unchanged":
@@ -95,10 +103,12 @@ def test_the_rule_never_calls_unchanged_an_interval_that_reaches_beyond_the_mini
 def test_a_factor_row_says_how_much_the_noise_could_hide():
     row = judge_factor(Row("x", change=1.02, low=0.93, high=1.12), min_effect=0.05)
     assert row.verdict == "inconclusive"
-    assert row.note == ("cannot tell: 2.0% slower, the interval admits anything from 7.5% faster "
-                        "to 12.0% slower")
-    ratio = judge_factor(Row("s", "ratio", change=0.8, low=0.75, high=0.85, higher_is_better=True),
-                         min_effect=0.05)
+    assert row.note == (
+        "cannot tell: 2.0% slower, the interval admits anything from 7.5% faster to 12.0% slower"
+    )
+    ratio = judge_factor(
+        Row("s", "ratio", change=0.8, low=0.75, high=0.85, higher_is_better=True), min_effect=0.05
+    )
     assert ratio.verdict == "regressed" and ratio.note.startswith("25.0% worse")
 
 
@@ -110,8 +120,11 @@ def test_a_memory_row_is_judged_in_megabytes():
 
 
 def test_the_first_line_counts_regressed_and_inconclusive_rows_first_and_strict_exits_3():
-    rows = [Row("a", verdict="unchanged"), Row("b", verdict="inconclusive"),
-            Row("c", verdict="inconclusive")]
+    rows = [
+        Row("a", verdict="unchanged"),
+        Row("b", verdict="inconclusive"),
+        Row("c", verdict="inconclusive"),
+    ]
     verdict = Verdict(rows, rule="the rule")
     first = verdict.to_text().splitlines()[0]
     assert first.startswith("no regression, some rows inconclusive: 0 regressed, 2 inconclusive")

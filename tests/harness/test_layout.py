@@ -1,4 +1,4 @@
-"""The randomised memory layout of every process loaderbench starts (loaderbench/layout.py)."""
+"""The randomised memory layout of every process loaderbench starts (loaderbench/measuring/layout.py)."""
 
 from __future__ import annotations
 
@@ -13,18 +13,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loaderbench import baseline, confirm, layout
+from loaderbench.judging import baseline, confirm
+from loaderbench.measuring import layout
 
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-@given(st.integers(1, 64).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n - 1))),
-       st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 64).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n - 1))),
+    st.integers(0, 2**32 - 1),
+)
 def test_run_k_of_n_draws_from_the_kth_slice_of_a_page(slots_slot, seed):
     slots, slot = slots_slot
     length = layout.pad_length(slot, slots, random.Random(seed))
-    assert slot * layout.SPAN // slots <= length < max((slot + 1) * layout.SPAN // slots,
-                                                        slot * layout.SPAN // slots + 1)
+    assert (
+        slot * layout.SPAN // slots
+        <= length
+        < max((slot + 1) * layout.SPAN // slots, slot * layout.SPAN // slots + 1)
+    )
     assert 0 <= length < layout.SPAN
 
 
@@ -45,10 +51,14 @@ def test_the_environment_keeps_everything_else():
     assert set(env[layout.ENV_VAR]) == {"x"}
 
 
-@pytest.mark.parametrize("start", [
-    lambda command, slot: baseline.run_grid(command, "run 4 of 4", slot=slot),
-    lambda command, slot: confirm.run_pytest(command, str(PROJECT), slot=slot),
-], ids=["baseline and ab runs", "confirming reruns"])
+@pytest.mark.parametrize(
+    "start",
+    [
+        lambda command, slot: baseline.run_grid(command, "run 4 of 4", slot=slot),
+        lambda command, slot: confirm.run_pytest(command, str(PROJECT), slot=slot),
+    ],
+    ids=["baseline and ab runs", "confirming reruns"],
+)
 def test_processes_loaderbench_starts_get_their_slots_pad(start, monkeypatch):
     seen = {}
 
@@ -67,9 +77,23 @@ def test_processes_loaderbench_starts_get_their_slots_pad(start, monkeypatch):
 def test_the_plugin_records_the_pad_of_its_process(tmp_path):
     out = tmp_path / "r.json"
     env = layout.environment(0, 1, base=dict(os.environ))
-    subprocess.run([sys.executable, "-m", "pytest", "tests/benchmarks/test_grid.py::test_throughput[noop-w0]",
-                    "--benchmark-only", "-q", "-p", "no:cacheprovider", "--lb-rounds=1",
-                    f"--benchmark-json={out}"], cwd=PROJECT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/benchmarks/test_grid.py::test_throughput[noop-w0]",
+            "--benchmark-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--lb-rounds=1",
+            f"--benchmark-json={out}",
+        ],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     recorded = json.loads(out.read_text())["loaderbench"]["layout_pad"]
     assert recorded == len(env[layout.ENV_VAR])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from loaderbench.loaders import WorkerAbortedOnExit, shutdown
+from loaderbench.measuring.loaders import WorkerAbortedOnExit, shutdown
 
 
 class FakeIterator:
@@ -22,10 +22,13 @@ def test_a_worker_aborting_on_exit_is_a_warning_not_a_failure():
         shutdown(FakeIterator(aborted))
 
 
-@pytest.mark.parametrize("message", [
-    "DataLoader worker (pid 4242) is killed by signal: Killed. ",
-    "DataLoader worker (pid(s) 4242) exited unexpectedly",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "DataLoader worker (pid 4242) is killed by signal: Killed. ",
+        "DataLoader worker (pid(s) 4242) exited unexpectedly",
+    ],
+)
 def test_any_other_worker_failure_at_shutdown_is_raised(message):
     with pytest.raises(RuntimeError, match="4242"):
         shutdown(FakeIterator(RuntimeError(message)))

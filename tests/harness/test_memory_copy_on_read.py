@@ -8,8 +8,8 @@ import torch
 
 from bench_datasets import make_dataset
 from loaderbench.grid import Case
-from loaderbench.loaders import build_loader, drain, running
-from loaderbench.memory import loader_sampler, process_pss, summarise
+from loaderbench.measuring.loaders import build_loader, drain, running
+from loaderbench.measuring.memory import loader_sampler, process_pss, summarise
 
 WORKERS = 2
 
@@ -19,8 +19,13 @@ def growth_mb(storage: str) -> float:
     dataset = make_dataset("pyobj", storage=storage)
     gc.collect()
     baseline = process_pss(os.getpid())
-    loader = build_loader(dataset, Case("pyobj", WORKERS, "fork"), persistent=True,
-                          shuffle=True, generator=torch.Generator().manual_seed(0))
+    loader = build_loader(
+        dataset,
+        Case("pyobj", WORKERS, "fork"),
+        persistent=True,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     with running(loader):
         drain(loader)
         with loader_sampler(loader) as sampler:

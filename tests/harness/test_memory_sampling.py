@@ -10,9 +10,18 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from loaderbench.grid import Case
-from loaderbench.loaders import build_loader, drain, running
-from loaderbench.memory import (MB, PssPeak, PssSampler, loader_sampler, process_pss,
-                                process_usage, pss_by_process, summarise, worker_pids)
+from loaderbench.measuring.loaders import build_loader, drain, running
+from loaderbench.measuring.memory import (
+    MB,
+    PssPeak,
+    PssSampler,
+    loader_sampler,
+    process_pss,
+    process_usage,
+    pss_by_process,
+    summarise,
+    worker_pids,
+)
 
 HOARD_MB = 64
 _hoard = None
@@ -131,13 +140,26 @@ def test_a_process_that_has_gone_is_left_out():
 def test_summary_splits_the_peak_into_main_and_workers():
     peak = PssPeak(total=700 * MB, by_process={1: 300 * MB, 2: 150 * MB, 3: 250 * MB}, samples=9)
     numbers = summarise(peak, baseline=250 * MB, num_workers=2, main_pid=1)
-    assert numbers == {"peak_pss_mb": 700.0, "baseline_pss_mb": 250.0, "growth_mb": 450.0,
-                       "main_pss_mb": 300.0, "pss_per_worker_mb": 200.0, "workers_sampled": 2,
-                       "pss_samples": 9}
-    assert summarise(PssPeak(10 * MB, {1: 10 * MB}, 1), 10 * MB, 0, main_pid=1)[
-        "pss_per_worker_mb"] == 0.0
-    anon = PssPeak(700 * MB, {1: 300 * MB, 2: 150 * MB, 3: 250 * MB}, 9, anon_total=320 * MB,
-                   anon_by_process={1: 120 * MB, 2: 90 * MB, 3: 110 * MB})
+    assert numbers == {
+        "peak_pss_mb": 700.0,
+        "baseline_pss_mb": 250.0,
+        "growth_mb": 450.0,
+        "main_pss_mb": 300.0,
+        "pss_per_worker_mb": 200.0,
+        "workers_sampled": 2,
+        "pss_samples": 9,
+    }
+    assert (
+        summarise(PssPeak(10 * MB, {1: 10 * MB}, 1), 10 * MB, 0, main_pid=1)["pss_per_worker_mb"]
+        == 0.0
+    )
+    anon = PssPeak(
+        700 * MB,
+        {1: 300 * MB, 2: 150 * MB, 3: 250 * MB},
+        9,
+        anon_total=320 * MB,
+        anon_by_process={1: 120 * MB, 2: 90 * MB, 3: 110 * MB},
+    )
     numbers = summarise(anon, baseline=250 * MB, num_workers=2, main_pid=1)
     assert (numbers["peak_anon_pss_mb"], numbers["anon_pss_per_worker_mb"]) == (320.0, 100.0)
 

@@ -16,25 +16,38 @@ import psutil
 import pytest
 from pytest_benchmark.utils import get_machine_id
 
-from loaderbench import leaks, machine, storage
+from loaderbench import machine, storage
+from loaderbench.measuring import leaks
 from loaderbench.results import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "LOADERBENCH_INTERRUPT_RUN"
 # A stored baseline of this machine kind (the one a forced `loaderbench baseline` replaces), or the
 # previous results file; either must survive an interrupted run byte for byte.
-PREVIOUS = (json.dumps({"machine_info": {"loaderbench": machine.fingerprint()}, "kept": "byte for byte",
-                        "benchmarks": [{"name": "previous", "stats": {"median": 1.0, "min": 1.0,
-                                                                      "data": [1.0]}}]},
-                       sort_keys=True, indent=2) + "\n").encode()
+PREVIOUS = (
+    json.dumps(
+        {
+            "machine_info": {"loaderbench": machine.fingerprint()},
+            "kept": "byte for byte",
+            "benchmarks": [
+                {"name": "previous", "stats": {"median": 1.0, "min": 1.0, "data": [1.0]}}
+            ],
+        },
+        sort_keys=True,
+        indent=2,
+    )
+    + "\n"
+).encode()
 
 
 def folder_snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 # --- the write itself -----------------------------------------------------------------------------
+
 
 def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     """Ctrl-C while the new bytes are being synced: the old file is untouched, nothing is left."""
@@ -82,8 +95,9 @@ def test_a_writer_frozen_or_killed_at_any_moment_leaves_one_whole_version(tmp_pa
     finally killed (SIGKILL, no clean-up at all): every look finds one complete version, never a
     truncation or a mix."""
     target = tmp_path / "0001_baseline.json"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE,
-                              text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert writer.stdout.readline() == "writing\n"
         while not target.exists():
@@ -106,34 +120,89 @@ def test_a_writer_frozen_or_killed_at_any_moment_leaves_one_whole_version(tmp_pa
 
 # A small real grid run that starts DataLoader workers (noop throughput, 0 and 2 fork workers) and
 # then keeps them busy for seconds (20 rounds), so that the signal lands mid-run.
-GRID = ["-k", "test_throughput", "--lb-profiles=noop", "--lb-workers=0,2",
-        "--lb-start-methods=fork", "--lb-rounds=20"]
-PYTEST = [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark-only", "-q",
-          "-p", "no:cacheprovider"]
+GRID = [
+    "-k",
+    "test_throughput",
+    "--lb-profiles=noop",
+    "--lb-workers=0,2",
+    "--lb-start-methods=fork",
+    "--lb-rounds=20",
+]
+PYTEST = [
+    sys.executable,
+    "-m",
+    "pytest",
+    "tests/benchmarks",
+    "--benchmark-only",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+]
 BASELINE_FILE = f"cpu/{get_machine_id()}/0001_baseline.json"
 
 # name: (command, given the folder holding the previous file; that file; signal or None)
 RUNS = {
     "baseline-SIGINT": (
-        lambda root: [sys.executable, "-m", "loaderbench", "baseline", "--runner", "cpu",
-                      "--runs", "2", "--force", "--baselines", str(root), "--", *GRID],
-        BASELINE_FILE, signal.SIGINT),
+        lambda root: [
+            sys.executable,
+            "-m",
+            "loaderbench",
+            "baseline",
+            "--runner",
+            "cpu",
+            "--runs",
+            "2",
+            "--force",
+            "--baselines",
+            str(root),
+            "--",
+            *GRID,
+        ],
+        BASELINE_FILE,
+        signal.SIGINT,
+    ),
     "baseline-SIGTERM": (
-        lambda root: [sys.executable, "-m", "loaderbench", "baseline", "--runner", "cpu",
-                      "--runs", "2", "--force", "--baselines", str(root), "--", *GRID],
-        BASELINE_FILE, signal.SIGTERM),
+        lambda root: [
+            sys.executable,
+            "-m",
+            "loaderbench",
+            "baseline",
+            "--runner",
+            "cpu",
+            "--runs",
+            "2",
+            "--force",
+            "--baselines",
+            str(root),
+            "--",
+            *GRID,
+        ],
+        BASELINE_FILE,
+        signal.SIGTERM,
+    ),
     # What `make bench` runs: pytest-benchmark writes --benchmark-json in place, so the plugin
     # stages it and only publishes it when the session was not interrupted. Python swallows a
     # KeyboardInterrupt raised inside a finaliser or gc callback (seen about one run in four
     # with four runs at once); the workers, which got the SIGINT too, have then exited quietly
     # and the test would wait for its loader timeout (120 s): a pytest-timeout limit bounds that.
-    "bench-SIGINT": (lambda root: [*PYTEST, *GRID, "--timeout=8",
-                                   f"--benchmark-json={root}/latest.json"],
-                     "latest.json", signal.SIGINT),
-    "bench-completed": (lambda root: [*PYTEST, "-k", "test_throughput", "--lb-profiles=noop",
-                                      "--lb-workers=0", "--lb-rounds=1",
-                                      f"--benchmark-json={root}/latest.json"],
-                        "latest.json", None),
+    "bench-SIGINT": (
+        lambda root: [*PYTEST, *GRID, "--timeout=8", f"--benchmark-json={root}/latest.json"],
+        "latest.json",
+        signal.SIGINT,
+    ),
+    "bench-completed": (
+        lambda root: [
+            *PYTEST,
+            "-k",
+            "test_throughput",
+            "--lb-profiles=noop",
+            "--lb-workers=0",
+            "--lb-rounds=1",
+            f"--benchmark-json={root}/latest.json",
+        ],
+        "latest.json",
+        None,
+    ),
 }
 
 
@@ -143,13 +212,18 @@ def _start(root: Path, name: str, tag: str) -> subprocess.Popen:
     (root / previous).write_bytes(PREVIOUS)
     # A session of its own, so that the signal goes to the whole tree, as a terminal's Ctrl-C or
     # a CI cancellation does.
-    return subprocess.Popen(command(root), cwd=ROOT, env={**os.environ, TAG: tag},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command(root),
+        cwd=ROOT,
+        env={**os.environ, TAG: tag},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
-def _workers_running(run: subprocess.Popen,
-                     settled_s: float = 0.5) -> list[psutil.Process] | None:
+def _workers_running(run: subprocess.Popen, settled_s: float = 0.5) -> list[psutil.Process] | None:
     """The run's process tree once DataLoader workers have been running in it for ``settled_s``
     (truly mid-run), else None.
 
@@ -186,8 +260,10 @@ def real_runs(tmp_path_factory):
                 trees[name] = tree
                 waiting.discard(name)
             elif run.poll() is not None:
-                pytest.fail(f"{name} ended (exit code {run.returncode}) before its workers were "
-                            f"seen: {run.communicate()}")
+                pytest.fail(
+                    f"{name} ended (exit code {run.returncode}) before its workers were "
+                    f"seen: {run.communicate()}"
+                )
         time.sleep(0.05)
     outcomes = {}
     for name, (root, tag, run) in started.items():
@@ -216,4 +292,5 @@ def test_a_completed_run_replaces_the_results_file_whole(real_runs):
     assert returncode == 0, output
     assert [p.name for p in root.iterdir()] == ["latest.json"]
     assert [b["name"] for b in load_results(root / "latest.json")["benchmarks"]] == [
-        "test_throughput[noop-w0]"]
+        "test_throughput[noop-w0]"
+    ]

@@ -8,12 +8,19 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from loaderbench import overlap
 from loaderbench.grid import Case
-from loaderbench.loaders import build_loader, running
-from loaderbench.overlap import (TrainingStep, measure_overlap, overlap_numbers, step_epoch,
-                                 step_for, to_device, train_epoch)
-from loaderbench.transfer import NO_CUDA
+from loaderbench.measuring import overlap
+from loaderbench.measuring.loaders import build_loader, running
+from loaderbench.measuring.overlap import (
+    TrainingStep,
+    measure_overlap,
+    overlap_numbers,
+    step_epoch,
+    step_for,
+    to_device,
+    train_epoch,
+)
+from loaderbench.measuring.transfer import NO_CUDA
 
 
 class Indexed(Dataset):
@@ -32,8 +39,9 @@ class FakeBenchmark:
         self.extra_info = {}
         self.calls = []
 
-    def pedantic(self, target, args=(), kwargs=None, setup=None, rounds=1, iterations=1,
-                 warmup_rounds=0):
+    def pedantic(
+        self, target, args=(), kwargs=None, setup=None, rounds=1, iterations=1, warmup_rounds=0
+    ):
         for _ in range(rounds):
             if setup is not None:
                 setup()
@@ -82,16 +90,22 @@ def test_parts_are_measured_before_every_timed_round(workers):
     assert (batches, samples) == (3, 12)
     # 3 step-only epochs on one batch, plus 3 epochs of load + step
     assert len(step.seen) == 3 * batches + 3 * batches
-    assert numbers["overlap_efficiency"] == max(numbers["load_only_s"],
-                                                numbers["step_only_s"]) / numbers["epoch_s"]
+    assert (
+        numbers["overlap_efficiency"]
+        == max(numbers["load_only_s"], numbers["step_only_s"]) / numbers["epoch_s"]
+    )
 
 
 def test_benchmark_median_is_the_epoch_time_when_benchmarks_run():
     bench = FakeBenchmark(median=10.0)
-    with running(build_loader(Indexed(), Case("indexed", 0, batch_size=4), persistent=True)) as loader:
+    with running(
+        build_loader(Indexed(), Case("indexed", 0, batch_size=4), persistent=True)
+    ) as loader:
         numbers, _, _ = measure_overlap(bench, loader, RecordingStep(), rounds=2)
     assert numbers["epoch_s"] == 10.0
-    assert numbers["overlap_efficiency"] == max(numbers["load_only_s"], numbers["step_only_s"]) / 10.0
+    assert (
+        numbers["overlap_efficiency"] == max(numbers["load_only_s"], numbers["step_only_s"]) / 10.0
+    )
 
 
 def test_the_step_sees_every_batch_in_order():
@@ -135,8 +149,13 @@ def test_step_duration_follows_the_batch_size_and_pinning():
     assert (step.duration_s, step.non_blocking, step.device) == (1.0, False, torch.device("cpu"))
 
 
-@pytest.mark.parametrize("bad, message", [({"duration_s": -1.0}, "duration_s must be >= 0"),
-                                          ({"compute": "nap"}, "compute must be one of")])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"duration_s": -1.0}, "duration_s must be >= 0"),
+        ({"compute": "nap"}, "compute must be one of"),
+    ],
+)
 def test_bad_step_settings_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
         TrainingStep(**{"duration_s": 0.01, **bad})
@@ -152,15 +171,25 @@ def test_a_gpu_step_keeps_the_device_busy_for_its_duration():
 
 
 def overlap_entry(case, efficiency, device="cpu"):
-    return {"name": f"test_overlap[{case.id}]", "stats": {"median": 1.0},
-            "extra_info": {"measure": "overlap", "case": case.as_dict(), "device": device,
-                           "overlap_efficiency": efficiency}}
+    return {
+        "name": f"test_overlap[{case.id}]",
+        "stats": {"median": 1.0},
+        "extra_info": {
+            "measure": "overlap",
+            "case": case.as_dict(),
+            "device": device,
+            "overlap_efficiency": efficiency,
+        },
+    }
 
 
 def test_overlap_efficiency_is_a_derived_ratio_per_case_and_device():
-    from loaderbench.derived import derive
+    from loaderbench.judging.derived import derive
 
-    rows = [overlap_entry(Case("io", 2, "fork"), 0.9), overlap_entry(Case("io", 2, "fork"), 0.8, "cuda")]
+    rows = [
+        overlap_entry(Case("io", 2, "fork"), 0.9),
+        overlap_entry(Case("io", 2, "fork"), 0.8, "cuda"),
+    ]
     got = {d["name"]: d for d in derive(rows, cores=2)}
     assert set(got) == {"overlap_efficiency[io-w2-fork]", "overlap_efficiency[io-w2-fork-cuda]"}
     assert got["overlap_efficiency[io-w2-fork]"]["value"] == 0.9

@@ -6,9 +6,15 @@ import pytest
 import torch
 
 import bench_datasets
-from bench_datasets import PROFILES, ShardedIterable, UserDatasetError, make_dataset, make_user_dataset
+from bench_datasets import (
+    PROFILES,
+    ShardedIterable,
+    UserDatasetError,
+    make_dataset,
+    make_user_dataset,
+)
 from loaderbench.grid import Case
-from loaderbench.loaders import build_loader, running
+from loaderbench.measuring.loaders import build_loader, running
 
 SMALL = 6
 
@@ -87,7 +93,8 @@ def test_user_dataset_from_a_factory(tmp_path, monkeypatch):
         "def good():\n    return make_dataset('noop', length=3)\n"
         "def not_a_dataset():\n    return [1, 2, 3]\n"
         "def broken():\n    raise OSError('bucket not reachable')\n"
-        "value = 3\n")
+        "value = 3\n"
+    )
     (tmp_path / "brokenmod.py").write_text("import does_not_exist\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert len(make_user_dataset("userdata:good")) == 3

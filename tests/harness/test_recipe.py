@@ -9,17 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from synthetic_results import CPU_W0, JITTER, results, scaled
 
-from loaderbench import remeasure
-from loaderbench.baseline import merge_runs
 from loaderbench.cli import main
 from loaderbench.errors import InputError
-from loaderbench.gate import judge
-from loaderbench.paired import recipe
+from loaderbench.judging.baseline import merge_runs
+from loaderbench.judging.gate import judge
+from loaderbench.judging.verdict import Row
+from loaderbench.paired import recipe, remeasure
 from loaderbench.storage import write_json_atomic
-from loaderbench.verdict import Row
-
-from synthetic_results import CPU_W0, JITTER, results, scaled
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -35,11 +33,22 @@ def test_a_recipe_records_python_torch_the_other_packages_the_commit_and_the_arg
     assert recipe.capture(sys.executable, [], PROJECT)["torch"].startswith("torch==2.")
 
 
-@pytest.mark.parametrize("stored, problem", [
-    (None, "records no recipe"),
-    ({"python": "3.11.7", "torch": "torch==2.13.0", "packages": [], "commit": None, "args": []},
-     "lacks commit"),
-])
+@pytest.mark.parametrize(
+    "stored, problem",
+    [
+        (None, "records no recipe"),
+        (
+            {
+                "python": "3.11.7",
+                "torch": "torch==2.13.0",
+                "packages": [],
+                "commit": None,
+                "args": [],
+            },
+            "lacks commit",
+        ),
+    ],
+)
 def test_a_recipe_that_cannot_be_rebuilt_says_why(stored, problem):
     with pytest.raises(InputError, match=problem):
         recipe.check(stored)
@@ -47,16 +56,22 @@ def test_a_recipe_that_cannot_be_rebuilt_says_why(stored, problem):
 
 @pytest.fixture
 def stored_recipe() -> dict:
-    return {"python": ".".join(map(str, sys.version_info[:3])), "torch": "torch==2.13.0",
-            "packages": ["numpy==2.4.6"], "commit": "HEAD", "args": ["--lb-grid=quick"]}
+    return {
+        "python": ".".join(map(str, sys.version_info[:3])),
+        "torch": "torch==2.13.0",
+        "packages": ["numpy==2.4.6"],
+        "commit": "HEAD",
+        "args": ["--lb-grid=quick"],
+    }
 
 
 @pytest.fixture
 def clone(tmp_path) -> Path:
     """A clone of this project's repository, so checkouts made by a test stay out of it."""
     target = tmp_path / "clone"
-    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(PROJECT), str(target)],
-                   check=True)
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-checkout", str(PROJECT), str(target)], check=True
+    )
     return target
 
 
@@ -91,8 +106,12 @@ def test_a_recipe_that_cannot_be_installed_is_one_line(tmp_path, clone, stored_r
 
 def test_a_recipe_for_a_python_that_is_not_here_is_refused(tmp_path, clone, stored_recipe):
     with pytest.raises(InputError, match="no python3.99 is on PATH"):
-        recipe.rebuild({**stored_recipe, "python": "3.99.1"}, tmp_path, clone,
-                       run=lambda c, **k: subprocess.run(c, **k))
+        recipe.rebuild(
+            {**stored_recipe, "python": "3.99.1"},
+            tmp_path,
+            clone,
+            run=lambda c, **k: subprocess.run(c, **k),
+        )
 
 
 def test_remeasure_without_a_recipe_exits_2_with_one_line(tmp_path, capsys):
@@ -105,11 +124,16 @@ def test_remeasure_without_a_recipe_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_the_recipes_selection_is_kept_unless_given_again():
-    kept = remeasure.recorded_selection(["--lb-grid=quick", "-k", "cpu", "--lb-profiles", "cpu,io",
-                                         "--lb-cost-scale=1.0"])
+    kept = remeasure.recorded_selection(
+        ["--lb-grid=quick", "-k", "cpu", "--lb-profiles", "cpu,io", "--lb-cost-scale=1.0"]
+    )
     assert kept == ["--lb-grid=quick", "--lb-profiles=cpu,io", "--lb-cost-scale=1.0"]
     merged = remeasure.merged_selection(kept, ["--lb-profiles=io", "--lb-cost-scale=1.1"])
-    assert (merged.grid, merged.profiles, merged.common) == ("quick", "io", ("--lb-cost-scale=1.1",))
+    assert (merged.grid, merged.profiles, merged.common) == (
+        "quick",
+        "io",
+        ("--lb-cost-scale=1.1",),
+    )
 
 
 class Args:
@@ -119,14 +143,24 @@ class Args:
 def test_a_stored_regression_stands_only_if_it_repeats_side_by_side(monkeypatch, tmp_path):
     """The stored numbers flag the w0 epoch 1.5x slower; side by side it is unchanged (the
     machine was slow, not the code): the row takes the side-by-side verdict."""
-    baseline = merge_runs([results({CPU_W0: scaled(JITTER, f)}) for f in (1.0, 1.01, 0.99)],
-                          recipe={"python": "3.11.7", "torch": "torch==2.13.0", "packages": [],
-                                  "commit": "abc", "args": []})
+    baseline = merge_runs(
+        [results({CPU_W0: scaled(JITTER, f)}) for f in (1.0, 1.01, 0.99)],
+        recipe={
+            "python": "3.11.7",
+            "torch": "torch==2.13.0",
+            "packages": [],
+            "commit": "abc",
+            "args": [],
+        },
+    )
     current = results({CPU_W0: scaled(JITTER, 1.5)})
     verdict = judge(baseline, current)
     assert verdict.regressed
-    monkeypatch.setattr(remeasure.recipes, "rebuild", lambda *a, **k: remeasure.SideSpec(
-        "A", sys.executable, isolated=True, what="the recipe"))
+    monkeypatch.setattr(
+        remeasure.recipes,
+        "rebuild",
+        lambda *a, **k: remeasure.SideSpec("A", sys.executable, isolated=True, what="the recipe"),
+    )
     measured = []
 
     class Measured:
@@ -137,8 +171,13 @@ def test_a_stored_regression_stands_only_if_it_repeats_side_by_side(monkeypatch,
             return []
 
     monkeypatch.setattr(remeasure, "Engine", Measured)
-    monkeypatch.setattr(remeasure, "judge_tallies", lambda tallies, rule: [Row(
-        "test_throughput[cpu-w0]", change=1.01, low=0.98, high=1.03, verdict="unchanged")])
+    monkeypatch.setattr(
+        remeasure,
+        "judge_tallies",
+        lambda tallies, rule: [
+            Row("test_throughput[cpu-w0]", change=1.01, low=0.98, high=1.03, verdict="unchanged")
+        ],
+    )
     remeasure.confirm_side_by_side(verdict, baseline, current, Args(), show=lambda line: None)
     (row,) = verdict.rows
     assert measured == ["test_throughput[cpu-w0]"]

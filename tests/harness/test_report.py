@@ -8,13 +8,14 @@ import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from loaderbench import cli, report
-from loaderbench.baseline import merge_runs
-from loaderbench.storage import write_json_atomic
+from loaderbench import cli
 from loaderbench.grid import Case
-from loaderbench.plots import STYLE, line_style
-from loaderbench.recommend import TIE, recommend
-from loaderbench.series import GRID_TESTS, MEMORY, OVERLAP, series
+from loaderbench.judging.baseline import merge_runs
+from loaderbench.presenting import report
+from loaderbench.presenting.plots import STYLE, line_style
+from loaderbench.presenting.recommend import TIE, recommend
+from loaderbench.presenting.series import GRID_TESTS, MEMORY, OVERLAP, series
+from loaderbench.storage import write_json_atomic
 
 #: A real run on the 2-core reference machine (busy at the time: the numbers are not representative),
 #: holding every measure the report shows: `pytest tests/benchmarks --benchmark-only
@@ -44,8 +45,19 @@ def io_only(stored, path, **loaderbench):
     """A small copy of the stored run (the io profile alone), quick to render."""
     meta = {**stored["loaderbench"], **loaderbench}
     meta["derived"] = [d for d in meta["derived"] if d["case"].startswith("io-")]
-    path.write_text(json.dumps({**stored, "loaderbench": meta, "benchmarks": [
-        b for b in stored["benchmarks"] if (b["extra_info"].get("case") or {}).get("profile") == "io"]}))
+    path.write_text(
+        json.dumps(
+            {
+                **stored,
+                "loaderbench": meta,
+                "benchmarks": [
+                    b
+                    for b in stored["benchmarks"]
+                    if (b["extra_info"].get("case") or {}).get("profile") == "io"
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -113,19 +125,26 @@ def test_copy_on_read_growth_is_shown_per_storage(rendered, stored):
         if point.num_workers:
             serial = next(p for p in pair if p.num_workers == 0 and p.line == point.line)
             growth = f"{point.value - serial.value:+,.0f} MB"
-            assert f"| pyobj, copy on read | {point.label} | {point.value:,.0f} | {growth} |" \
+            assert (
+                f"| pyobj, copy on read | {point.label} | {point.value:,.0f} | {growth} |"
                 in markdown
+            )
 
 
 def test_recommendations_name_one_case_per_profile_with_its_gain(rendered, stored):
     """'cpu: 2 workers, fork — 1.9× over 0, memory not measured', for every profile measured."""
     _, markdown = rendered
-    lines = [line[2:] for line in markdown.split("## Recommendations\n", 1)[1]
-             .split("\n## ", 1)[0].splitlines() if line.startswith("- ")]
+    lines = [
+        line[2:]
+        for line in markdown.split("## Recommendations\n", 1)[1].split("\n## ", 1)[0].splitlines()
+        if line.startswith("- ")
+    ]
     profiles = list(series(stored, "throughput"))
     assert [line.split(":")[0] for line in lines] == profiles
-    shape = re.compile(r"\w+: (\d+ workers, (fork|spawn|forkserver) — \d+\.\d× over 0, "
-                       r"(memory not measured|[+-][\d,]+ MB)|0 workers \(main process\) — .+)")
+    shape = re.compile(
+        r"\w+: (\d+ workers, (fork|spawn|forkserver) — \d+\.\d× over 0, "
+        r"(memory not measured|[+-][\d,]+ MB)|0 workers \(main process\) — .+)"
+    )
     for line in lines:
         assert shape.fullmatch(line), line
 
@@ -139,8 +158,14 @@ def test_step_summary_gets_the_report_appended_without_embedded_images(rendered)
 
 
 def test_a_run_without_memory_and_overlap_says_so_and_drops_stale_plots(tmp_path, stored):
-    partial = {**stored, "benchmarks": [b for b in stored["benchmarks"]
-                                        if b["extra_info"].get("measure") not in (MEMORY, OVERLAP)]}
+    partial = {
+        **stored,
+        "benchmarks": [
+            b
+            for b in stored["benchmarks"]
+            if b["extra_info"].get("measure") not in (MEMORY, OVERLAP)
+        ],
+    }
     stale = tmp_path / "overlap.png"
     stale.write_bytes(b"from an earlier run")
     built = report.build(partial, tmp_path, source="partial")
@@ -163,8 +188,22 @@ def test_a_bare_baseline_judges_against_the_runner_class_folder_first(tmp_path, 
     write_json_atomic(folder / "0001_baseline.json", merged)
     run["loaderbench"]["derived"] = merged["loaderbench"]["derived"]  # as this version derives
     write_json_atomic(current, run)
-    assert cli.main(["report", str(current), "--baseline", "--baselines", str(tmp_path / "baselines"),
-                     "--only", "derived", "--out", str(tmp_path / "out")]) == 0
+    assert (
+        cli.main(
+            [
+                "report",
+                str(current),
+                "--baseline",
+                "--baselines",
+                str(tmp_path / "baselines"),
+                "--only",
+                "derived",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert heading_order(markdown)[:2] == ["Regression verdict", "Recommendations"]
     verdict = markdown.split("## Recommendations", 1)[0]
@@ -176,14 +215,29 @@ def test_a_bare_baseline_judges_against_the_runner_class_folder_first(tmp_path, 
     assert all("| unchanged |" in row for row in rows)
 
 
-@pytest.mark.parametrize("runner, note", [
-    ("gpu", "_Not judged: no baseline for runner class 'gpu'"),
-    (None, "records no runner class"),  # results written before runner classes existed
-])
+@pytest.mark.parametrize(
+    "runner, note",
+    [
+        ("gpu", "_Not judged: no baseline for runner class 'gpu'"),
+        (None, "records no runner class"),  # results written before runner classes existed
+    ],
+)
 def test_a_bare_baseline_with_none_to_find_still_writes_the_report(runner, note, tmp_path, stored):
     current = io_only(stored, tmp_path / "current.json", runner=runner)
-    assert cli.main(["report", str(current), "--baseline", "--baselines", str(tmp_path),
-                     "--out", str(tmp_path / "out")]) == 0
+    assert (
+        cli.main(
+            [
+                "report",
+                str(current),
+                "--baseline",
+                "--baselines",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert heading_order(markdown)[:2] == ["Regression verdict", "Recommendations"]
     assert note in markdown
@@ -191,8 +245,12 @@ def test_a_bare_baseline_with_none_to_find_still_writes_the_report(runner, note,
 
 def test_an_explicit_baseline_file_is_judged(tmp_path, stored):
     current = io_only(stored, tmp_path / "current.json")
-    assert cli.main(["report", str(current), "--baseline", str(current),
-                     "--out", str(tmp_path / "out")]) == 0
+    assert (
+        cli.main(
+            ["report", str(current), "--baseline", str(current), "--out", str(tmp_path / "out")]
+        )
+        == 0
+    )
     assert f"baseline: `{current}`\n" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -201,8 +259,19 @@ def test_the_gates_verdict_file_is_shown_as_written(tmp_path, stored):
     current = io_only(stored, tmp_path / "current.json")
     assert cli.main(["gate", str(current), str(current), "--markdown", str(tmp_path / "v.md")]) == 0
     written = (tmp_path / "v.md").read_text()
-    assert cli.main(["report", str(current), "--verdict", str(tmp_path / "v.md"),
-                     "--out", str(tmp_path / "out")]) == 0
+    assert (
+        cli.main(
+            [
+                "report",
+                str(current),
+                "--verdict",
+                str(tmp_path / "v.md"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert heading_order(markdown)[:2] == ["Regression verdict", "Recommendations"]
     shown = markdown.split("## Regression verdict\n", 1)[1].split("## Recommendations", 1)[0]
@@ -211,18 +280,32 @@ def test_the_gates_verdict_file_is_shown_as_written(tmp_path, stored):
 
 def test_no_verdict_file_means_the_gate_stopped_first(tmp_path, stored):
     current = io_only(stored, tmp_path / "current.json")
-    assert cli.main(["report", str(current), "--verdict", str(tmp_path / "none.md"),
-                     "--out", str(tmp_path / "out")]) == 0
+    assert (
+        cli.main(
+            [
+                "report",
+                str(current),
+                "--verdict",
+                str(tmp_path / "none.md"),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     assert "_Not judged: no verdict at" in (tmp_path / "out" / "report.md").read_text()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["missing.json"], "no such file"),
-    ([str(STORED), "--baseline", "missing.json"], "no such file"),
-    ([str(STORED), "--out", str(STORED)], "is a file, expected a directory"),
-    ([str(STORED), "--verdict", str(STORED)], "not a verdict written by `loaderbench gate`"),
-    ([str(STORED), "--verdict", "v.md", "--baseline"], "--verdict and --baseline both given"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.json"], "no such file"),
+        ([str(STORED), "--baseline", "missing.json"], "no such file"),
+        ([str(STORED), "--out", str(STORED)], "is a file, expected a directory"),
+        ([str(STORED), "--verdict", str(STORED)], "not a verdict written by `loaderbench gate`"),
+        ([str(STORED), "--verdict", "v.md", "--baseline"], "--verdict and --baseline both given"),
+    ],
+)
 def test_unusable_input_is_one_line_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     if "--out" not in args:
@@ -233,6 +316,7 @@ def test_unusable_input_is_one_line_and_exit_2(args, message, capsys, tmp_path, 
 
 
 # The recommendation rule, on synthetic runs where the right answer is known.
+
 
 def run_of(throughput=(), startup=(), memory=()):
     """A results dict with throughput (samples/s), start-up (s) and memory (MB) per case."""
@@ -247,8 +331,13 @@ def run_of(throughput=(), startup=(), memory=()):
                 median = value
             else:
                 info["peak_pss_mb"] = value
-            benchmarks.append({"name": f"{GRID_TESTS[measure]}[{case.id}]",
-                               "stats": {"median": median, "min": median}, "extra_info": info})
+            benchmarks.append(
+                {
+                    "name": f"{GRID_TESTS[measure]}[{case.id}]",
+                    "stats": {"median": median, "min": median},
+                    "extra_info": info,
+                }
+            )
     return {"benchmarks": benchmarks}
 
 
@@ -258,27 +347,42 @@ def only(recommendations):
 
 
 def test_a_clear_winner_is_picked_with_its_speedup_and_memory():
-    run = run_of(throughput=[(Case("cpu", 0), 100.0), (Case("cpu", 2, "fork"), 150.0),
-                             (Case("cpu", 4, "fork"), 190.0)],
-                 memory=[(Case("cpu", 0), 300.0), (Case("cpu", 4, "fork"), 440.0)])
+    run = run_of(
+        throughput=[
+            (Case("cpu", 0), 100.0),
+            (Case("cpu", 2, "fork"), 150.0),
+            (Case("cpu", 4, "fork"), 190.0),
+        ],
+        memory=[(Case("cpu", 0), 300.0), (Case("cpu", 4, "fork"), 440.0)],
+    )
     pick = only(recommend(run))
     assert pick.sentence() == "cpu: 4 workers, fork — 1.9× over 0, +140 MB"
 
 
 def test_among_near_ties_fewer_workers_then_faster_startup_win():
     within = 1 - TIE / 2
-    run = run_of(throughput=[(Case("io", 0), 100.0), (Case("io", 2, "spawn"), 200.0 * within),
-                             (Case("io", 2, "forkserver"), 200.0 * within),
-                             (Case("io", 4, "spawn"), 200.0)],
-                 startup=[(Case("io", 2, "spawn"), 2.0), (Case("io", 2, "forkserver"), 0.5)])
+    run = run_of(
+        throughput=[
+            (Case("io", 0), 100.0),
+            (Case("io", 2, "spawn"), 200.0 * within),
+            (Case("io", 2, "forkserver"), 200.0 * within),
+            (Case("io", 4, "spawn"), 200.0),
+        ],
+        startup=[(Case("io", 2, "spawn"), 2.0), (Case("io", 2, "forkserver"), 0.5)],
+    )
     pick = only(recommend(run)).pick
     assert (pick.num_workers, pick.start_method) == (2, "forkserver")
 
 
 def test_a_case_just_beyond_the_tie_band_is_not_traded_for_fewer_workers():
     beyond = 1 - TIE * 1.5
-    run = run_of(throughput=[(Case("io", 0), 100.0), (Case("io", 2, "fork"), 200.0 * beyond),
-                             (Case("io", 4, "fork"), 200.0)])
+    run = run_of(
+        throughput=[
+            (Case("io", 0), 100.0),
+            (Case("io", 2, "fork"), 200.0 * beyond),
+            (Case("io", 4, "fork"), 200.0),
+        ]
+    )
     assert only(recommend(run)).pick.num_workers == 4
 
 

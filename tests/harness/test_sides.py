@@ -41,7 +41,10 @@ def test_two_real_sides_pair_their_rounds_and_catch_a_slower_main_process(tmp_pa
     slower = rows["throughput[noop-w0]"]
     assert slower.verdict == "regressed" and slower.change > 1.5, slower
     assert all(len(block) >= 3 for t in tallies for block in t.blocks)
-    assert [t.mode for t in tallies] == ["alternate", "duet"]  # noop one after the other, io as a duet
+    assert [t.mode for t in tallies] == [
+        "alternate",
+        "duet",
+    ]  # noop one after the other, io as a duet
     assert run.hellos["b"]["settings"]["injected"] == {"main-batch-delay": 0.002}
     assert run.hellos["a"]["fingerprint"]["torch"] == run.hellos["b"]["fingerprint"]["torch"]
 
@@ -62,8 +65,11 @@ def test_a_side_that_fails_a_request_names_the_error_and_serves_on(tmp_path):
     (running,) = SideProcess.start_all([(side, tmp_path / "a.log")])
     try:
         setup = Arm(Case("user", 0), "throughput").setup("a", None)
-        with pytest.raises(SideError, match=r"side A \(this interpreter\) failed while setting "
-                                            r"up: InjectedFault: sample 40 is unreadable"):
+        with pytest.raises(
+            SideError,
+            match=r"side A \(this interpreter\) failed while setting "
+            r"up: InjectedFault: sample 40 is unreadable",
+        ):
             running.request(setup, 60, "setting up")
         fine = {**Arm(Case("noop", 0), "startup").setup("a", None)}
         assert running.request(fine, 60)["warm_s"] > 0  # the failure was answered, not fatal
@@ -75,9 +81,22 @@ def test_a_side_that_fails_a_request_names_the_error_and_serves_on(tmp_path):
 def test_ab_with_a_side_that_dies_exits_2_and_writes_no_verdict(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv(EXIT_ALLOWED, "1")  # reaches both sides: A dies as well, whichever is first
     out = tmp_path / "ab"
-    code = main(["ab", "--budget", "1", "--blocks", "2", "--measures", "throughput", "--out",
-                 str(out), "--", "--lb-dataset=bench_datasets.faulty:make_exiting",
-                 "--lb-workers=0"])
+    code = main(
+        [
+            "ab",
+            "--budget",
+            "1",
+            "--blocks",
+            "2",
+            "--measures",
+            "throughput",
+            "--out",
+            str(out),
+            "--",
+            "--lb-dataset=bench_datasets.faulty:make_exiting",
+            "--lb-workers=0",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("loaderbench ab: error: side ")
     assert "exited while timing test_throughput[user-w0] with code 3" in err[-1]

@@ -4,9 +4,16 @@ import pytest
 import torch
 
 from bench_datasets import make_dataset
-from loaderbench import transfer
-from loaderbench.transfer import (GB, NO_CUDA, BatchCopy, TransferCase, ceiling_gb_per_s,
-                                  collated_batch, gb_per_s)
+from loaderbench.measuring import transfer
+from loaderbench.measuring.transfer import (
+    GB,
+    NO_CUDA,
+    BatchCopy,
+    TransferCase,
+    ceiling_gb_per_s,
+    collated_batch,
+    gb_per_s,
+)
 
 
 def test_a_collated_batch_is_the_samples_stacked_in_order_wrapping_around():
@@ -48,8 +55,12 @@ def test_the_ceiling_is_a_real_copy_rate():
 def test_transfer_case_ids_name_every_setting():
     assert TransferCase("cuda", 32, True, True).id == "cuda-b32-pinned-nonblocking"
     assert TransferCase("cpu", 8, False, False).as_dict() == {
-        "device": "cpu", "batch_size": 8, "pinned": False, "non_blocking": False,
-        "id": "cpu-b8-pageable-blocking"}
+        "device": "cpu",
+        "batch_size": 8,
+        "pinned": False,
+        "non_blocking": False,
+        "id": "cpu-b8-pageable-blocking",
+    }
 
 
 @pytest.mark.gpu
@@ -64,20 +75,30 @@ def test_a_non_blocking_copy_has_arrived_when_the_call_returns(pinned):
 
 
 def transfer_entry(setting, median):
-    return {"name": f"test_transfer[{setting.id}]", "stats": {"median": median},
-            "extra_info": {"measure": "transfer", "transfer": setting.as_dict(),
-                           "case": {"id": f"large-w0-b{setting.batch_size}"}}}
+    return {
+        "name": f"test_transfer[{setting.id}]",
+        "stats": {"median": median},
+        "extra_info": {
+            "measure": "transfer",
+            "transfer": setting.as_dict(),
+            "case": {"id": f"large-w0-b{setting.batch_size}"},
+        },
+    }
 
 
 def test_pin_gain_is_pageable_over_pinned_time_at_the_same_size_and_blocking():
-    from loaderbench.derived import derive
+    from loaderbench.judging.derived import derive
 
-    rows = [transfer_entry(TransferCase("cuda", 32, False, True), 3.0),
-            transfer_entry(TransferCase("cuda", 32, True, True), 1.5),
-            transfer_entry(TransferCase("cuda", 32, True, False), 1.0),  # no pageable partner
-            transfer_entry(TransferCase("cuda", 8, False, True), 1.0)]   # no pinned partner
+    rows = [
+        transfer_entry(TransferCase("cuda", 32, False, True), 3.0),
+        transfer_entry(TransferCase("cuda", 32, True, True), 1.5),
+        transfer_entry(TransferCase("cuda", 32, True, False), 1.0),  # no pageable partner
+        transfer_entry(TransferCase("cuda", 8, False, True), 1.0),
+    ]  # no pinned partner
     (gain,) = derive(rows, cores=2)
     assert gain["name"] == "pin_gain[cuda-b32-nonblocking]"
     assert gain["value"] == 2.0 and gain["higher_is_better"] is True
-    assert gain["inputs"] == ["test_transfer[cuda-b32-pageable-nonblocking]",
-                              "test_transfer[cuda-b32-pinned-nonblocking]"]
+    assert gain["inputs"] == [
+        "test_transfer[cuda-b32-pageable-nonblocking]",
+        "test_transfer[cuda-b32-pinned-nonblocking]",
+    ]

@@ -4,23 +4,22 @@ answer it prints, the command's errors, and one real run on a small dataset."""
 from __future__ import annotations
 
 import random
-
-import pytest
 import time
 
+import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bench_datasets.examples import TokenizedText
-from loaderbench import leaks
 from loaderbench.cli import main
+from loaderbench.errors import InputError
+from loaderbench.measuring import leaks
+from loaderbench.measuring.transfer import NO_CUDA
 from loaderbench.tuning import search as search_mod
 from loaderbench.tuning import tune
 from loaderbench.tuning.cli import parse_duration
-from loaderbench.tuning.contest import Candidate, Contest, Entry, StepOnly, Workload
+from loaderbench.tuning.contest import Candidate, Contest, Entry, Workload
 from loaderbench.tuning.search import Search, Settings, worker_counts
-from loaderbench.errors import InputError
-from loaderbench.transfer import NO_CUDA
 
 
 class Sleepy(Dataset):
@@ -56,17 +55,20 @@ def staged(times: dict, first_batch: dict | None = None):
     return run_contest, seen
 
 
-def searched(monkeypatch, times, *, step=None, load_s=0.01, first_batch=None, device="cpu",
-             **settings):
+def searched(
+    monkeypatch, times, *, step=None, load_s=0.01, first_batch=None, device="cpu", **settings
+):
     run_contest, seen = staged(times, first_batch)
     monkeypatch.setattr(search_mod, "run_contest", run_contest)
     monkeypatch.setattr(search_mod, "seconds_per_batch", lambda workload: load_s)
-    workload = Workload(TokenizedText(), batch_size=64, batches=10, step=step,
-                        device=torch.device(device))
+    workload = Workload(
+        TokenizedText(), batch_size=64, batches=10, step=step, device=torch.device(device)
+    )
     options = dict(max_workers=4, start_methods=("fork",), prefetch_factors=(2,))
     options.update(settings)
-    outcome = Search(workload, Settings(**options), rng=random.Random(0),
-                     show=lambda line: None).run()
+    outcome = Search(
+        workload, Settings(**options), rng=random.Random(0), show=lambda line: None
+    ).run()
     return outcome, seen
 
 
@@ -92,10 +94,11 @@ def test_a_dataset_that_workers_do_not_speed_up_stays_at_zero(monkeypatch):
 
 def test_among_start_methods_within_the_noise_the_fastest_to_start_wins(monkeypatch):
     outcome, _ = searched(
-        monkeypatch, {"w0": 1.0, "w2-fork": 0.5, "w4-fork": 0.5, "w2-spawn": 0.49,
-                      "w2-forkserver": 0.51},
+        monkeypatch,
+        {"w0": 1.0, "w2-fork": 0.5, "w4-fork": 0.5, "w2-spawn": 0.49, "w2-forkserver": 0.51},
         first_batch={"w2-fork": 0.04, "w2-spawn": 2.4, "w2-forkserver": 2.2},
-        start_methods=("fork", "spawn", "forkserver"))
+        start_methods=("fork", "spawn", "forkserver"),
+    )
     assert outcome.pick == Candidate(2, "fork")
     reason = {d.setting: d.reason for d in outcome.decisions}["multiprocessing_context"]
     assert "spawn 2.40 s" in reason and "fork 0.04 s" in reason
@@ -126,9 +129,18 @@ def test_pinning_is_tried_only_for_a_gpu_and_taken_only_when_faster(monkeypatch)
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
 def test_on_a_gpu_batches_go_to_the_device_and_pinning_is_compared(tmp_path):
-    result = tune(Sleepy(), batch_size=16, budget_s=30, max_workers=2, seconds_per_setting=1.5,
-                  start_methods=("fork",), prefetch_factors=(2,), diagnose=False, device="cuda",
-                  show=lambda line: None)
+    result = tune(
+        Sleepy(),
+        batch_size=16,
+        budget_s=30,
+        max_workers=2,
+        seconds_per_setting=1.5,
+        start_methods=("fork",),
+        prefetch_factors=(2,),
+        diagnose=False,
+        device="cuda",
+        show=lambda line: None,
+    )
     assert result.device.startswith("cuda")
     assert any(c.title.startswith("pin_memory") for c in result.contests)
 
@@ -140,12 +152,14 @@ def test_with_a_long_step_loading_is_not_the_bottleneck_and_one_worker_keeps_up(
     outcome, seen = searched(monkeypatch, times, step=lambda batch: None, load_s=0.002)
     assert seen == [["step only", "w0", "w1-fork"]]
     assert outcome.pick == Candidate(1, "fork") and outcome.bottleneck == "step"
-    assert "keeps up with the step" in {d.setting: d.reason
-                                        for d in outcome.decisions}["num_workers"]
+    assert (
+        "keeps up with the step" in {d.setting: d.reason for d in outcome.decisions}["num_workers"]
+    )
 
 
 def test_when_no_loader_keeps_up_but_one_worker_loads_faster_than_the_step_it_stops_at_one(
-        monkeypatch):
+    monkeypatch,
+):
     """Each batch handed from a worker to the main process costs the loop time that no number of
     workers removes: 1 worker 1.085x the step alone, 0 workers 1.12x (measured so on the
     reference machine with make_light and a 20 ms step): no growth, the cheaper of the two."""
@@ -153,8 +167,10 @@ def test_when_no_loader_keeps_up_but_one_worker_loads_faster_than_the_step_it_st
     outcome, seen = searched(monkeypatch, times, step=lambda batch: None, load_s=0.002)
     assert seen == [["step only", "w0", "w1-fork"]] and outcome.bottleneck == "step"
     assert outcome.pick == Candidate(0)  # 1 worker: 3% faster, within the minimum effect
-    assert "loading is not the bottleneck" in {d.setting: d.reason
-                                               for d in outcome.decisions}["num_workers"]
+    assert (
+        "loading is not the bottleneck"
+        in {d.setting: d.reason for d in outcome.decisions}["num_workers"]
+    )
     times["w0"] = 0.26  # 0 workers: 1.30x, 1 worker 1.085x: the worker is worth it
     outcome, seen = searched(monkeypatch, times, step=lambda batch: None, load_s=0.002)
     assert outcome.pick == Candidate(1, "fork") and len(seen) == 1
@@ -177,18 +193,29 @@ def test_the_snippet_builds_the_recommended_loader(monkeypatch):
     from loaderbench.tuning.result import TuneResult
     from loaderbench.tuning.search import Decision
 
-    result = TuneResult("toy", 32, "cpu", Candidate(2, "fork", prefetch_factor=4), True,
-                        [Decision("num_workers", 2, "1.9x the throughput of w1-fork")])
+    result = TuneResult(
+        "toy",
+        32,
+        "cpu",
+        Candidate(2, "fork", prefetch_factor=4),
+        True,
+        [Decision("num_workers", 2, "1.9x the throughput of w1-fork")],
+    )
     namespace = {"DataLoader": DataLoader, "dataset": TokenizedText()}
     loader = eval(result.snippet(), namespace)
-    assert (loader.num_workers, loader.batch_size, loader.prefetch_factor,
-            loader.persistent_workers) == (2, 32, 4, True)
+    assert (
+        loader.num_workers,
+        loader.batch_size,
+        loader.prefetch_factor,
+        loader.persistent_workers,
+    ) == (2, 32, 4, True)
     assert loader.multiprocessing_context.get_start_method() == "fork"
     assert "# 1.9x the throughput of w1-fork" in result.snippet()
 
 
-@pytest.mark.parametrize("text, seconds", [("300", 300), ("90s", 90), ("5m", 300),
-                                           ("1m30s", 90), ("0.5m", 30)])
+@pytest.mark.parametrize(
+    "text, seconds", [("300", 300), ("90s", 90), ("5m", 300), ("1m30s", 90), ("0.5m", 30)]
+)
 def test_budgets_read_as_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -199,21 +226,32 @@ def test_a_budget_that_is_not_a_duration_is_refused(text):
         parse_duration(text)
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["tune", "nosuchmodule_xyz:make"], "DATASET: cannot import module 'nosuchmodule_xyz'"),
-    (["tune", "bench_datasets:make_dataset"], "DATASET: bench_datasets:make_dataset() raised TypeError"),
-    (["tune", "bench_datasets.examples"], "is not of the form package.module:callable"),
-    (["tune", "bench_datasets.examples:nothing"], "has no attribute 'nothing'"),
-    (["tune"], "name a dataset"),
-    (["tune", "--profile", "nosuch"], "--profile: unknown profile 'nosuch'"),
-    (["tune", "--profile", "cpu", "--budget", "soon"], "--budget: cannot read 'soon'"),
-    (["tune", "--profile", "cpu", "--step", "a:b", "--step-ms", "3"], "not both"),
-    (["tune", "--profile", "cpu", "--start-methods", "thread"], "--start-methods: thread"),
-    (["tune", "--profile", "cpu", "--min-effect", "5"], "--min-effect must be between 0 and 1"),
-    (["tune", "--profile", "cpu", "--prefetch-factors", "2,x"], "prefetch factors must be whole"),
-    (["tune", "--profile", "cpu", "--collate", "nosuchmodule_xyz:f"],
-     "--collate: cannot import module"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["tune", "nosuchmodule_xyz:make"], "DATASET: cannot import module 'nosuchmodule_xyz'"),
+        (
+            ["tune", "bench_datasets:make_dataset"],
+            "DATASET: bench_datasets:make_dataset() raised TypeError",
+        ),
+        (["tune", "bench_datasets.examples"], "is not of the form package.module:callable"),
+        (["tune", "bench_datasets.examples:nothing"], "has no attribute 'nothing'"),
+        (["tune"], "name a dataset"),
+        (["tune", "--profile", "nosuch"], "--profile: unknown profile 'nosuch'"),
+        (["tune", "--profile", "cpu", "--budget", "soon"], "--budget: cannot read 'soon'"),
+        (["tune", "--profile", "cpu", "--step", "a:b", "--step-ms", "3"], "not both"),
+        (["tune", "--profile", "cpu", "--start-methods", "thread"], "--start-methods: thread"),
+        (["tune", "--profile", "cpu", "--min-effect", "5"], "--min-effect must be between 0 and 1"),
+        (
+            ["tune", "--profile", "cpu", "--prefetch-factors", "2,x"],
+            "prefetch factors must be whole",
+        ),
+        (
+            ["tune", "--profile", "cpu", "--collate", "nosuchmodule_xyz:f"],
+            "--collate: cannot import module",
+        ),
+    ],
+)
 def test_unusable_input_exits_2_with_one_line(argv, says, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
@@ -222,9 +260,17 @@ def test_unusable_input_exits_2_with_one_line(argv, says, capsys, tmp_path):
 
 
 def test_a_real_run_answers_and_leaves_no_worker_behind(tmp_path):
-    result = tune(Sleepy(), batch_size=16, budget_s=20, max_workers=2, seconds_per_setting=1.5,
-                  start_methods=("fork",), prefetch_factors=(2,), diagnose=False,
-                  show=lambda line: None)
+    result = tune(
+        Sleepy(),
+        batch_size=16,
+        budget_s=20,
+        max_workers=2,
+        seconds_per_setting=1.5,
+        start_methods=("fork",),
+        prefetch_factors=(2,),
+        diagnose=False,
+        show=lambda line: None,
+    )
     assert result.contests and not result.interrupted
     assert [e.label for e in result.contests[0].entries] == ["w0", "w2-fork"]
     for contest in result.contests:
@@ -256,14 +302,23 @@ def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_
 
     monkeypatch.setattr(search_mod, "run_contest", counted_contest)
     monkeypatch.setattr(contest_mod.Runner, "round", interrupted_round)
-    result = tune(Sleepy(), batch_size=16, budget_s=20, max_workers=4, seconds_per_setting=1.5,
-                  start_methods=("fork",), prefetch_factors=(2,), diagnose=False,
-                  show=lambda line: None)
+    result = tune(
+        Sleepy(),
+        batch_size=16,
+        budget_s=20,
+        max_workers=4,
+        seconds_per_setting=1.5,
+        start_methods=("fork",),
+        prefetch_factors=(2,),
+        diagnose=False,
+        show=lambda line: None,
+    )
     assert calls["contests"] == 2 and calls["rounds"] > 3
     assert result.interrupted and any("interrupted" in note for note in result.notes)
     # the finished contest is kept, and the interrupted one with what its blocks measured
-    assert [c.stopped for c in result.contests] == ["decided", "interrupted"], \
-        [(c.title, c.stopped) for c in result.contests]
+    assert [c.stopped for c in result.contests] == ["decided", "interrupted"], [
+        (c.title, c.stopped) for c in result.contests
+    ]
     assert leaks.survivors(leaks.child_processes(), grace_s=5) == []
     assert result.pick == Candidate(2, "fork")  # the first contest found 2 faster than 0
     result.write(tmp_path)
@@ -275,8 +330,16 @@ def test_the_command_writes_an_interrupted_answer_and_exits_130(monkeypatch, tmp
     from loaderbench.tuning.result import TuneResult
 
     def interrupted(dataset, **options):
-        return TuneResult("toy", 64, "cpu", Candidate(2, "fork"), True, [], interrupted=True,
-                          notes=["interrupted: the settings shown are the best measured so far"])
+        return TuneResult(
+            "toy",
+            64,
+            "cpu",
+            Candidate(2, "fork"),
+            True,
+            [],
+            interrupted=True,
+            notes=["interrupted: the settings shown are the best measured so far"],
+        )
 
     monkeypatch.setattr(tuning, "tune", interrupted)
     assert main(["tune", "bench_datasets.examples:make_dataset", "--out", str(tmp_path)]) == 130

@@ -42,6 +42,7 @@ def tool(name):
 
 # --- the rules -----------------------------------------------------------------------------------
 
+
 def triggers(workflow) -> set[str]:
     on = workflow["on"]
     return {on} if isinstance(on, str) else set(on)
@@ -56,16 +57,21 @@ def permission_problems(workflow) -> list[str]:
     problems = []
     top = workflow.get("permissions")
     if not isinstance(top, dict):
-        problems.append(f"top-level permissions is {top!r}, expected a mapping such as "
-                        "{contents: read}")
-    scopes = [("workflow", top)] + [(f"job {name}", job.get("permissions"))
-                                    for name, job in workflow["jobs"].items()]
+        problems.append(
+            f"top-level permissions is {top!r}, expected a mapping such as {{contents: read}}"
+        )
+    scopes = [("workflow", top)] + [
+        (f"job {name}", job.get("permissions")) for name, job in workflow["jobs"].items()
+    ]
     for where, granted in scopes:
         if isinstance(granted, str):
             problems.append(f"{where}: permissions {granted!r} (name each scope instead)")
         elif isinstance(granted, dict):
-            problems += [f"{where}: {scope}: {level}" for scope, level in granted.items()
-                         if level not in ("read", "none")]
+            problems += [
+                f"{where}: {scope}: {level}"
+                for scope, level in granted.items()
+                if level not in ("read", "none")
+            ]
     return problems
 
 
@@ -83,15 +89,21 @@ def uses_of(node):
 
 
 def unpinned_uses(document) -> list[str]:
-    return [ref for ref in uses_of(document)
-            if not (PINNED.fullmatch(ref) or LOCAL.fullmatch(ref) or DOCKER_PINNED.fullmatch(ref))]
+    return [
+        ref
+        for ref in uses_of(document)
+        if not (PINNED.fullmatch(ref) or LOCAL.fullmatch(ref) or DOCKER_PINNED.fullmatch(ref))
+    ]
 
 
 def unlabelled_pins(text) -> list[str]:
     """Lines pinning a commit without the version tag it stands for (`# v6.0.1`) beside it."""
-    return [line.strip() for line in text.splitlines()
-            if re.search(r"uses:\s*\S+@[0-9a-f]{40}", line)
-            and not re.search(r"@[0-9a-f]{40}\s+#\s*v\d", line)]
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if re.search(r"uses:\s*\S+@[0-9a-f]{40}", line)
+        and not re.search(r"@[0-9a-f]{40}\s+#\s*v\d", line)
+    ]
 
 
 def steps_of(document):
@@ -104,14 +116,20 @@ def steps_of(document):
 def interpolated_scripts(document) -> list[str]:
     """`run:` scripts with a ${{ }} expression in them: values must reach scripts through env:,
     where the shell treats them as data, never pasted into the script's text."""
-    return [step.get("name") or step["run"][:60] for step in steps_of(document)
-            if "run" in step and "${{" in step["run"]]
+    return [
+        step.get("name") or step["run"][:60]
+        for step in steps_of(document)
+        if "run" in step and "${{" in step["run"]
+    ]
 
 
 def credential_keeping_checkouts(document) -> list[str]:
-    return [step["uses"] for step in steps_of(document)
-            if step.get("uses", "").startswith("actions/checkout@")
-            and (step.get("with") or {}).get("persist-credentials") is not False]
+    return [
+        step["uses"]
+        for step in steps_of(document)
+        if step.get("uses", "").startswith("actions/checkout@")
+        and (step.get("with") or {}).get("persist-credentials") is not False
+    ]
 
 
 def gpu_exclusivity_problems(workflow) -> list[str]:
@@ -135,17 +153,36 @@ def makefile_torch() -> str:
 
 # --- the real workflows --------------------------------------------------------------------------
 
+
 def test_workflows_and_actions_match_githubs_schemas():
-    for schema, files in (("vendor.github-workflows", [CI, GPU]),
-                          ("vendor.github-actions", ACTIONS)):
-        done = subprocess.run([tool("check-jsonschema"), "--builtin-schema", schema,
-                               *map(str, files)], capture_output=True, text=True)
+    for schema, files in (
+        ("vendor.github-workflows", [CI, GPU]),
+        ("vendor.github-actions", ACTIONS),
+    ):
+        done = subprocess.run(
+            [tool("check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
 
 def zizmor_findings(github: Path) -> list[dict]:
-    done = subprocess.run([tool("zizmor"), "--offline", "--persona", "auditor", "--format", "json",
-                           "--no-progress", str(github)], capture_output=True, text=True, cwd=github.parent)
+    done = subprocess.run(
+        [
+            tool("zizmor"),
+            "--offline",
+            "--persona",
+            "auditor",
+            "--format",
+            "json",
+            "--no-progress",
+            str(github),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=github.parent,
+    )
     findings = json.loads(done.stdout or "[]")
     assert findings or done.returncode == 0, done.stderr
     return findings
@@ -206,8 +243,12 @@ def test_ci_tests_every_supported_python_and_judges_only_ratios_that_travel():
     matrix = ci["jobs"]["test"]["strategy"]["matrix"]
     pythons = set(matrix["python"]) | {entry["python"] for entry in matrix.get("include", [])}
     assert {"3.10", "3.12", "3.14"} <= pythons
-    gates = [step["run"] for job in ci["jobs"].values() for step in job["steps"]
-             if "loaderbench gate" in step.get("run", "")]
+    gates = [
+        step["run"]
+        for job in ci["jobs"].values()
+        for step in job["steps"]
+        if "loaderbench gate" in step.get("run", "")
+    ]
     assert gates and all("--only portable" in run for run in gates)
 
 
@@ -227,11 +268,15 @@ def test_every_gate_confirms_and_its_report_shows_that_verdict(path):
 
 
 def unpadded_benchmark_runs(workflow) -> list[str]:
-    """Benchmark runs started without a random layout pad (loaderbench/layout.py): such a run can
+    """Benchmark runs started without a random layout pad (loaderbench/measuring/layout.py): such a run can
     sit in another layout mode than the baseline's runs, systematically."""
-    return [step["run"] for step in steps_of(workflow)
-            if "pytest tests/benchmarks" in step.get("run", "")
-            and 'LOADERBENCH_LAYOUT_PAD="$(.venv/bin/python -m loaderbench.layout)"' not in step["run"]]
+    return [
+        step["run"]
+        for step in steps_of(workflow)
+        if "pytest tests/benchmarks" in step.get("run", "")
+        and 'LOADERBENCH_LAYOUT_PAD="$(.venv/bin/python -m loaderbench.measuring.layout)"'
+        not in step["run"]
+    ]
 
 
 @pytest.mark.parametrize("path", [CI, GPU], ids=lambda p: p.name)
@@ -241,6 +286,7 @@ def test_every_benchmark_run_gets_a_random_layout(path):
 
 
 # --- each rule catches what it exists for ----------------------------------------------------------
+
 
 def broken(path, change):
     document = copy.deepcopy(load(path))
@@ -256,50 +302,70 @@ def test_a_pull_request_trigger_on_the_gpu_workflow_is_caught(trigger):
     assert pull_request_triggers({"on": trigger}) == [trigger]
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda w: w.update(permissions="write-all"), "permissions 'write-all'"),
-    (lambda w: w.pop("permissions"), "top-level permissions is None"),
-    (lambda w: w["permissions"].update(contents="write"), "workflow: contents: write"),
-    (lambda w: next(iter(w["jobs"].values())).update(permissions={"packages": "write"}),
-     "packages: write"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda w: w.update(permissions="write-all"), "permissions 'write-all'"),
+        (lambda w: w.pop("permissions"), "top-level permissions is None"),
+        (lambda w: w["permissions"].update(contents="write"), "workflow: contents: write"),
+        (
+            lambda w: next(iter(w["jobs"].values())).update(permissions={"packages": "write"}),
+            "packages: write",
+        ),
+    ],
+)
 def test_a_write_permission_is_caught(change, expected):
     problems = permission_problems(broken(GPU, change))
     assert any(expected in problem for problem in problems), problems
 
 
-@pytest.mark.parametrize("ref", ["actions/checkout@v6", "actions/checkout@8e8c483",
-                                 "actions/checkout@main", "docker://python:3.12",
-                                 "evil/action@8e8c483db84b4bee98b60c0593521ed34d9990e8x"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "actions/checkout@v6",
+        "actions/checkout@8e8c483",
+        "actions/checkout@main",
+        "docker://python:3.12",
+        "evil/action@8e8c483db84b4bee98b60c0593521ed34d9990e8x",
+    ],
+)
 def test_an_unpinned_action_is_caught(ref):
     def unpin(workflow):
         next(iter(workflow["jobs"].values()))["steps"][0]["uses"] = ref
+
     assert unpinned_uses(broken(GPU, unpin)) == [ref]
 
 
 def test_a_pin_without_its_tag_is_caught():
     text = GPU.read_text().replace(" # v6.0.1", "", 1)
-    assert unlabelled_pins(text) == ["- uses: actions/checkout@8e8c483db84b4bee98b60c0593521ed34d9990e8"]
+    assert unlabelled_pins(text) == [
+        "- uses: actions/checkout@8e8c483db84b4bee98b60c0593521ed34d9990e8"
+    ]
 
 
 def test_an_input_pasted_into_a_script_is_caught():
     def paste(workflow):
         step = next(s for s in steps_of(workflow) if "CANDIDATE_TORCH" in s.get("run", ""))
         step["run"] = 'loaderbench ab --b-spec "${{ inputs.candidate_torch }}"'
+
     assert len(interpolated_scripts(broken(GPU, paste))) == 1
 
 
 def test_a_checkout_keeping_credentials_is_caught():
     def keep(workflow):
         next(iter(workflow["jobs"].values()))["steps"][0]["with"].pop("persist-credentials")
+
     assert len(credential_keeping_checkouts(broken(GPU, keep))) == 1
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda w: w["concurrency"].update(group="gpu-${{ github.ref }}"), "varies between runs"),
-    (lambda w: w["concurrency"].update({"cancel-in-progress": True}), "cancel-in-progress"),
-    (lambda w: w.pop("concurrency"), "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda w: w["concurrency"].update(group="gpu-${{ github.ref }}"), "varies between runs"),
+        (lambda w: w["concurrency"].update({"cancel-in-progress": True}), "cancel-in-progress"),
+        (lambda w: w.pop("concurrency"), "expected a mapping"),
+    ],
+)
 def test_a_gpu_run_that_could_share_the_gpu_is_caught(change, expected):
     problems = gpu_exclusivity_problems(broken(GPU, change))
     assert any(expected in problem for problem in problems), problems
@@ -311,14 +377,19 @@ def test_the_external_tools_catch_a_broken_copy(tmp_path):
     shutil.copytree(GITHUB, github)
     gpu = github / "workflows" / "gpu.yml"
     text = gpu.read_text()
-    gpu.write_text(text.replace("actions/checkout@8e8c483db84b4bee98b60c0593521ed34d9990e8",
-                                "actions/checkout@v6", 1)
-                   .replace('"$CANDIDATE_TORCH"', '"${{ inputs.candidate_torch }}"', 1))
+    gpu.write_text(
+        text.replace(
+            "actions/checkout@8e8c483db84b4bee98b60c0593521ed34d9990e8", "actions/checkout@v6", 1
+        ).replace('"$CANDIDATE_TORCH"', '"${{ inputs.candidate_torch }}"', 1)
+    )
     assert {f["ident"] for f in zizmor_findings(github)} >= {"unpinned-uses", "template-injection"}
     invalid = tmp_path / "invalid.yml"
     invalid.write_text(text.replace("runs-on: [self-hosted, linux, x64, gpu]", "runs-on: 7"))
-    done = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
-                           str(invalid)], capture_output=True, text=True)
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(invalid)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 1 and "runs-on" in done.stdout + done.stderr
 
 
@@ -326,4 +397,5 @@ def test_a_benchmark_run_without_a_layout_pad_is_caught():
     def unpad(workflow):
         step = next(s for s in steps_of(workflow) if "pytest tests/benchmarks" in s.get("run", ""))
         step["run"] = step["run"].replace("LOADERBENCH_LAYOUT_PAD=", "UNUSED=")
+
     assert len(unpadded_benchmark_runs(broken(GPU, unpad))) == 1

@@ -14,14 +14,14 @@ in the failure message, before the batches that differ.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from torch.utils.data import BatchSampler, DataLoader, IterableDataset
 
 from bench_datasets.planned import PlanningSampler
 from loaderbench.grid import Case
-from loaderbench.loaders import build_loader, running
+from loaderbench.measuring.loaders import build_loader, running
 from loaderbench.tuning.diagnose import explain_mismatch
 
 from .oracle import LoaderMismatch, check_in_order, check_same_multiset, unbatch
@@ -32,30 +32,51 @@ from .strategies import ListSampler
 def map_style_pool(dataset, start_method: str, num_workers: int) -> Iterator[tuple]:
     """A started persistent loader of ``dataset`` and its planning batch sampler."""
     sampler = PlanningSampler()
-    loader = build_loader(dataset, Case("user", num_workers, start_method), persistent=True,
-                          batch_sampler=sampler, batch_size=1)
+    loader = build_loader(
+        dataset,
+        Case("user", num_workers, start_method),
+        persistent=True,
+        batch_sampler=sampler,
+        batch_size=1,
+    )
     with running(loader):
         sampler.use([])
         iter(loader)
         yield loader, sampler
 
 
-def check_map_style_agrees(loader: DataLoader, sampler: PlanningSampler, indices: list[int],
-                           batch_size: int, drop_last: bool, context: str) -> None:
+def check_map_style_agrees(
+    loader: DataLoader,
+    sampler: PlanningSampler,
+    indices: list[int],
+    batch_size: int,
+    drop_last: bool,
+    context: str,
+) -> None:
     """The worker loader's batches over ``indices`` equal num_workers=0's, batch for batch."""
     sampler.use(BatchSampler(ListSampler(indices), batch_size, drop_last))
     delivered = list(loader)
     drawn = sampler.epochs[-1]
-    reference = list(DataLoader(loader.dataset, batch_sampler=drawn, num_workers=0,
-                                collate_fn=loader.collate_fn))
+    reference = list(
+        DataLoader(loader.dataset, batch_sampler=drawn, num_workers=0, collate_fn=loader.collate_fn)
+    )
     with explained(loader.dataset):
-        check_in_order(delivered, reference,
-                       f"{context} indices={indices} batch_size={batch_size} drop_last={drop_last}")
+        check_in_order(
+            delivered,
+            reference,
+            f"{context} indices={indices} batch_size={batch_size} drop_last={drop_last}",
+        )
 
 
-def check_iterable_agrees(dataset: IterableDataset, start_method: str, num_workers: int,
-                          batch_size: int | None, context: str) -> None:
+def check_iterable_agrees(
+    dataset: IterableDataset,
+    start_method: str,
+    num_workers: int,
+    batch_size: int | None,
+    context: str,
+) -> None:
     """One epoch with workers yields the same multiset of samples as one without."""
+
     def epoch(workers: int, method: str | None) -> list:
         loader = build_loader(dataset, Case("user", workers, method), batch_size=batch_size)
         with running(loader):
@@ -65,9 +86,12 @@ def check_iterable_agrees(dataset: IterableDataset, start_method: str, num_worke
         return [sample for batch in batches for sample in unbatch(batch)]
 
     with explained(dataset):
-        check_same_multiset(epoch(num_workers, start_method), epoch(0, None),
-                            f"{context} batch_size={batch_size} (against num_workers=0)",
-                            units="samples")
+        check_same_multiset(
+            epoch(num_workers, start_method),
+            epoch(0, None),
+            f"{context} batch_size={batch_size} (against num_workers=0)",
+            units="samples",
+        )
 
 
 @contextmanager
@@ -97,8 +121,10 @@ def _remembered(explain: Callable) -> Callable:
                 return explain(dataset)
             last[:] = reference, explain(dataset)
         return last[1]
+
     return explanation
 
 
 _explanation = _remembered(
-    lambda dataset: "\n".join(d.message() for d in explain_mismatch(dataset)))
+    lambda dataset: "\n".join(d.message() for d in explain_mismatch(dataset))
+)

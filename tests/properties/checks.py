@@ -33,8 +33,11 @@ def check_epoch(pool: Pool, example: Example, epoch: int, delivered: list, drawn
     expected = oracle_batches(drawn, example.seed)
     if pool.key.in_order:
         check_in_order(delivered, expected, context(pool, example, epoch))
-        check_in_order(delivered, reference_epoch(pool.key, drawn, example.seed),
-                       context(pool, example, epoch, " (against num_workers=0)"))
+        check_in_order(
+            delivered,
+            reference_epoch(pool.key, drawn, example.seed),
+            context(pool, example, epoch, " (against num_workers=0)"),
+        )
     else:
         check_same_multiset(delivered, expected, context(pool, example, epoch))
 
@@ -42,8 +45,12 @@ def check_epoch(pool: Pool, example: Example, epoch: int, delivered: list, drawn
 def check_partial_epoch(pool: Pool, example: Example, epoch: int, limit: int) -> None:
     """The first ``limit`` batches of an epoch that is then abandoned are the oracle's first ones."""
     delivered, drawn = pool.epoch(limit)
-    expected = oracle_batches(drawn[:len(delivered)], example.seed)
-    check_in_order(delivered, expected, context(pool, example, epoch, f" (abandoned after {limit})"))
+    expected = oracle_batches(drawn[: len(delivered)], example.seed)
+    check_in_order(
+        delivered, expected, context(pool, example, epoch, f" (abandoned after {limit})")
+    )
     if len(delivered) != min(limit, len(drawn)):
-        raise AssertionError(f"{context(pool, example, epoch)}: {len(delivered)} batches delivered "
-                             f"before abandoning, {min(limit, len(drawn))} drawn")
+        raise AssertionError(
+            f"{context(pool, example, epoch)}: {len(delivered)} batches delivered "
+            f"before abandoning, {min(limit, len(drawn))} drawn"
+        )

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import pytest
 
-from loaderbench.plugin import lb_state
+from loaderbench.suite.plugin import lb_state
 
 from .pools import PoolKey, started_pools
 
-ORDERED = [PoolKey("fork", 1, 1), PoolKey("fork", 4, 3), PoolKey("spawn", 2, 2),
-           PoolKey("forkserver", 3, 1)]
-UNORDERED = [PoolKey("fork", 3, 2, in_order=False), PoolKey("spawn", 2, 1, in_order=False),
-             PoolKey("forkserver", 2, 3, in_order=False)]
+ORDERED = [
+    PoolKey("fork", 1, 1),
+    PoolKey("fork", 4, 3),
+    PoolKey("spawn", 2, 2),
+    PoolKey("forkserver", 3, 1),
+]
+UNORDERED = [
+    PoolKey("fork", 3, 2, in_order=False),
+    PoolKey("spawn", 2, 1, in_order=False),
+    PoolKey("forkserver", 2, 3, in_order=False),
+]
 # One worker each for spawn and forkserver here: fork covers several, and start-up is the cost.
 UNBATCHED = [PoolKey("fork", 2, 2, batched=False), PoolKey("forkserver", 1, 2, batched=False)]
 GETITEMS = [PoolKey("fork", 3, 1, getitems=True), PoolKey("spawn", 1, 2, getitems=True)]
@@ -26,10 +33,12 @@ GETITEMS = [PoolKey("fork", 3, 1, getitems=True), PoolKey("spawn", 1, 2, getitem
 
 def session_pools(keys: list[PoolKey]):
     """A session fixture yielding started persistent pools for ``keys``, shut down at the end."""
+
     @pytest.fixture(scope="session")
     def pools():
         with started_pools(keys) as started:
             yield started
+
     return pools
 
 
@@ -44,6 +53,10 @@ def pytest_generate_tests(metafunc):
     ``--lb-dataset`` is checked on the configurations the user benchmarks."""
     if "user_loader_key" in metafunc.fixturenames:
         grid = lb_state(metafunc.config).grid
-        keys = [(method, workers) for method in grid.start_methods
-                for workers in grid.workers if workers > 0]
+        keys = [
+            (method, workers)
+            for method in grid.start_methods
+            for workers in grid.workers
+            if workers > 0
+        ]
         metafunc.parametrize("user_loader_key", keys, ids=[f"{m}-w{w}" for m, w in keys])

@@ -1,4 +1,4 @@
-"""The oracle and the checks built on the exact comparisons of loaderbench.exact.
+"""The oracle and the checks built on the exact comparisons of loaderbench.measuring.exact.
 
 The reference for a batch is a recomputation: the collation of ``planned_sample(seed, i)`` over
 the indices the sampler drew for that batch. Comparisons are exact: same nested structure and
@@ -10,14 +10,14 @@ configuration, the first differing batch and both values, so it can be reproduce
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import default_collate, default_convert
 
 from bench_datasets.planned import planned_sample
-from loaderbench.exact import _tensors_equal, describe, first_difference, fingerprint  # noqa: F401
+from loaderbench.measuring.exact import describe, fingerprint, first_difference
 
 
 class LoaderMismatch(AssertionError):
@@ -32,8 +32,9 @@ def unbatch(batch: Any) -> list[Any]:
     if isinstance(batch, Mapping):
         columns = {key: unbatch(value) for key, value in batch.items()}
         size = _common_size(columns.values())
-        return [type(batch)({key: column[i] for key, column in columns.items()})
-                for i in range(size)]
+        return [
+            type(batch)({key: column[i] for key, column in columns.items()}) for i in range(size)
+        ]
     if isinstance(batch, (list, tuple)):
         if all(isinstance(v, (str, bytes)) for v in batch):
             return list(batch)  # default_collate keeps a batch of strings as a list of them
@@ -57,8 +58,13 @@ def normalised(sample: Any, collate: Callable = default_collate) -> Any:
 
 # --- the oracle ---------------------------------------------------------------------------------
 
-def oracle_batches(drawn: Sequence, seed: int, collate: Callable = default_collate,
-                   convert: Callable = default_convert) -> list:
+
+def oracle_batches(
+    drawn: Sequence,
+    seed: int,
+    collate: Callable = default_collate,
+    convert: Callable = default_convert,
+) -> list:
     """What a loader must deliver for one epoch: each drawn batch of indices collated from the
     recomputed samples; for draws that are single indices (no automatic batching) the sample as
     the default ``collate_fn`` then converts it (which, as torch documents, turns tuples into lists)."""
@@ -78,18 +84,21 @@ def check_in_order(delivered: list, expected: list, context: str) -> None:
         if difference:
             raise LoaderMismatch(
                 f"{context}\nfirst differing batch: {k} ({difference})\n"
-                f"  delivered: {describe(got)}\n  expected:  {describe(want)}")
+                f"  delivered: {describe(got)}\n  expected:  {describe(want)}"
+            )
     if len(delivered) != len(expected):
         k = min(len(delivered), len(expected))
         extra = delivered[k] if len(delivered) > k else expected[k]
         which = "delivered an extra" if len(delivered) > k else "is missing"
         raise LoaderMismatch(
             f"{context}\n{len(delivered)} batches delivered, {len(expected)} expected: the loader "
-            f"{which} batch {k}: {describe(extra)}")
+            f"{which} batch {k}: {describe(extra)}"
+        )
 
 
-def check_same_multiset(delivered: list, expected: list, context: str, *,
-                        units: str = "batches") -> None:
+def check_same_multiset(
+    delivered: list, expected: list, context: str, *, units: str = "batches"
+) -> None:
     """Every expected item delivered exactly once, in any order; names what is missing or extra."""
     got, want = Counter(map(fingerprint, delivered)), Counter(map(fingerprint, expected))
     if got == want:
@@ -106,8 +115,9 @@ def check_same_multiset(delivered: list, expected: list, context: str, *,
     raise LoaderMismatch("\n".join(lines))
 
 
-def check_samples_exactly_once(batches: list, expected_samples: list, context: str, *,
-                               collate: Callable = default_collate) -> None:
+def check_samples_exactly_once(
+    batches: list, expected_samples: list, context: str, *, collate: Callable = default_collate
+) -> None:
     """For any loader (iterable ones above all): the samples inside the delivered batches are the
     expected samples, each exactly once; duplicates and omissions are reported by sample."""
     delivered = [sample for batch in batches for sample in unbatch(batch)]
@@ -121,7 +131,8 @@ def check_iterable_loader(loader, expected_samples: list, context: str) -> None:
     reported with the samples concerned. Uses the loader's own collate_fn for the expectation."""
     delivered = list(loader)
     if loader.batch_size is None:  # no automatic batching: collate_fn converts single samples
-        check_same_multiset(delivered, [loader.collate_fn(s) for s in expected_samples], context,
-                            units="samples")
+        check_same_multiset(
+            delivered, [loader.collate_fn(s) for s in expected_samples], context, units="samples"
+        )
     else:
         check_samples_exactly_once(delivered, expected_samples, context, collate=loader.collate_fn)

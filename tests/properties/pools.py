@@ -9,17 +9,21 @@ of any test begins); non-persistent ones start fresh workers on every ``iter()``
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Iterator
 
 import torch
 from torch.utils.data import DataLoader
 
 from bench_datasets.planned import (
-    PlannedBatchDataset, PlannedDataset, PlanningSampler, record_worker_start)
+    PlannedBatchDataset,
+    PlannedDataset,
+    PlanningSampler,
+    record_worker_start,
+)
 from loaderbench.grid import Case, available_start_methods
-from loaderbench.loaders import build_loader, shutdown
+from loaderbench.measuring.loaders import build_loader, shutdown
 
 from .strategies import Example
 
@@ -49,18 +53,31 @@ class PoolKey:
 class Pool:
     """One DataLoader and its planning sampler; ``use(example)`` then ``epoch()`` as often as needed."""
 
-    def __init__(self, key: PoolKey, *, persistent: bool = True, worker_init_fn=record_worker_start,
-                 generator_seed: int = POOL_GENERATOR_SEED):
+    def __init__(
+        self,
+        key: PoolKey,
+        *,
+        persistent: bool = True,
+        worker_init_fn=record_worker_start,
+        generator_seed: int = POOL_GENERATOR_SEED,
+    ):
         self.key, self.persistent = key, persistent
         self.sampler = PlanningSampler()
         self.example: Example | None = None
         self.loader = build_loader(
             self.dataset_for(key),
-            Case("planned", key.num_workers, key.start_method,
-                 prefetch_factor=key.prefetch_factor, in_order=key.in_order),
-            persistent=persistent, worker_init_fn=worker_init_fn,
+            Case(
+                "planned",
+                key.num_workers,
+                key.start_method,
+                prefetch_factor=key.prefetch_factor,
+                in_order=key.in_order,
+            ),
+            persistent=persistent,
+            worker_init_fn=worker_init_fn,
             generator=torch.Generator().manual_seed(generator_seed),
-            **self.carrier_arguments(key, self.sampler))
+            **self.carrier_arguments(key, self.sampler),
+        )
 
     @staticmethod
     def dataset_for(key: PoolKey) -> PlannedDataset:
@@ -75,10 +92,11 @@ class Pool:
     def __repr__(self) -> str:
         return f"{self.key}{'' if self.persistent else '-fresh'}"
 
-    def use(self, example: Example, *, probe: bool = False) -> "Pool":
+    def use(self, example: Example, *, probe: bool = False) -> Pool:
         self.example = example
-        self.sampler.use(example.scheme.source(), seed=example.seed, delays_ms=example.delays_ms,
-                         probe=probe)
+        self.sampler.use(
+            example.scheme.source(), seed=example.seed, delays_ms=example.delays_ms, probe=probe
+        )
         return self
 
     def epoch(self, limit: int | None = None) -> tuple[list, list]:
@@ -97,8 +115,9 @@ class Pool:
     def wait_ready(self) -> None:
         """Block until every worker has answered (one probe batch each)."""
         workers = range(self.key.num_workers)
-        self.sampler.use([[w] for w in workers] if self.key.batched else list(workers),
-                         seed=0, probe=True)
+        self.sampler.use(
+            [[w] for w in workers] if self.key.batched else list(workers), seed=0, probe=True
+        )
         list(self.loader)
 
     def close(self) -> None:
@@ -108,7 +127,9 @@ class Pool:
 def reference_epoch(key: PoolKey, drawn: list, seed: int) -> list:
     """The same draws through the same dataset and collation with ``num_workers=0``."""
     sampler = PlanningSampler().use(drawn, seed=seed)
-    loader = DataLoader(Pool.dataset_for(key), num_workers=0, **Pool.carrier_arguments(key, sampler))
+    loader = DataLoader(
+        Pool.dataset_for(key), num_workers=0, **Pool.carrier_arguments(key, sampler)
+    )
     return list(loader)
 
 

@@ -88,8 +88,14 @@ class Example:
 
 
 @st.composite
-def schemes(draw, *, batched: bool = True, kinds=SAMPLER_KINDS, min_length: int = 0,
-            max_length: int = MAX_LENGTH) -> Scheme:
+def schemes(
+    draw,
+    *,
+    batched: bool = True,
+    kinds=SAMPLER_KINDS,
+    min_length: int = 0,
+    max_length: int = MAX_LENGTH,
+) -> Scheme:
     """Any sampling scheme; lengths include 0 and lengths not divisible by the batch size."""
     kinds = [k for k in kinds if batched or k != "custom_batch_sampler"]
     kind = draw(st.sampled_from(kinds))
@@ -98,12 +104,21 @@ def schemes(draw, *, batched: bool = True, kinds=SAMPLER_KINDS, min_length: int 
     batch_size = draw(st.integers(1, 9)) if batched else None
     drop_last = draw(st.booleans()) if batched else False
     if kind == "custom_sampler":
-        indices = draw(st.lists(st.integers(0, max(length - 1, 0)), max_size=length)) if length else []
+        indices = (
+            draw(st.lists(st.integers(0, max(length - 1, 0)), max_size=length)) if length else []
+        )
         return Scheme(kind, length, batch_size, drop_last, indices=tuple(indices))
     if kind == "custom_batch_sampler":
-        batches = draw(st.lists(
-            st.lists(st.integers(0, length - 1), min_size=1, max_size=9).map(tuple),
-            max_size=max(1, length // 2))) if length else []
+        batches = (
+            draw(
+                st.lists(
+                    st.lists(st.integers(0, length - 1), min_size=1, max_size=9).map(tuple),
+                    max_size=max(1, length // 2),
+                )
+            )
+            if length
+            else []
+        )
         return Scheme(kind, length, None, False, batches=tuple(batches))
     if kind == "shuffle":
         return Scheme(kind, length, batch_size, drop_last, shuffle_seed=draw(st.integers(0, 2**32)))
@@ -113,6 +128,7 @@ def schemes(draw, *, batched: bool = True, kinds=SAMPLER_KINDS, min_length: int 
 @st.composite
 def examples(draw, **scheme_options) -> Example:
     scheme = draw(schemes(**scheme_options))
-    delays = draw(st.lists(st.sampled_from(DELAYS_MS), min_size=scheme.length,
-                           max_size=scheme.length))
+    delays = draw(
+        st.lists(st.sampled_from(DELAYS_MS), min_size=scheme.length, max_size=scheme.length)
+    )
     return Example(draw(st.integers(0, 2**32)), scheme, dict(enumerate(delays)))

@@ -52,9 +52,14 @@ def samplers(split: Split, epoch: int | None = None) -> list[DistributedSampler]
     """Every rank's sampler, fresh, set to ``epoch`` (default: the split's)."""
     out = []
     for rank in range(split.num_replicas):
-        sampler = DistributedSampler(range(split.length), num_replicas=split.num_replicas,
-                                     rank=rank, shuffle=split.shuffle, seed=split.seed,
-                                     drop_last=split.drop_last)
+        sampler = DistributedSampler(
+            range(split.length),
+            num_replicas=split.num_replicas,
+            rank=rank,
+            shuffle=split.shuffle,
+            seed=split.seed,
+            drop_last=split.drop_last,
+        )
         sampler.set_epoch(split.epoch if epoch is None else epoch)
         out.append(sampler)
     return out
@@ -98,8 +103,9 @@ def test_ranks_are_disjoint_when_nothing_is_padded(split):
     seen: set[int] = set()
     for rank, share in enumerate(shares(split)):
         overlap = seen & set(share)
-        assert not overlap and len(set(share)) == len(share), \
+        assert not overlap and len(set(share)) == len(share), (
             f"rank {rank} repeats {sorted(overlap or set(share))[:5]}"
+        )
         seen |= set(share)
 
 
@@ -122,8 +128,9 @@ def test_set_epoch_reshuffles_identically_on_every_rank(split, other_epoch):
     the order by chance is negligible); with shuffle=False it did not."""
     assume(other_epoch != split.epoch)
     before, after = shares(split), shares(split, other_epoch)
-    multiplicities = [sorted(Counter(i for share in drawn for i in share).values())
-                      for drawn in (before, after)]
+    multiplicities = [
+        sorted(Counter(i for share in drawn for i in share).values()) for drawn in (before, after)
+    ]
     # Which indices are padded or dropped follows the permutation; how many times indices are
     # drawn does not, unless ranks drew from different permutations.
     assert multiplicities[1] == multiplicities[0], "the ranks no longer draw from one permutation"

@@ -2,7 +2,8 @@
 examples, whole epochs, abandoned epochs and switches between loaders: every batch any loader
 delivers, in any such sequence, is the oracle's."""
 
-from hypothesis import settings, strategies as st
+from hypothesis import settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from .checks import check_epoch, check_partial_epoch

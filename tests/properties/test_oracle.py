@@ -8,19 +8,28 @@ from torch.utils.data import default_collate
 
 from bench_datasets.planned import planned_sample
 
-from .oracle import (LoaderMismatch, check_samples_exactly_once, first_difference, fingerprint,
-                     normalised, unbatch)
+from .oracle import (
+    LoaderMismatch,
+    check_samples_exactly_once,
+    fingerprint,
+    first_difference,
+    normalised,
+    unbatch,
+)
 
 
-@pytest.mark.parametrize("got,expected,where", [
-    (torch.tensor([1.0]), torch.tensor([1.0], dtype=torch.float64), "dtype"),
-    (torch.tensor([1, 2]), torch.tensor([[1, 2]]), "shape"),
-    (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-6]), "values differ"),
-    ((1, 2), [1, 2], "type tuple != list"),
-    ({"a": 1, "b": 2}, {"b": 2, "a": 1}, "keys"),
-    ({"a": (1.0, "x")}, {"a": (1.0, "y")}, "['a'][1]"),
-    (1, 1.0, "type int != float"),
-])
+@pytest.mark.parametrize(
+    "got,expected,where",
+    [
+        (torch.tensor([1.0]), torch.tensor([1.0], dtype=torch.float64), "dtype"),
+        (torch.tensor([1, 2]), torch.tensor([[1, 2]]), "shape"),
+        (torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-6]), "values differ"),
+        ((1, 2), [1, 2], "type tuple != list"),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, "keys"),
+        ({"a": (1.0, "x")}, {"a": (1.0, "y")}, "['a'][1]"),
+        (1, 1.0, "type int != float"),
+    ],
+)
 def test_near_misses_are_differences(got, expected, where):
     """Dtype, shape, a 1e-6 value change, container and key order, and int against float all
     count: nothing is compared approximately."""
@@ -39,8 +48,9 @@ def test_nan_at_the_same_place_is_equal():
 
 def test_unbatching_a_collated_batch_gives_back_each_normalised_sample():
     samples = [planned_sample(3, i) for i in range(5)]
-    assert [fingerprint(s) for s in unbatch(default_collate(samples))] == \
-        [fingerprint(normalised(s)) for s in samples]
+    assert [fingerprint(s) for s in unbatch(default_collate(samples))] == [
+        fingerprint(normalised(s)) for s in samples
+    ]
 
 
 def test_duplicates_and_omissions_are_named_by_sample():

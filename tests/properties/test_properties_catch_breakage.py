@@ -16,24 +16,35 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from hypothesis import Phase, given, settings, strategies as st
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 from bench_datasets import ShardedIterable
-from bench_datasets.planned import PlannedBatchDataset, PlannedRange, planned_sample, record_worker_start
-from loaderbench.loaders import DEFAULT_TIMEOUT_S, running
+from bench_datasets.planned import (
+    PlannedBatchDataset,
+    PlannedRange,
+    planned_sample,
+    record_worker_start,
+)
+from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, running
 
 from .agreement import check_iterable_agrees, check_map_style_agrees, map_style_pool
 from .checks import check_epochs
 from .oracle import LoaderMismatch, check_iterable_loader
-from .pools import PoolKey, Pool, fresh_pool
+from .pools import Pool, PoolKey, fresh_pool
 from .strategies import examples
 from .test_epochs import epoch_plans, run_epoch_plan
 from .test_worker_randomness import check_worker_randomness, probe_epoch
 
 #: Enough for every breakage to be found; each stops at its first failure.
-SEARCH = settings(max_examples=200, derandomize=True, database=None, report_multiple_bugs=False,
-                  phases=[Phase.explicit, Phase.generate])
+SEARCH = settings(
+    max_examples=200,
+    derandomize=True,
+    database=None,
+    report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.generate],
+)
 
 
 def examples_until_caught(prop, error=LoaderMismatch, **strategies) -> tuple[int, str]:
@@ -108,20 +119,26 @@ def widen_one_dtype(batches, epoch, memory):
 
 
 def tamper_case(ordered: bool, tamper, reported: str):
-    return pytest.param(ordered, tamper, reported,
-                        id=tamper.__name__ + ("" if ordered else "-unordered"))
+    return pytest.param(
+        ordered, tamper, reported, id=tamper.__name__ + ("" if ordered else "-unordered")
+    )
 
 
-@pytest.mark.parametrize("ordered,tamper,reported", [
-    tamper_case(True, swap_first_two, "first differing batch"),
-    tamper_case(True, drop_last_batch, "is missing batch"),
-    tamper_case(True, alter_one_value, "['tokens']: values differ"),
-    tamper_case(True, widen_one_dtype, "dtype torch.float64 != torch.float32"),
-    tamper_case(False, drop_last_batch, "omitted (1x)"),
-    tamper_case(False, repeat_first_batch, "duplicated (1x extra)"),
-    tamper_case(False, alter_one_value, "unexpected (1x extra)")])
+@pytest.mark.parametrize(
+    "ordered,tamper,reported",
+    [
+        tamper_case(True, swap_first_two, "first differing batch"),
+        tamper_case(True, drop_last_batch, "is missing batch"),
+        tamper_case(True, alter_one_value, "['tokens']: values differ"),
+        tamper_case(True, widen_one_dtype, "dtype torch.float64 != torch.float32"),
+        tamper_case(False, drop_last_batch, "omitted (1x)"),
+        tamper_case(False, repeat_first_batch, "duplicated (1x extra)"),
+        tamper_case(False, alter_one_value, "unexpected (1x extra)"),
+    ],
+)
 def test_properties_1_and_2_catch_a_loader_that_tampers_with_its_batches(
-        ordered_pools, unordered_pools, ordered, tamper, reported):
+    ordered_pools, unordered_pools, ordered, tamper, reported
+):
     """Reordered, dropped, duplicated or altered batches fail the in-order property (1) or the
     multiset property (2), and the report says which batch and how."""
     pools = ordered_pools if ordered else unordered_pools
@@ -132,8 +149,10 @@ def test_properties_1_and_2_catch_a_loader_that_tampers_with_its_batches(
 
     tried, message = examples_until_caught(prop, example=examples(), data=st.data())
     assert reported in message, message
-    print(f"\n{tamper.__name__} ({'in order' if ordered else 'unordered'}): caught after {tried} "
-          f"examples\n{message.splitlines()[0]}\n{message.splitlines()[1]}")
+    print(
+        f"\n{tamper.__name__} ({'in order' if ordered else 'unordered'}): caught after {tried} "
+        f"examples\n{message.splitlines()[0]}\n{message.splitlines()[1]}"
+    )
 
 
 def replay_first_epoch(batches, epoch, memory):
@@ -149,17 +168,20 @@ def carry_over_leftovers(batches, epoch, memory):
     return carried + batches
 
 
-@pytest.mark.parametrize("tamper", [replay_first_epoch, carry_over_leftovers],
-                         ids=lambda t: t.__name__)
+@pytest.mark.parametrize(
+    "tamper", [replay_first_epoch, carry_over_leftovers], ids=lambda t: t.__name__
+)
 def test_property_4_catches_stale_epochs(ordered_pools, tamper):
     """An epoch that replays an earlier one, or starts with a batch from an abandoned epoch,
     fails the epochs property (4)."""
+
     def prop(example, plan, data):
         pool = data.draw(st.sampled_from(ordered_pools), label="pool")
         run_epoch_plan(Tampered(pool, tamper), example, plan)
 
-    tried, message = examples_until_caught(prop, example=examples(), plan=epoch_plans,
-                                           data=st.data())
+    tried, message = examples_until_caught(
+        prop, example=examples(), plan=epoch_plans, data=st.data()
+    )
     print(f"\n{tamper.__name__}: caught after {tried} examples\n{message.splitlines()[1]}")
 
 
@@ -175,8 +197,9 @@ def test_property_3_catches_a_getitems_that_reorders():
     key = PoolKey("fork", 2, 2, getitems=True)
     with mock.patch.object(Pool, "dataset_for", staticmethod(lambda key: ReversingBatchDataset())):
         with fresh_pool(key) as pool:
-            tried, message = examples_until_caught(lambda example: check_epochs(pool, example),
-                                                   example=examples())
+            tried, message = examples_until_caught(
+                lambda example: check_epochs(pool, example), example=examples()
+            )
     print(f"\nreversing __getitems__: caught after {tried} examples\n{message.splitlines()[1]}")
 
 
@@ -189,20 +212,34 @@ class UnshardedIterable(ShardedIterable):
 
 def test_property_5_reports_an_iterable_that_does_not_shard_with_its_duplicates():
     """The iterable checker names the duplicated samples of a dataset that does not shard."""
+
     def prop(length, workers, batch_size, seed):
-        loader = DataLoader(UnshardedIterable(PlannedRange(length, seed)), batch_size=batch_size,
-                            num_workers=workers, timeout=DEFAULT_TIMEOUT_S,
-                            multiprocessing_context=multiprocessing.get_context("fork"))
+        loader = DataLoader(
+            UnshardedIterable(PlannedRange(length, seed)),
+            batch_size=batch_size,
+            num_workers=workers,
+            timeout=DEFAULT_TIMEOUT_S,
+            multiprocessing_context=multiprocessing.get_context("fork"),
+        )
         with running(loader):
-            check_iterable_loader(loader, [planned_sample(seed, i) for i in range(length)],
-                                  f"UnshardedIterable({length}) fork-w{workers}")
+            check_iterable_loader(
+                loader,
+                [planned_sample(seed, i) for i in range(length)],
+                f"UnshardedIterable({length}) fork-w{workers}",
+            )
 
     tried, message = examples_until_caught(
-        prop, length=st.integers(0, 20), workers=st.integers(1, 4),
-        batch_size=st.one_of(st.none(), st.integers(1, 5)), seed=st.integers(0, 2**32))
+        prop,
+        length=st.integers(0, 20),
+        workers=st.integers(1, 4),
+        batch_size=st.one_of(st.none(), st.integers(1, 5)),
+        seed=st.integers(0, 2**32),
+    )
     assert "duplicated" in message and "'index':" in message, message
-    print(f"\nunsharded iterable: caught after {tried} examples\n"
-          + "\n".join(message.splitlines()[1:3]))
+    print(
+        f"\nunsharded iterable: caught after {tried} examples\n"
+        + "\n".join(message.splitlines()[1:3])
+    )
 
 
 def seed_alike(worker_id):
@@ -224,9 +261,15 @@ def record_twice(worker_id):
     record_worker_start(worker_id)
 
 
-@pytest.mark.parametrize("init_fn,expected", [
-    (seed_alike, "is the same in several workers"), (hide_worker_info, "id=-1"),
-    (record_twice, "ran 2 times")], ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    "init_fn,expected",
+    [
+        (seed_alike, "is the same in several workers"),
+        (hide_worker_info, "id=-1"),
+        (record_twice, "ran 2 times"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_property_6_catches_workers_seeded_alike_or_blind(init_fn, expected):
     """Workers seeded alike, a worker_init_fn without worker info, or one that runs twice, fail
     the worker-randomness property (6)."""
@@ -258,9 +301,12 @@ def test_property_7_catches_a_user_dataset_that_differs_with_workers():
     shard, fail the user-dataset property (7)."""
     with map_style_pool(WorkerStamped(), "fork", 2) as (loader, sampler):
         tried, message = examples_until_caught(
-            lambda indices, batch_size: check_map_style_agrees(loader, sampler, indices,
-                                                               batch_size, False, "WorkerStamped"),
-            indices=st.lists(st.integers(0, 29), max_size=20), batch_size=st.integers(1, 4))
+            lambda indices, batch_size: check_map_style_agrees(
+                loader, sampler, indices, batch_size, False, "WorkerStamped"
+            ),
+            indices=st.lists(st.integers(0, 29), max_size=20),
+            batch_size=st.integers(1, 4),
+        )
     print(f"\nworker-dependent dataset: caught after {tried} examples\n{message.splitlines()[1]}")
     with pytest.raises(LoaderMismatch, match="duplicated"):
         check_iterable_agrees(UnshardedStream(), "fork", 2, 3, "UnshardedStream")
@@ -271,6 +317,8 @@ def test_the_state_machine_catches_a_batch_carried_over_between_epochs(ordered_p
     from .test_loader_state_machine import run_machine
 
     with pytest.raises(LoaderMismatch) as caught:
-        run_machine([Tampered(pool, carry_over_leftovers) for pool in ordered_pools],
-                    settings(SEARCH, stateful_step_count=8))
+        run_machine(
+            [Tampered(pool, carry_over_leftovers) for pool in ordered_pools],
+            settings(SEARCH, stateful_step_count=8),
+        )
     print(f"\nstate machine, carry_over_leftovers: {str(caught.value).splitlines()[1]}")

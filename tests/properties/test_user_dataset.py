@@ -9,7 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.utils.data import IterableDataset
 
 from bench_datasets import USER_PROFILE, make_user_dataset
@@ -35,8 +36,12 @@ def check_dataset(dataset, start_method: str, num_workers: int, name: str) -> No
     if len(dataset) == 0:
         pytest.skip(f"{name} is empty: nothing to compare")
     with map_style_pool(dataset, start_method, num_workers) as (loader, sampler):
-        @given(indices=st.lists(st.integers(0, len(dataset) - 1), max_size=MAX_INDICES),
-               batch_size=st.integers(1, 8), drop_last=st.booleans())
+
+        @given(
+            indices=st.lists(st.integers(0, len(dataset) - 1), max_size=MAX_INDICES),
+            batch_size=st.integers(1, 8),
+            drop_last=st.booleans(),
+        )
         def workers_agree_with_no_workers(indices, batch_size, drop_last):
             check_map_style_agrees(loader, sampler, indices, batch_size, drop_last, context)
 
@@ -45,8 +50,10 @@ def check_dataset(dataset, start_method: str, num_workers: int, name: str) -> No
 
 def require_user_dataset(lb_settings):
     if not lb_settings.user_dataset:
-        pytest.skip("no --lb-dataset given: pass --lb-dataset=package.module:callable to check "
-                    "your own dataset")
+        pytest.skip(
+            "no --lb-dataset given: pass --lb-dataset=package.module:callable to check "
+            "your own dataset"
+        )
     return lb_settings.dataset(USER_PROFILE)
 
 
@@ -55,8 +62,9 @@ def user_dataset(lb_settings):
     return require_user_dataset(lb_settings)
 
 
-def test_your_dataset_yields_with_workers_what_it_yields_without(user_dataset, user_loader_key,
-                                                                 lb_settings):
+def test_your_dataset_yields_with_workers_what_it_yields_without(
+    user_dataset, user_loader_key, lb_settings
+):
     """On every start method and worker count of the selected grid (--lb-start-methods,
     --lb-workers)."""
     start_method, num_workers = user_loader_key
@@ -74,10 +82,24 @@ def test_lb_dataset_runs_the_check_on_the_named_dataset():
     named factory's dataset, and it passes. (A separate process: a session inside this one would
     take this session's loader workers for its own leftovers.)"""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", f"{Path(__file__)}::test_your_dataset_yields_with_"
-         "workers_what_it_yields_without", "-p", "no:cacheprovider", "-q", "--benchmark-disable",
-         f"--lb-dataset={EXAMPLES[0]}", "--lb-workers=2", "--lb-start-methods=fork"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"{Path(__file__)}::test_your_dataset_yields_with_workers_what_it_yields_without",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--benchmark-disable",
+            f"--lb-dataset={EXAMPLES[0]}",
+            "--lb-workers=2",
+            "--lb-start-methods=fork",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
 
 

@@ -1,0 +1,138 @@
+"""Slowdowns injected into ``torch.utils.data`` itself: test doubles that show a regression inside
+DataLoader is caught, not only one in the dataset's code.
+
+``--lb-inject=NAME=SECONDS`` (a benchmark run or a side of a side-by-side comparison; repeatable):
+
+- ``worker-batch-delay``: every worker waits this long before it hands a batch to the main
+  process (the result queue's ``put``), as a slower pickling or IPC path would;
+- ``worker-start-delay``: every worker waits this long as it starts, before its loop, as a slower
+  worker start-up would;
+- ``main-batch-delay``: the main process waits this long for every batch its iterator returns
+  (at any ``num_workers``), as a slower collate or pin path would.
+
+How it reaches the workers: ``install`` replaces ``torch.utils.data._utils.worker._worker_loop``,
+the target DataLoader gives every worker process, with ``delayed_worker_loop`` of this module. A
+forked worker inherits the replacement; a spawned or forkserver worker receives the target by
+reference (module and name), imports this module and finds the delays in the environment
+(``LOADERBENCH_INJECT``), which every start method passes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import torch
+import torch.utils.data._utils.worker as torch_worker
+from torch.utils.data import Dataset
+from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+ENV_VAR = "LOADERBENCH_INJECT"
+INJECTIONS = {
+    "worker-batch-delay": "each worker waits this long before handing a batch to the main process",
+    "worker-start-delay": "each worker waits this long as it starts",
+    "main-batch-delay": "the main process waits this long for every batch",
+}
+
+# Taken at import, before any replacement: a forked worker inherits the replaced attribute, and
+# must still reach the real loop.
+_ORIGINAL_WORKER_LOOP = torch_worker._worker_loop
+_ORIGINAL_NEXT = _BaseDataLoaderIter.__next__
+
+
+def parse(values: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """``["NAME=SECONDS", ...]`` as a dict; a ValueError naming the valid names on bad input."""
+    chosen: dict[str, float] = {}
+    for value in values:
+        name, sep, seconds = value.partition("=")
+        if name not in INJECTIONS or not sep:
+            raise ValueError(
+                f"--lb-inject: {value!r} is not NAME=SECONDS with NAME one of "
+                f"{', '.join(INJECTIONS)}"
+            )
+        try:
+            delay = float(seconds)
+        except ValueError:
+            delay = -1.0
+        if not 0 <= delay < 3600:
+            raise ValueError(
+                f"--lb-inject: {value!r}: SECONDS must be a number >= 0, e.g. {name}=0.002"
+            )
+        chosen[name] = delay
+    return chosen
+
+
+def active() -> dict[str, float]:
+    """The delays in force in this process (from the environment)."""
+    try:
+        recorded = json.loads(os.environ.get(ENV_VAR) or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return {k: float(v) for k, v in recorded.items() if k in INJECTIONS}
+
+
+def install(delays: dict[str, float]) -> None:
+    """Put ``delays`` in force in this process and in every DataLoader worker it starts."""
+    if not any(delays.values()):
+        return
+    os.environ[ENV_VAR] = json.dumps(delays)
+    torch_worker._worker_loop = delayed_worker_loop
+    if delays.get("main-batch-delay"):
+        _BaseDataLoaderIter.__next__ = _delayed_next
+
+
+def uninstall() -> None:
+    """Undo ``install`` in this process (workers started later run unchanged)."""
+    os.environ.pop(ENV_VAR, None)
+    torch_worker._worker_loop = _ORIGINAL_WORKER_LOOP
+    _BaseDataLoaderIter.__next__ = _ORIGINAL_NEXT
+
+
+#: The delays the worker loop of this (worker) process runs with, once it has started.
+IN_THIS_WORKER: dict[str, float] = {}
+
+
+class InjectionProbe(Dataset):
+    """Each sample is the worker delays in force where it was loaded: how a test sees the
+    replaced loop reach a spawned or forkserver worker."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.tensor(
+            [IN_THIS_WORKER.get(name, 0.0) for name in INJECTIONS], dtype=torch.float64
+        )
+
+
+def delayed_worker_loop(*args, **kwargs):
+    """DataLoader's worker loop, after the start delay and with a delay on every batch it sends."""
+    delays = active()
+    IN_THIS_WORKER.update(delays)
+    if delays.get("worker-start-delay"):
+        time.sleep(delays["worker-start-delay"])
+    if delays.get("worker-batch-delay"):
+        args = list(args)
+        args[3] = _DelayedQueue(args[3], delays["worker-batch-delay"])  # data_queue
+    return _ORIGINAL_WORKER_LOOP(*args, **kwargs)
+
+
+class _DelayedQueue:
+    """A worker's result queue whose ``put`` waits first; everything else goes to the queue."""
+
+    def __init__(self, queue, delay_s: float):
+        self._queue, self._delay_s = queue, delay_s
+
+    def put(self, *args, **kwargs):
+        time.sleep(self._delay_s)
+        return self._queue.put(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._queue, name)
+
+
+def _delayed_next(self):
+    batch = _ORIGINAL_NEXT(self)
+    time.sleep(active().get("main-batch-delay", 0.0))
+    return batch

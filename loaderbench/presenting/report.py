@@ -1,0 +1,355 @@
+"""`loaderbench report`: a markdown report with PNG plots of one results file.
+
+Writes ``<out>/report.md`` and one PNG per measure present in the run; with ``--baseline`` the
+verdict table comes first. When ``GITHUB_STEP_SUMMARY`` is set the report is appended to it too
+(images replaced by their file names: a job summary cannot show files from the workspace). The
+report presents; it exits 0 whatever the verdict (``loaderbench gate`` is what fails a build).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from loaderbench import machine
+from loaderbench.errors import EXIT_OK, InputError
+from loaderbench.judging import gate
+from loaderbench.judging.baseline import locate_baseline, recording
+from loaderbench.presenting import plots
+from loaderbench.presenting.recommend import TIE, recommend
+from loaderbench.presenting.series import (
+    MEMORY,
+    OVERLAP,
+    STARTUP,
+    THROUGHPUT,
+    Point,
+    at,
+    serial_of,
+    series,
+)
+from loaderbench.results import load_results
+from loaderbench.runner import runner_of
+from loaderbench.storage import write_atomic
+
+REPORT_NAME = "report.md"
+NOT_MEASURED = "_Not measured in this run._"
+OWN_RUNNER = "<own runner class>"  # a bare --baseline: look in baselines/<the results' class>/
+
+
+@dataclass(frozen=True)
+class Section:
+    measure: str
+    title: str
+    plot_file: str
+    explains: str
+    value_column: str
+    value_format: str
+    draw: Callable[[dict[str, list[Point]], Path], Path]
+    compare_column: str | None = None
+    compare: Callable[[Point, list[Point]], str] | None = None
+
+
+def _speedup(point: Point, points: list[Point]) -> str:
+    serial = serial_of(point, points)
+    return f"{point.value / serial.value:.2f}×" if serial and point.num_workers else "-"
+
+
+def _versus_fork(point: Point, points: list[Point]) -> str:
+    fork = at(points, point.num_workers, "fork")
+    return (
+        f"{point.value / fork.value:.1f}×"
+        if fork and point.start_method not in (None, "fork")
+        else "-"
+    )
+
+
+def _extra_memory(point: Point, points: list[Point]) -> str:
+    serial = serial_of(point, points)
+    return f"{point.value - serial.value:+,.0f} MB" if serial and point.num_workers else "-"
+
+
+def _lines(title: str, ylabel: str, reference=None):
+    return lambda by_panel, path: plots.workers_lines(
+        by_panel, path, title=title, ylabel=ylabel, reference=reference
+    )
+
+
+SECTIONS = (
+    Section(
+        THROUGHPUT,
+        "Throughput",
+        "throughput.png",
+        "Steady-state samples per second (median epoch, persistent workers, after a warm "
+        "epoch) against `num_workers`, one line per start method.",
+        "samples/s",
+        ",.0f",
+        _lines("Steady-state throughput", "samples/s"),
+        "speed-up over 0",
+        _speedup,
+    ),
+    Section(
+        STARTUP,
+        "Time to first batch",
+        "startup.png",
+        "Median time from `iter(loader)` to the first batch, worker start-up included: what "
+        "spawn and forkserver pay for importing torch in every worker.",
+        "ms",
+        ",.1f",
+        plots.startup_bars,
+        "vs fork",
+        _versus_fork,
+    ),
+    Section(
+        MEMORY,
+        "Peak memory",
+        "memory.png",
+        "Peak PSS summed over the main process and its workers during a steady-state epoch "
+        "(PSS, not RSS: pages that fork shares are counted once).",
+        "peak PSS MB",
+        ",.0f",
+        _lines("Peak memory (PSS, main + workers)", "MB"),
+        "over 0 workers",
+        _extra_memory,
+    ),
+    Section(
+        OVERLAP,
+        "Overlap with the training step",
+        "overlap.png",
+        "max(load-only, step-only) / measured epoch with a simulated step per batch: 1.0 is "
+        "perfect overlap, `num_workers=0` shows the serial sum.",
+        "overlap efficiency",
+        ".2f",
+        _lines("Overlap efficiency", "max(load, step) / epoch", (1.0, "perfect overlap")),
+    ),
+)
+
+
+def _heading(results: dict, source: str) -> list[str]:
+    fingerprint = machine.recorded(results)
+    meta = results.get("loaderbench") or {}
+    facts = [f"`{source}`"]
+    if meta.get("grid"):
+        facts.append(f"grid `{meta['grid']}`")
+    for key, label in (("torch", "torch"), ("python", "Python")):
+        if fingerprint.get(key):
+            facts.append(f"{label} {fingerprint[key]}")
+    if fingerprint.get("cpu_model"):
+        facts.append(
+            f"{fingerprint['cpu_model']}, {fingerprint.get('usable_cores', '?')} usable cores"
+        )
+    if fingerprint.get("gpu"):
+        facts.append(f"GPU {fingerprint['gpu']}")
+    if results.get("datetime"):
+        facts.append(str(results["datetime"])[:16].replace("T", " ") + " UTC")
+    return ["# loaderbench report", "", " · ".join(facts), ""]
+
+
+def _baseline_path(args, current: dict) -> Path | str:
+    """The baseline file to judge against, or (with a bare --baseline and no baseline to be found)
+    the reason there is none: the report is still worth writing without a verdict."""
+    if args.baseline != OWN_RUNNER:
+        return locate_baseline(Path(args.baseline))
+    runner = runner_of(current)
+    if runner is None:
+        return (
+            f"{args.results} records no runner class, so a bare --baseline cannot find its "
+            "baseline: pass one, e.g. --baseline baselines/cpu"
+        )
+    try:
+        return locate_baseline(
+            Path(args.baselines) / runner, runner=runner, fingerprint=machine.recorded(current)
+        )
+    except InputError as exc:
+        return str(exc)
+
+
+def _verdict(args, current: dict) -> list[str]:
+    """The gate's verdict table, judged exactly as `loaderbench gate` would, headings one level down."""
+    baseline_path = _baseline_path(args, current)
+    if isinstance(baseline_path, str):
+        return ["## Regression verdict", "", f"_Not judged: {baseline_path}._", ""]
+    baseline = gate.load_judgeable(baseline_path)
+    gate.check_same_runner(baseline, current, baseline_path, args.results)
+    verdict = gate.judge(baseline, current, gate.thresholds_from(args), only=args.only)
+    heading, *body = verdict.to_markdown().rstrip().splitlines()
+    judged = f"baseline: `{baseline_path}`{recording(baseline)}"
+    if verdict.only != "all":
+        judged += f", judging {verdict.only} only"
+    return [f"#{heading}", "", judged, *body, ""]
+
+
+def _verdict_from(path: Path) -> list[str]:
+    """A verdict `loaderbench gate` already wrote (confirmed by reruns, perhaps), headings one
+    level down. Missing: the gate stopped with an error before judging, and said why."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [
+            "## Regression verdict",
+            "",
+            f"_Not judged: no verdict at `{path}` (`loaderbench gate` stopped with an error "
+            "before judging; its message is in the log)._",
+            "",
+        ]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--verdict {path}: cannot read it: {exc}") from None
+    heading, *body = text.rstrip().splitlines() or [""]
+    if heading != "# Regression verdict":
+        raise InputError(
+            f"--verdict {path}: not a verdict written by `loaderbench gate` "
+            f"(first line {heading[:60]!r})"
+        )
+    return [f"#{heading}", *body, ""]
+
+
+def _recommendations(results: dict) -> list[str]:
+    picks = recommend(results)
+    lines = ["## Recommendations", ""]
+    if not picks:
+        return lines + [NOT_MEASURED, ""]
+    lines += [f"- {pick.sentence()}" for pick in picks]
+    return lines + [
+        "",
+        f"The cheapest case (fewest workers, then fastest start-up) within {TIE:.0%} "
+        "of the best throughput measured on this machine; memory is peak PSS over "
+        "0 workers.",
+        "",
+    ]
+
+
+def _table(section: Section, by_panel: dict[str, list[Point]]) -> list[str]:
+    header = ["profile", "case", section.value_column]
+    if section.compare:
+        header.append(section.compare_column)
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for panel, points in by_panel.items():
+        for point in points:
+            cells = [panel, point.label, f"{point.value:{section.value_format}}"]
+            if section.compare:
+                cells.append(section.compare(point, points))
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _section(section: Section, results: dict, out: Path, image: Callable[[str, str], str]):
+    """(markdown lines, the plot written or None)."""
+    by_panel = series(results, section.measure)
+    lines = [f"## {section.title}", ""]
+    if not by_panel:
+        return lines + [NOT_MEASURED, ""], None
+    plot = section.draw(by_panel, out / section.plot_file)
+    return lines + [
+        section.explains,
+        "",
+        image(section.title, plot.name),
+        "",
+        *_table(section, by_panel),
+        "",
+    ], plot
+
+
+@dataclass(frozen=True)
+class Report:
+    markdown: str
+    summary: str  # the same report for GITHUB_STEP_SUMMARY, images named instead of embedded
+    plots: list[Path]
+
+
+def build(results: dict, out: Path, *, source: str, verdict: list[str] = ()) -> Report:
+    """Render the report for ``results`` (``verdict``: its markdown lines, first) and write its
+    plots into ``out`` (which must exist)."""
+    top = _heading(results, source) + list(verdict)
+    top += _recommendations(results)
+    embedded, named, written = list(top), list(top), []
+    for section in SECTIONS:
+        lines, plot = _section(section, results, out, lambda alt, name: f"![{alt}]({name})")
+        embedded += lines
+        named += [
+            line if not line.startswith("![") else f"_Plot: `{plot.name}` in the uploaded results._"
+            for line in lines
+        ]
+        if plot is not None:
+            written.append(plot)
+        else:  # never leave an earlier run's picture beside a report that says "not measured"
+            (out / section.plot_file).unlink(missing_ok=True)
+    return Report("\n".join(embedded), "\n".join(named), written)
+
+
+def _output_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"--out {out}: is a file, expected a directory for the report") from None
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create the directory: {exc.strerror}") from None
+    return out
+
+
+def run(args) -> int:
+    results = gate.load_judgeable(args.results) if args.baseline else load_results(args.results)
+    if args.verdict and args.baseline:
+        raise InputError(
+            "--verdict and --baseline both given: show the gate's verdict file, or "
+            "judge again, not both"
+        )
+    if args.verdict:
+        verdict = _verdict_from(Path(args.verdict))
+    else:
+        verdict = _verdict(args, results) if args.baseline else []
+    out = _output_dir(args.out)
+    report = build(results, out, source=args.results, verdict=verdict)
+    try:
+        write_atomic(out / REPORT_NAME, report.markdown + "\n")
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as stream:
+                stream.write(report.summary + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc}") from None
+    print(
+        f"wrote {out / REPORT_NAME} and {len(report.plots)} plots: "
+        + ", ".join(p.name for p in report.plots)
+    )
+    return EXIT_OK
+
+
+def register(commands) -> None:
+    """Add the `report` subcommand to the `loaderbench` parser."""
+    parser = commands.add_parser(
+        "report", help="write a markdown report with PNG plots (and the verdict, with --baseline)"
+    )
+    parser.add_argument("results", help="pytest-benchmark JSON, e.g. results/latest.json")
+    parser.add_argument(
+        "--baseline",
+        metavar="PATH",
+        nargs="?",
+        const=OWN_RUNNER,
+        help="judge the results against this baseline (a file or a "
+        "baselines/<class>/ folder) as `loaderbench gate` does; the verdict "
+        "comes first. Bare: the baseline of the results' runner class, "
+        "if one is recorded",
+    )
+    parser.add_argument(
+        "--baselines",
+        default="baselines",
+        metavar="DIR",
+        help="where baselines/<runner class>/ live (for a bare --baseline). Default: baselines",
+    )
+    parser.add_argument(
+        "--verdict",
+        metavar="PATH",
+        help="put this verdict.md, written by `loaderbench gate`, first instead of "
+        "judging again (how make bench shows the verdict its reruns "
+        "confirmed); instead of --baseline",
+    )
+    parser.add_argument(
+        "--out",
+        default="results",
+        metavar="DIR",
+        help="where report.md and the PNGs go. Default: results",
+    )
+    gate.add_threshold_options(parser)
+    parser.set_defaults(run=run)

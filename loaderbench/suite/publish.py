@@ -1,0 +1,69 @@
+"""`--benchmark-json` published whole: staged while pytest runs, moved over the target at the end,
+and only when the run was not interrupted.
+
+pytest-benchmark writes --benchmark-json in place, at session end, even after Ctrl-C (then with
+whatever ran so far). So the option is pointed at a hidden staging file beside the target before
+pytest-benchmark reads it, and the previous results stay until a run that was never interrupted
+has finished writing. Interrupted means: the session ended as interrupted, or a SIGINT arrived at
+all (Python can swallow the KeyboardInterrupt it raises, e.g. inside a finaliser, and the session
+then ends as if nothing happened).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from loaderbench import storage
+
+_STAGED = pytest.StashKey[tuple]()
+_INTERRUPTED = pytest.StashKey[bool]()
+
+
+def stage(config) -> None:
+    """Redirect --benchmark-json to its staging file; call before pytest-benchmark's configure."""
+    final = getattr(config.option, "benchmark_json", None)
+    if not final:
+        return
+    config.option.benchmark_json = storage.staging_path(final)
+    config.stash[_STAGED] = (config.option.benchmark_json, Path(final), _note_sigint(config))
+
+
+def _note_sigint(config):
+    """Remember any SIGINT, then let the handler that was there act on it. Returns that handler."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread():
+        return previous  # pytest.main in a thread: signals are the main thread's business
+
+    def noted(signum, frame):
+        config.stash[_INTERRUPTED] = True
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, noted)
+    return previous
+
+
+def session_ended(config, exitstatus) -> None:
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        config.stash[_INTERRUPTED] = True
+
+
+def publish(config) -> None:
+    """Move the staged results over the target, or drop them after an interruption."""
+    staged = config.stash.get(_STAGED, None)
+    if staged is None:
+        return
+    staging, final, previous_handler = staged
+    signal.signal(signal.SIGINT, previous_handler)
+    if config.stash.get(_INTERRUPTED, False):
+        staging.unlink(missing_ok=True)
+        print(f"loaderbench: run interrupted; {final} left as it was", file=sys.stderr)
+    else:
+        storage.publish(staging, final)
