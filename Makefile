@@ -42,7 +42,7 @@ PY    := $(VENV)/bin/python
 VERDICT := $(dir $(RESULTS))verdict.md
 STAMP := $(VENV)/.loaderbench-installed
 
-.PHONY: bench test venv clean report baseline ab remeasure tune
+.PHONY: bench test test-fast lint docs venv clean report baseline ab remeasure tune
 
 # Reinstalls only when TORCH or pyproject.toml changed since the last install.
 venv:
@@ -51,7 +51,7 @@ venv:
 	if [ "$$(cat $(STAMP) 2>/dev/null)" != "$$want" ]; then \
 	  echo "loaderbench: installing $(TORCH) and the project into $(VENV)"; \
 	  $(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)" && \
-	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,lint,docs]' && \
 	  echo "$$want" > $(STAMP); \
 	fi
 
@@ -70,6 +70,17 @@ bench: venv
 
 test: venv
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest --benchmark-disable -p no:cacheprovider $(ARGS)
+
+# Lint, format and types of the package and the tests (what .ci/run checks).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# The documentation site (docs/, mkdocs.yml) into site/; a broken link or a page left out of the
+# nav fails the build.
+docs: venv
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # report.md and PNG plots of $(RESULTS), written beside it (and appended to the job summary in
 # GitHub Actions); the verdict against this runner class's baseline comes first when one exists.
