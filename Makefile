@@ -62,6 +62,7 @@ bench: venv
 	  $(PY) -m pytest tests/benchmarks --benchmark-only --benchmark-quiet -q -p no:cacheprovider \
 	  --lb-grid=$(GRID) --benchmark-json=$(RESULTS) $(ARGS)
 	$(PY) -m loaderbench table $(RESULTS)
+	@echo "What these columns mean, and the verdict and report that follow: docs/results.md"
 	@rm -f $(VERDICT)
 	@# The report shows the gate's (confirmed) verdict; make exits with the gate's code.
 	status=0; $(PY) -m loaderbench gate $(RESULTS) --baselines $(BASELINES) --confirm $(CONFIRM) \
