@@ -91,13 +91,6 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def recorded(results: dict) -> dict:
-    """The fingerprint a results file carries (``machine_info.loaderbench``), or {}."""
-    machine_info = results.get("machine_info")
-    info = machine_info.get("loaderbench") if isinstance(machine_info, dict) else None
-    return info if isinstance(info, dict) else {}
-
-
 def kind_differences(a: dict, b: dict) -> list[str]:
     """``field a vs b`` for each machine-kind field two fingerprints disagree on."""
     return [

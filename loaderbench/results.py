@@ -1,20 +1,484 @@
-"""Reading pytest-benchmark JSON (results and baselines) defensively: only JSON, never pickle."""
+"""The results model: pytest-benchmark JSON read here, once, into typed objects.
+
+Results and baselines stay pytest-benchmark files on disk, so its own ``compare`` reads them. This
+module is the only one that knows their nesting: pytest-benchmark's ``benchmarks[].stats`` and
+``machine_info``, and what loaderbench adds to them (``extra_info`` per benchmark, written by
+``measuring.measure``; ``machine_info.loaderbench``, the machine's fingerprint; the top-level
+``loaderbench`` section, written by ``suite.plugin``, and its ``baseline`` part, written by
+``judging.baseline``). Everything else takes a ``Results`` and asks it.
+
+Only JSON is read, never pickle, and a malformed file is an ``InputError`` naming what is wrong.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from loaderbench.errors import InputError
+
+#: What a benchmark measured (``extra_info.measure``).
+THROUGHPUT = "throughput"
+STARTUP = "startup"
+MEMORY = "memory"
+OVERLAP = "overlap"
+TRANSFER = "transfer"
+DISTRIBUTED = "distributed"
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a float when it is a finite JSON number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value) if math.isfinite(value) else None
+    except OverflowError:  # an integer too large for a float
+        return None
+
+
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# --- one benchmark --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One entry of ``benchmarks``: its name, timings and what loaderbench recorded beside it."""
+
+    name: str
+    median: float
+    rounds: tuple[float, ...] = ()  #: raw rounds (``stats.data``); () when saved without them
+    group: str | None = None
+    fullname: str | None = None  #: the pytest node id
+    info: Mapping[str, Any] = field(default_factory=dict)  #: ``extra_info``
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, entry: dict) -> Benchmark:
+        stats = entry["stats"]
+        return cls(
+            name=entry["name"],
+            median=float(stats["median"]),
+            rounds=tuple(float(x) for x in stats.get("data") or ()),
+            group=_text(entry.get("group")),
+            fullname=_text(entry.get("fullname")),
+            info=dict(_mapping(entry.get("extra_info"))),
+            raw=entry,
+        )
+
+    def to_json(self) -> dict:
+        stats = dict(_mapping(self.raw.get("stats")))
+        stats.setdefault("median", self.median)
+        if self.rounds:
+            stats["data"] = list(self.rounds)
+        return {
+            **self.raw,
+            "name": self.name,
+            "group": self.group,
+            "stats": stats,
+            "extra_info": dict(self.info),
+        }
+
+    @property
+    def measure(self) -> str | None:
+        return self.info.get("measure")
+
+    @property
+    def case(self) -> dict | None:
+        """The grid case as stored (``Case.as_dict``), or None."""
+        case = self.info.get("case")
+        return case if isinstance(case, dict) else None
+
+    @property
+    def case_id(self) -> str | None:
+        return (self.case or {}).get("id")
+
+    @property
+    def num_workers(self) -> int:
+        return int((self.case or {}).get("num_workers") or 0)
+
+    @property
+    def test(self) -> str:
+        """The test function's name: ``test_throughput`` of ``test_throughput[cpu-w0]``."""
+        return self.name.split("[")[0]
+
+    @property
+    def seconds(self) -> float:
+        """The median of the raw rounds when kept, else the stored median."""
+        return statistics.median(self.rounds) if self.rounds else self.median
+
+    def value(self, key: str) -> float | None:
+        """A number recorded beside the benchmark (``extra_info[key]``), or None."""
+        return number(self.info.get(key))
+
+    @property
+    def samples_per_s(self) -> float | None:
+        """The recorded rate, or for older files the epoch size over the median epoch."""
+        rate = self.value("samples_per_s")
+        samples = self.value("samples_per_epoch")
+        if rate is None and samples and self.median:
+            rate = samples / self.median
+        return rate
+
+    @property
+    def device(self) -> str:
+        return str(self.info.get("device") or "cpu")
+
+    @property
+    def transfer(self) -> dict | None:
+        """{device, batch_size, non_blocking, pinned} of a host-to-device copy benchmark."""
+        setting = self.info.get("transfer")
+        return setting if isinstance(setting, dict) else None
+
+    @property
+    def world_size(self) -> int | None:
+        size = self.info.get("world_size")
+        return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+    @property
+    def settings(self) -> dict:
+        """The dataset's settings as recorded (``extra_info.dataset``)."""
+        return _mapping(self.info.get("dataset"))
+
+    def pooled(self, rounds: list[float]) -> Benchmark:
+        """This benchmark with ``rounds`` as its rounds: every statistic recomputed by
+        pytest-benchmark's own Stats (so each field it reads is there and means the same), and the
+        rates of the pooled median (measure.record_rates' definition)."""
+        from pytest_benchmark.stats import Stats
+
+        stats = Stats()
+        for value in rounds:
+            stats.update(value)
+        iterations = _mapping(self.raw.get("stats")).get("iterations", 1)
+        info = dict(self.info)
+        if rounds and "samples_per_s" in info and "samples_per_epoch" in info:
+            median = statistics.median(rounds)
+            info.update(
+                samples_per_s=info["samples_per_epoch"] / median,
+                batches_per_s=info["batches_per_epoch"] / median,
+            )
+        raw = {**self.raw, "stats": {**stats.as_dict(), "data": rounds, "iterations": iterations}}
+        return replace(self, median=stats.median, rounds=tuple(rounds), info=info, raw=raw)
+
+
+# --- derived ratios ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A ratio derived from benchmarks of one run (judging.derived says which and how)."""
+
+    name: str
+    kind: str
+    case: str
+    value: float
+    higher_is_better: bool
+    inputs: tuple[str, ...] = ()  #: the benchmarks it was computed from
+    ideal: float | None = None  #: efficiency: the ideal speed-up it is measured against
+    world_size: int | None = None
+
+    @classmethod
+    def from_json(cls, entry: dict) -> Derived | None:
+        value = number(entry.get("value"))
+        if not isinstance(entry.get("name"), str) or value is None:
+            return None
+        return cls(
+            name=entry["name"],
+            kind=str(entry.get("kind")),
+            case=str(entry.get("case") or ""),
+            value=value,
+            higher_is_better=bool(entry.get("higher_is_better")),
+            inputs=tuple(i for i in _list(entry.get("inputs")) if isinstance(i, str)),
+            ideal=number(entry.get("ideal")),
+            world_size=_count(entry.get("world_size")),
+        )
+
+    def to_json(self) -> dict:
+        out = {
+            "name": self.name,
+            "kind": self.kind,
+            "case": self.case,
+            "value": self.value,
+            "higher_is_better": self.higher_is_better,
+            "statistic": "median",
+            "inputs": list(self.inputs),
+        }
+        if self.ideal is not None:
+            out["ideal"] = self.ideal
+        if self.world_size is not None:
+            out["world_size"] = self.world_size
+        return out
+
+
+# --- what a baseline keeps ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Noise:
+    """How a baseline's runs moved for one row: each run's median (times, ratios) or value
+    (memory), and for medians the band (largest ratio between two runs, minus 1)."""
+
+    band: float | None = None
+    run_medians: tuple[float, ...] = ()
+    run_values: tuple[float, ...] = ()
+
+    @classmethod
+    def from_json(cls, entry: Any) -> Noise:
+        entry = _mapping(entry)
+        return cls(
+            band=number(entry.get("band")),
+            run_medians=_numbers(entry.get("run_medians")),
+            run_values=_numbers(entry.get("run_values")),
+        )
+
+    def to_json(self) -> dict:
+        if self.run_values:
+            return {"run_values": list(self.run_values)}
+        return {"band": self.band, "run_medians": list(self.run_medians)}
+
+    @property
+    def runs(self) -> list[float]:
+        """One value per baseline run: run values when kept (memory), else run medians."""
+        return list(self.run_values or self.run_medians)
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _numbers(values: Any) -> tuple[float, ...]:
+    found = (number(v) for v in _list(values))
+    return tuple(v for v in found if v is not None)
+
+
+@dataclass(frozen=True)
+class Sitting:
+    date: str | None
+    runs: int
+
+
+@dataclass(frozen=True)
+class BaselineRecord:
+    """The ``loaderbench.baseline`` section of a file ``loaderbench baseline`` wrote."""
+
+    runs: int
+    noise: Mapping[str, Noise]
+    sittings: tuple[Sitting, ...]
+    speed_probes: tuple[float, ...] = ()
+    recipe: dict | None = None
+    band_rule: str = ""
+
+    @classmethod
+    def from_json(cls, entry: Any, file_date: Any) -> BaselineRecord | None:
+        entry = _mapping(entry)
+        noise = entry.get("noise")
+        if not isinstance(noise, dict):
+            return None
+        runs = _count(entry.get("runs")) or 0
+        held = [s for s in _list(entry.get("sittings")) if isinstance(s, dict)]
+        if held:
+            sittings = tuple(
+                Sitting(_text(s.get("date")), _count(s.get("runs")) or 0) for s in held
+            )
+        else:  # written before sittings were kept: one, dated by the file
+            sittings = (Sitting(_text(file_date), runs),)
+        recipe = entry.get("recipe")
+        return cls(
+            runs=runs,
+            noise={str(name): Noise.from_json(n) for name, n in noise.items()},
+            sittings=sittings,
+            speed_probes=tuple(p for p in _numbers(entry.get("speed_probes")) if p > 0),
+            recipe=recipe if isinstance(recipe, dict) else None,
+            band_rule=str(entry.get("band_rule") or ""),
+        )
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {
+            "runs": self.runs,
+            "band_rule": self.band_rule,
+            "noise": {name: n.to_json() for name, n in self.noise.items()},
+            "sittings": [{"date": s.date, "runs": s.runs} for s in self.sittings],
+            "speed_probes": list(self.speed_probes),
+        }
+        if self.recipe is not None:
+            out["recipe"] = self.recipe
+        return out
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How a results file was produced: enough to start the same pytest again."""
+
+    python: str
+    directory: str
+    args: tuple[str, ...]
+
+
+# --- a whole file ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Results:
+    """A results file or a baseline: its benchmarks, derived ratios, the machine and run settings
+    it records, and (a baseline) its runs' noise."""
+
+    benchmarks: tuple[Benchmark, ...]
+    derived: tuple[Derived, ...] = ()
+    fingerprint: Mapping[str, Any] = field(default_factory=dict)  #: machine_info.loaderbench
+    runner: str | None = None
+    #: The run's settings as the plugin wrote them: grid, cost_scale, injected, worker_ballast_mb.
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    run_probes: tuple[float, ...] = ()  #: the speed probe at the run's start and end
+    invocation: Invocation | None = None
+    baseline: BaselineRecord | None = None
+    datetime: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Results:
+        """The model of parsed pytest-benchmark JSON (checked first: schema_problem)."""
+        problem = schema_problem(data)
+        if problem:
+            raise InputError(f"not a pytest-benchmark results file: {problem}")
+        section = _mapping(data.get("loaderbench"))
+        derived = tuple(
+            d
+            for d in (
+                Derived.from_json(e) for e in _list(section.get("derived")) if isinstance(e, dict)
+            )
+            if d is not None
+        )
+        probes = _mapping(section.get("speed_probe"))
+        runner = section.get("runner")
+        return cls(
+            benchmarks=tuple(Benchmark.from_json(b) for b in data["benchmarks"]),
+            derived=derived,
+            fingerprint=dict(_mapping(_mapping(data.get("machine_info")).get("loaderbench"))),
+            runner=runner if isinstance(runner, str) and runner else None,
+            settings={k: section[k] for k in _SETTINGS if k in section},
+            run_probes=tuple(p for p in _numbers(list(probes.values())) if p > 0),
+            invocation=_invocation(section.get("invocation")),
+            baseline=BaselineRecord.from_json(section.get("baseline"), data.get("datetime")),
+            datetime=_text(data.get("datetime")),
+            raw=data,
+        )
+
+    def to_json(self) -> dict:
+        """pytest-benchmark JSON: the file as read, with this model's parts written over it."""
+        section = {
+            k: v for k, v in _mapping(self.raw.get("loaderbench")).items() if k not in _MODELLED
+        }
+        section.update(self.settings)
+        section["derived"] = [d.to_json() for d in self.derived]
+        if self.runner is not None:
+            section["runner"] = self.runner
+        if self.run_probes and self.baseline is None:
+            section["speed_probe"] = _mapping(self.raw.get("loaderbench")).get("speed_probe")
+        if self.invocation is not None:
+            section["invocation"] = {
+                "python": self.invocation.python,
+                "directory": self.invocation.directory,
+                "args": list(self.invocation.args),
+            }
+        if self.baseline is not None:
+            section["baseline"] = self.baseline.to_json()
+        machine_info = dict(_mapping(self.raw.get("machine_info")))
+        if self.fingerprint:
+            machine_info["loaderbench"] = dict(self.fingerprint)
+        return {
+            **self.raw,
+            "machine_info": machine_info,
+            "datetime": self.datetime,
+            "benchmarks": [b.to_json() for b in self.benchmarks],
+            "loaderbench": section,
+        }
+
+    # --- questions everyone asks ---
+
+    def by_name(self) -> dict[str, Benchmark]:
+        return {b.name: b for b in self.benchmarks}
+
+    def derived_by_name(self) -> dict[str, Derived]:
+        return {d.name: d for d in self.derived}
+
+    def rounds_by_name(self) -> dict[str, list[float]]:
+        """Each benchmark's raw rounds; benchmarks saved without them are absent."""
+        return {b.name: list(b.rounds) for b in self.benchmarks if b.rounds}
+
+    def measured(self, measure: str) -> list[Benchmark]:
+        """The benchmarks of ``measure`` that record their grid case, in run order."""
+        return [b for b in self.benchmarks if b.measure == measure and b.case is not None]
+
+    @property
+    def speed_probes(self) -> list[float]:
+        """Every speed probe the file carries: a baseline's runs', else the run's start and end."""
+        if self.baseline is not None and self.baseline.speed_probes:
+            return list(self.baseline.speed_probes)
+        return list(self.run_probes)
+
+    @property
+    def noise(self) -> Mapping[str, Noise] | None:
+        """A recorded baseline's noise per row, or None for a plain results file."""
+        return self.baseline.noise if self.baseline is not None else None
+
+    @property
+    def recipe(self) -> dict | None:
+        return self.baseline.recipe if self.baseline is not None else None
+
+    def missing_rounds(self) -> str | None:
+        """The first benchmark without raw rounds, or None: the verdict's rank test and a
+        baseline's noise bands need every round."""
+        return next((b.name for b in self.benchmarks if not b.rounds), None)
+
+
+#: The run settings of the ``loaderbench`` section (Results.settings).
+_SETTINGS = ("grid", "cost_scale", "injected", "worker_ballast_mb", "layout_pad")
+#: Parts of the ``loaderbench`` section the model holds as fields.
+_MODELLED = ("derived", "runner", "speed_probe", "invocation", "baseline", *_SETTINGS)
+
+
+def _invocation(recorded: Any) -> Invocation | None:
+    recorded = _mapping(recorded)
+    args = recorded.get("args")
+    if not (
+        isinstance(recorded.get("python"), str)
+        and isinstance(recorded.get("directory"), str)
+        and isinstance(args, list)
+        and all(isinstance(a, str) for a in args)
+    ):
+        return None
+    return Invocation(recorded["python"], recorded["directory"], tuple(args))
+
+
+def benchmarks_of(entries: Iterable[dict]) -> list[Benchmark]:
+    """The model of pytest-benchmark's benchmark entries as its hooks see them (suite.plugin)."""
+    return [Benchmark.from_json(e) for e in entries if isinstance(_mapping(e).get("stats"), dict)]
+
+
+# --- reading a file -------------------------------------------------------------------------------
 
 
 def _reject_constant(name: str):
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-def load_results(path: str | Path) -> dict:
-    """The parsed file, checked to be pytest-benchmark JSON with at least one benchmark."""
+def load_results(path: str | Path) -> Results:
+    """The file's model, checked to be pytest-benchmark JSON with at least one benchmark."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -42,7 +506,7 @@ def load_results(path: str | Path) -> dict:
             f"{path}: holds no benchmarks (was the run narrowed to nothing, or "
             "run without --benchmark-only?)"
         )
-    return data
+    return Results.from_json(data)
 
 
 def schema_problem(data) -> str | None:
@@ -62,34 +526,14 @@ def schema_problem(data) -> str | None:
         if not isinstance(stats, dict):
             return f"benchmark {name!r} has no 'stats' object"
         for key in ("median", "min"):
-            value = stats.get(key)
-            if not _finite_number(value) or value < 0:
+            value = number(stats.get(key))
+            if value is None or value < 0:
                 return f"benchmark {name!r} has no valid stats.{key}"
         data_points = stats.get("data")
         if data_points is not None and (
-            not isinstance(data_points, list) or not all(_finite_number(x) for x in data_points)
+            not isinstance(data_points, list) or any(number(x) is None for x in data_points)
         ):
             return f"benchmark {name!r} has a malformed stats.data (expected a list of numbers)"
         if "extra_info" in bench and not isinstance(bench["extra_info"], dict):
             return f"benchmark {name!r} has a malformed extra_info"
-    return None
-
-
-def _finite_number(value) -> bool:
-    """A JSON number usable as a float: not a bool, not 1e999 (inf), not an integer too large for
-    a float (math.isfinite would raise OverflowError on it)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def missing_rounds(results: dict) -> str | None:
-    """The first benchmark without raw rounds, or None: the verdict's rank test and a
-    baseline's noise bands need every round."""
-    for bench in results.get("benchmarks", []):
-        if not bench.get("stats", {}).get("data"):
-            return bench["name"]
     return None

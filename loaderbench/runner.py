@@ -31,10 +31,3 @@ def default_runner() -> str:
     import torch  # only here: judging results must not need torch
 
     return "gpu" if torch.cuda.is_available() else "cpu"
-
-
-def runner_of(results: dict) -> str | None:
-    """The runner class a results file records (``loaderbench.runner``), or None."""
-    info = results.get("loaderbench")
-    runner = info.get("runner") if isinstance(info, dict) else None
-    return runner if isinstance(runner, str) and runner else None

@@ -1,12 +1,19 @@
-"""The `loaderbench` command. Exit codes: 0 fine, 1 regression, 2 unusable input (errors.py)."""
+"""The `loaderbench` command. Exit codes: 0 fine, 1 regression, 2 unusable input (errors.py).
+
+Each subcommand is registered by the module that runs it: ``gate`` and ``baseline`` here (they
+join judging with the side-by-side engine), ``ab``, ``ratios`` and ``sensitivity`` in ``paired``,
+``report`` in ``presenting``, ``tune`` in ``tuning.cli``; ``table`` below. Building the parser
+imports no torch, scipy or matplotlib (a test keeps it so): ``--help``, ``table``, ``report``
+and ``gate`` start in well under a second, and torch is imported where a loader is built.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from loaderbench.cli import baseline, gate
 from loaderbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
-from loaderbench.judging import baseline, gate
 from loaderbench.paired import ab, ratios, sensitivity
 from loaderbench.presenting import report
 from loaderbench.presenting.table import format_table

@@ -40,18 +40,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pytest_benchmark.stats import Stats
 from pytest_benchmark.utils import get_machine_id
 
 from loaderbench import machine
-from loaderbench.errors import EXIT_OK, InputError
+from loaderbench.errors import InputError
 from loaderbench.judging import derived
-from loaderbench.measuring import layout, speed
-from loaderbench.results import load_results, missing_rounds
-from loaderbench.runner import default_runner, parse_runner, runner_of
+from loaderbench.measuring import layout
+from loaderbench.results import (
+    MEMORY,
+    BaselineRecord,
+    Benchmark,
+    Noise,
+    Results,
+    Sitting,
+    load_results,
+)
+from loaderbench.runner import default_runner, parse_runner
 from loaderbench.storage import write_json_atomic
 
 BASELINES_ROOT = Path("baselines")
@@ -78,31 +86,14 @@ def noise_band(medians: list[float]) -> float | None:
     return max(values) / min(values) - 1
 
 
-def recorded_noise(results: dict) -> dict | None:
-    """{name: {"band": ..., "run_medians": [...]}} of a recorded baseline, or None."""
-    info = results.get("loaderbench")
-    recorded = info.get("baseline") if isinstance(info, dict) else None
-    noise = recorded.get("noise") if isinstance(recorded, dict) else None
-    return noise if isinstance(noise, dict) else None
-
-
 # --- pooling runs ---------------------------------------------------------------------------------
 
 
-def _rounds(results: dict) -> dict[str, list[float]]:
-    return {b["name"]: list(b["stats"].get("data") or []) for b in results["benchmarks"]}
-
-
-def _pooled_stats(data: list[float], iterations: int) -> dict:
-    stats = Stats()  # pytest-benchmark's own, so every field it reads is there and means the same
-    for value in data:
-        stats.update(value)
-    return {**stats.as_dict(), "data": data, "iterations": iterations}
-
-
-def merge_runs(runs: list[dict], *, prior: dict | None = None, recipe: dict | None = None) -> dict:
-    """One pytest-benchmark JSON from several runs of the same selection, with what the verdict
-    needs of each run (run medians, memory values) and, given, the ``recipe`` to rebuild it.
+def merge_runs(
+    runs: list[Results], *, prior: Results | None = None, recipe: dict | None = None
+) -> Results:
+    """One baseline from several runs of the same selection, with what the verdict needs of each
+    run (run medians, memory values) and, given, the ``recipe`` to rebuild it.
 
     ``prior``: a baseline this function wrote earlier, which ``runs`` extend (``baseline
     --extend``, after check_extendable): its pooled rounds, run values and speed probes come
@@ -110,112 +101,100 @@ def merge_runs(runs: list[dict], *, prior: dict | None = None, recipe: dict | No
     """
     if not runs:
         raise ValueError("no runs to merge")
-    prior_rounds = _rounds(prior) if prior else {}
-    prior_noise = (recorded_noise(prior) or {}) if prior else {}
+    prior_rounds = prior.rounds_by_name() if prior else {}
+    prior_noise = (prior.noise or {}) if prior else {}
 
-    def before(name: str, key: str) -> list[float]:
-        return list((prior_noise.get(name) or {}).get(key) or [])
+    def before(name: str) -> Noise:
+        return prior_noise.get(name) or Noise()
 
-    entries: dict[str, dict] = {}
+    firsts: dict[str, Benchmark] = {}
     per_run: dict[str, list[list[float]]] = {}
     for run in runs:
-        for bench in run["benchmarks"]:
-            entries.setdefault(bench["name"], bench)
-            per_run.setdefault(bench["name"], []).append(list(bench["stats"].get("data") or []))
+        for bench in run.benchmarks:
+            firsts.setdefault(bench.name, bench)
+            per_run.setdefault(bench.name, []).append(list(bench.rounds))
     benchmarks, noise = [], {}
-    for name, first in entries.items():
+    for name, first in firsts.items():
         pooled = prior_rounds.get(name, []) + [
             value for rounds in per_run[name] for value in rounds
         ]
-        bench = {
-            **first,
-            "stats": _pooled_stats(pooled, first["stats"].get("iterations", 1)),
-            "extra_info": _rates_for(dict(first.get("extra_info") or {}), pooled),
-        }
-        benchmarks.append(bench)
-        medians = before(name, "run_medians") + [statistics.median(r) for r in per_run[name] if r]
-        noise[name] = {"band": noise_band(medians), "run_medians": medians}
+        benchmarks.append(first.pooled(pooled))
+        medians = [*before(name).run_medians] + [statistics.median(r) for r in per_run[name] if r]
+        noise[name] = Noise(band=noise_band(medians), run_medians=tuple(medians))
     for name, quantity, values in _memory_values(runs):
         key = f"{name}.{quantity}"
-        noise[key] = {"run_values": before(key, "run_values") + values}
+        noise[key] = Noise(run_values=(*before(key).run_values, *values))
 
     last = runs[-1]
-    info = dict(last.get("loaderbench") or {})
-    info.pop("invocation", None)  # one run's temporary paths; a pooled file cannot be rerun as one
-    cores = ((last.get("machine_info") or {}).get("loaderbench") or {}).get("usable_cores", 1)
-    info["derived"] = derived.derive(benchmarks, cores)
+    cores = int(last.fingerprint.get("usable_cores") or 1)
+    pooled_derived = derived.derive(benchmarks, cores)
     per_run_entries = [
-        {e["name"]: e for e in derived.derive(run["benchmarks"], cores)} for run in runs
+        {e.name: e for e in derived.derive(list(run.benchmarks), cores)} for run in runs
     ]
-    for entry in info["derived"]:
-        medians = before(entry["name"], "run_medians")
+    for entry in pooled_derived:
+        medians = [*before(entry.name).run_medians]
         for run, own in zip(runs, per_run_entries):
-            samples = derived.per_round(entry, _rounds(run))
+            samples = derived.per_round(entry, run.rounds_by_name())
             if samples:
                 medians.append(statistics.median(samples))
-            elif entry["name"] in own:  # a kind without a per-round form: the run's own value
-                medians.append(own[entry["name"]]["value"])
-        noise[entry["name"]] = {"band": noise_band(medians), "run_medians": medians}
-    info.pop("speed_probe", None)  # one run's; the pooled file keeps every run's instead
+            elif entry.name in own:  # a kind without a per-round form: the run's own value
+                medians.append(own[entry.name].value)
+        noise[entry.name] = Noise(band=noise_band(medians), run_medians=tuple(medians))
     now = datetime.now(timezone.utc).isoformat()
-    kept_recipe = (((prior or {}).get("loaderbench") or {}).get("baseline") or {}).get("recipe")
-    info["baseline"] = {
-        "runs": _recorded_runs(prior) + len(runs),
-        "band_rule": BAND_RULE,
-        "noise": noise,
-        "sittings": [*sittings(prior), {"date": now, "runs": len(runs)}],
-        "speed_probes": [
-            *(speed.recorded(prior) if prior else []),
-            *(p for run in runs for p in speed.recorded(run)),
-        ],
-    }
-    if kept_recipe or recipe:
-        info["baseline"]["recipe"] = kept_recipe or recipe
-    return {**last, "benchmarks": benchmarks, "loaderbench": info, "datetime": now}
+    kept_recipe = prior.recipe if prior else None
+    record = BaselineRecord(
+        runs=(prior.baseline.runs if prior and prior.baseline else 0) + len(runs),
+        band_rule=BAND_RULE,
+        noise=noise,
+        sittings=(*sittings(prior), Sitting(now, len(runs))),
+        speed_probes=(
+            *(prior.speed_probes if prior else []),
+            *(p for run in runs for p in run.speed_probes),
+        ),
+        recipe=kept_recipe or recipe,
+    )
+    # One run's invocation names its temporary paths: a pooled file cannot be rerun as one.
+    return replace(
+        last,
+        benchmarks=tuple(benchmarks),
+        derived=tuple(pooled_derived),
+        baseline=record,
+        invocation=None,
+        datetime=now,
+    )
 
 
-def _memory_values(runs: list[dict]):
+def _memory_values(runs: list[Results]):
     """(benchmark, quantity, [one value per run]) for every memory benchmark of the runs."""
     found: dict[tuple[str, str], list[float]] = {}
     for run in runs:
-        for bench in run["benchmarks"]:
-            info = bench.get("extra_info") or {}
-            if info.get("measure") != derived.MEMORY:
+        for bench in run.benchmarks:
+            if bench.measure != MEMORY:
                 continue
             for quantity in MEMORY_QUANTITIES:
-                value = info.get(quantity)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    found.setdefault((bench["name"], quantity), []).append(float(value))
+                value = bench.value(quantity)
+                if value is not None:
+                    found.setdefault((bench.name, quantity), []).append(value)
     return [(name, quantity, values) for (name, quantity), values in found.items()]
 
 
-def _recorded_runs(baseline: dict | None) -> int:
-    info = ((baseline or {}).get("loaderbench") or {}).get("baseline") or {}
-    runs = info.get("runs")
-    return runs if isinstance(runs, int) and not isinstance(runs, bool) else 0
+def sittings(baseline: Results | None) -> tuple[Sitting, ...]:
+    """When a baseline's runs were recorded, one entry per recording session (a baseline written
+    before sittings were kept counts as one, dated by the file)."""
+    if baseline is None or baseline.baseline is None:
+        return ()
+    return baseline.baseline.sittings
 
 
-def sittings(baseline: dict | None) -> list[dict]:
-    """When a baseline's runs were recorded: [{"date", "runs"}], one entry per recording session
-    (a baseline written before sittings were kept counts as one, dated by the file)."""
-    if baseline is None:
-        return []
-    info = (baseline.get("loaderbench") or {}).get("baseline") or {}
-    recorded = info.get("sittings")
-    if isinstance(recorded, list) and recorded:
-        return [dict(s) for s in recorded if isinstance(s, dict)]
-    return [{"date": baseline.get("datetime"), "runs": _recorded_runs(baseline)}]
-
-
-def recording(baseline: dict) -> str:
+def recording(baseline: Results) -> str:
     """ " (N runs in K sittings: DATE xN, ...)" for a recorded baseline, "" for a plain results
     file: how much of the machine's drift its noise bands can have seen."""
-    if recorded_noise(baseline) is None:
+    if baseline.baseline is None:
         return ""
     held = sittings(baseline)
-    dates = ", ".join(f"{str(s.get('date'))[:10]} x{s.get('runs')}" for s in held)
+    dates = ", ".join(f"{str(s.date)[:10]} x{s.runs}" for s in held)
     return (
-        f" ({_recorded_runs(baseline)} runs in {len(held)} "
+        f" ({baseline.baseline.runs} runs in {len(held)} "
         f"sitting{'s' if len(held) > 1 else ''}: {dates})"
     )
 
@@ -223,10 +202,10 @@ def recording(baseline: dict) -> str:
 EXTEND_ADVICE = "record a new baseline with --force (make baseline FORCE=1) instead"
 
 
-def check_same_code(prior: dict, path: Path, recipe: dict | None) -> None:
+def check_same_code(prior: Results, path: Path, recipe: dict | None) -> None:
     """An InputError unless runs with ``recipe`` measure the project code the baseline at
     ``path`` measured: one recipe must rebuild every run of a baseline."""
-    before = ((prior.get("loaderbench") or {}).get("baseline") or {}).get("recipe") or {}
+    before = prior.recipe or {}
     if before.get("commit") and recipe and recipe.get("commit") != before.get("commit"):
         raise InputError(
             f"cannot extend {path}: it measured the project at commit "
@@ -235,11 +214,11 @@ def check_same_code(prior: dict, path: Path, recipe: dict | None) -> None:
         )
 
 
-def check_extendable(prior: dict, path: Path, runs: list[dict]) -> None:
+def check_extendable(prior: Results, path: Path, runs: list[Results]) -> None:
     """An InputError (nothing written) unless ``runs`` measured what the baseline at ``path``
     measured, with the same software on the same machine kind: only then do their rounds pool."""
     advice = EXTEND_ADVICE
-    before, now = machine.recorded(prior), machine.recorded(runs[-1])
+    before, now = prior.fingerprint, runs[-1].fingerprint
     moved = machine.kind_differences(before, now) + [
         f"{key} {now.get(key)} vs {before.get(key)}"
         for key in EXTEND_SAME_FIELDS
@@ -249,15 +228,16 @@ def check_extendable(prior: dict, path: Path, runs: list[dict]) -> None:
         raise InputError(
             f"cannot extend {path}: the new runs differ from it ({'; '.join(moved)}); {advice}"
         )
-    old_info, new_info = prior.get("loaderbench") or {}, runs[-1].get("loaderbench") or {}
+    old_info = {**prior.settings, "runner": prior.runner}
+    new_info = {**runs[-1].settings, "runner": runs[-1].runner}
     for key in EXTEND_SAME_SETTINGS:
         if old_info.get(key) != new_info.get(key):
             raise InputError(
                 f"cannot extend {path}: it was recorded with {key} {old_info.get(key)}, "
                 f"the new runs with {new_info.get(key)}; {advice}"
             )
-    old_names = {b["name"] for b in prior["benchmarks"]}
-    new_names = {b["name"] for run in runs for b in run["benchmarks"]}
+    old_names = {b.name for b in prior.benchmarks}
+    new_names = {b.name for run in runs for b in run.benchmarks}
     if old_names != new_names:
         only_old, only_new = sorted(old_names - new_names), sorted(new_names - old_names)
         raise InputError(
@@ -274,17 +254,6 @@ def _few(names: list[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _rates_for(extra_info: dict, pooled: list[float]) -> dict:
-    """Samples/s and batches/s of the pooled median (measure.record_rates' definition)."""
-    if pooled and "samples_per_s" in extra_info and "samples_per_epoch" in extra_info:
-        median = statistics.median(pooled)
-        extra_info.update(
-            samples_per_s=extra_info["samples_per_epoch"] / median,
-            batches_per_s=extra_info["batches_per_epoch"] / median,
-        )
-    return extra_info
-
-
 # --- storage --------------------------------------------------------------------------------------
 
 
@@ -296,7 +265,7 @@ def baseline_files(folder: Path) -> list[Path]:
 
 def _kind(path: Path) -> dict:
     """The fingerprint a stored baseline carries; an InputError naming the file if unreadable."""
-    return machine.recorded(load_results(path))
+    return dict(load_results(path).fingerprint)
 
 
 def locate_baseline(path: Path, runner: str | None = None, fingerprint: dict | None = None) -> Path:
@@ -409,7 +378,7 @@ class Progress:
         print(f"loaderbench: {self.line(done, what)}", flush=True)
 
 
-# --- the `loaderbench baseline` command ------------------------------------------------------------
+# --- checks of the `loaderbench baseline` command ------------------------------------------------
 
 
 def check_run_count(runs: int, *, extend: bool, force: bool) -> None:
@@ -463,7 +432,7 @@ def record(
             command = pytest_command(python, Path(tmp) / f"run-{k + 1}.json", runner, pytest_args)
             results.append(run(command, f"run {k + 1} of {runs}", slot=(k, runs)))
     progress.show(runs, f"{runs} runs done")
-    recorded = {runner_of(r) for r in results}
+    recorded = {r.runner for r in results}
     if recorded != {runner}:
         raise InputError(
             f"the runs recorded runner class {sorted(map(str, recorded))}, expected "
@@ -471,19 +440,19 @@ def record(
         )
     if extend:
         check_extendable(prior, prior_path, results)
-        write_json_atomic(prior_path, merge_runs(results, prior=prior))
+        write_json_atomic(prior_path, merge_runs(results, prior=prior).to_json())
         return prior_path
     merged = merge_runs(results, recipe=recipe)
-    kind = machine.recorded(merged)
+    kind = dict(merged.fingerprint)
     existing = refuse_overwrite(folder, kind, force)
     target = baseline_target(folder, kind)
-    write_json_atomic(target, merged)
+    write_json_atomic(target, merged.to_json())
     for old in existing:
         old.unlink()  # one baseline per machine kind: the verdict must not pick a stale one
     return target
 
 
-def extendable_baseline(folder: Path, fingerprint: dict) -> tuple[Path, dict]:
+def extendable_baseline(folder: Path, fingerprint: dict) -> tuple[Path, Results]:
     """This machine kind's baseline in ``folder`` and its contents; an InputError when there is
     none, or when it is not one ``loaderbench baseline`` wrote (no noise bands or raw rounds)."""
     existing = same_kind_baselines(folder, fingerprint)
@@ -494,8 +463,8 @@ def extendable_baseline(folder: Path, fingerprint: dict) -> tuple[Path, dict]:
         )
     path = max(existing, key=lambda f: f.name)
     prior = load_results(path)
-    lacking = missing_rounds(prior)
-    if recorded_noise(prior) is None or lacking:
+    lacking = prior.missing_rounds()
+    if prior.noise is None or lacking:
         what = (
             f"benchmark {lacking!r} has no raw rounds" if lacking else "it records no noise bands"
         )
@@ -512,98 +481,3 @@ def resolve_runner(chosen: str | None) -> str:
         return parse_runner(chosen) if chosen else default_runner()
     except ValueError as exc:
         raise InputError(str(exc)) from None
-
-
-def cmd_baseline(args) -> int:
-    from loaderbench.paired import recipe
-
-    runner = resolve_runner(args.runner)
-    check_run_count(args.runs, extend=args.extend, force=args.force)
-    how = recipe.capture(sys.executable, args.pytest_args, Path.cwd(), torch=args.torch)
-    if how["dirty"]:
-        print(
-            "loaderbench: warning: the project has uncommitted changes; the recipe records "
-            f"commit {str(how['commit'])[:12]}, which --remeasure will rebuild without them",
-            file=sys.stderr,
-            flush=True,
-        )
-    path = record(
-        runner=runner,
-        runs=args.runs,
-        pytest_args=args.pytest_args,
-        root=Path(args.baselines),
-        force=args.force,
-        extend=args.extend,
-        recipe=how,
-    )
-    merged = load_results(path)
-    bands = sorted(
-        ((v["band"], k) for k, v in recorded_noise(merged).items() if v.get("band") is not None),
-        reverse=True,
-    )[:5]
-    held = sittings(merged)
-    print(
-        f"loaderbench: baseline of runner class {runner!r} for this machine kind "
-        f"({machine.kind_slug(machine.recorded(merged))}) "
-        f"{f'extended by {args.runs} runs in' if args.extend else 'written to'} {path} "
-        f"({_recorded_runs(merged)} runs in {len(held)} sitting{'s' if len(held) > 1 else ''}, "
-        f"{len(merged['benchmarks'])} benchmarks)"
-    )
-    if bands:
-        print("widest noise bands: " + ", ".join(f"{name} {band:.0%}" for band, name in bands))
-    return EXIT_OK
-
-
-def register(commands) -> None:
-    parser = commands.add_parser(
-        "baseline",
-        help="record the baseline of this runner class (the grid, N fresh runs)",
-        description="Run the benchmark grid N times, each in a fresh pytest process, and store "
-        "the pooled rounds and noise bands in baselines/<runner class>/. Anything "
-        "after -- goes to pytest (e.g. -- --lb-grid=quick --lb-profiles=cpu).",
-    )
-    parser.add_argument(
-        "--runs",
-        type=int,
-        default=DEFAULT_RUNS,
-        metavar="N",
-        help=f"grid runs to pool (>= 2). Default: {DEFAULT_RUNS}",
-    )
-    parser.add_argument(
-        "--runner",
-        metavar="CLASS",
-        help="runner class (folder under baselines/). Default: $LOADERBENCH_RUNNER, "
-        "else gpu when CUDA is available, else cpu",
-    )
-    parser.add_argument(
-        "--baselines",
-        default=str(BASELINES_ROOT),
-        metavar="DIR",
-        help="root of the baseline folders. Default: baselines",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="replace this machine kind's existing baseline of this runner class "
-        "(other machine kinds' baselines are kept)",
-    )
-    parser.add_argument(
-        "--extend",
-        action="store_true",
-        help="add the runs to this machine kind's baseline (same file, its runs "
-        "kept) instead of writing a new one: a baseline recorded in sittings "
-        "hours apart sees how far the machine drifts, and its noise bands "
-        "say so. The runs must measure the same benchmarks with the same "
-        "torch, Python and grid settings",
-    )
-    parser.add_argument(
-        "--torch",
-        metavar="REQUIREMENT",
-        help="the pip requirement that installed this torch, kept in the recipe "
-        "(make baseline passes its TORCH). Default: torch==<installed "
-        "version>",
-    )
-    parser.add_argument(
-        "pytest_args", nargs="*", metavar="-- PYTEST_ARGS", help="passed to every pytest run"
-    )
-    parser.set_defaults(run=cmd_baseline)

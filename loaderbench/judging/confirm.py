@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from loaderbench.errors import InputError
 from loaderbench.measuring import layout
-from loaderbench.results import load_results
+from loaderbench.results import Invocation, Results, load_results
 
 #: pytest options of the judged run that a rerun must not repeat: it writes its own results file
 #: and must not save into, or compare against, pytest-benchmark storage. Value-taking options in
@@ -45,42 +44,27 @@ _DROP_ALONE = (
 )
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """How a results file was produced: enough to start the same pytest again."""
+def invocation_of(results: Results, path) -> Invocation:
+    """How ``results`` was produced; an InputError when the file does not say."""
+    if results.invocation is None:
+        raise InputError(
+            f"{path} records no pytest invocation to rerun (loaderbench.invocation, "
+            "written by this version's plugin): rerun the benchmarks, or judge "
+            "without --confirm"
+        )
+    return results.invocation
 
-    python: str
-    directory: str
-    args: tuple[str, ...]
 
-    @classmethod
-    def of(cls, results: dict, path) -> Invocation:
-        info = results.get("loaderbench")
-        recorded = info.get("invocation") if isinstance(info, dict) else None
-        if not (
-            isinstance(recorded, dict)
-            and isinstance(recorded.get("python"), str)
-            and isinstance(recorded.get("directory"), str)
-            and isinstance(recorded.get("args"), list)
-            and all(isinstance(a, str) for a in recorded["args"])
-        ):
-            raise InputError(
-                f"{path} records no pytest invocation to rerun (loaderbench.invocation, "
-                "written by this version's plugin): rerun the benchmarks, or judge "
-                "without --confirm"
-            )
-        return cls(recorded["python"], recorded["directory"], tuple(recorded["args"]))
-
-    def rerun_command(self, nodeids_file: Path, out: Path) -> list[str]:
-        """The same pytest, narrowed to the listed node ids, writing ``out``."""
-        return [
-            self.python,
-            "-m",
-            "pytest",
-            *rerun_args(self.args),
-            f"--lb-rerun={nodeids_file}",
-            f"--benchmark-json={out}",
-        ]
+def rerun_command(invocation: Invocation, nodeids_file: Path, out: Path) -> list[str]:
+    """The same pytest, narrowed to the listed node ids, writing ``out``."""
+    return [
+        invocation.python,
+        "-m",
+        "pytest",
+        *rerun_args(invocation.args),
+        f"--lb-rerun={nodeids_file}",
+        f"--benchmark-json={out}",
+    ]
 
 
 def rerun_args(args: tuple[str, ...]) -> list[str]:
@@ -104,7 +88,7 @@ class RerunFailed(Exception):
     """A confirming pytest did not produce results."""
 
 
-def run_pytest(command: list[str], directory: str, *, slot: tuple[int, int] = (0, 1)) -> dict:
+def run_pytest(command: list[str], directory: str, *, slot: tuple[int, int] = (0, 1)) -> Results:
     """Run confirming pytest ``slot`` = (k, n), memory layout randomised (layout.py); its results."""
     out = Path(next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json=")))
     code = subprocess.run(command, cwd=directory, env=layout.environment(*slot)).returncode
@@ -118,8 +102,8 @@ def run_pytest(command: list[str], directory: str, *, slot: tuple[int, int] = (0
 
 def confirm(
     verdict,
-    baseline: dict,
-    current: dict,
+    baseline: Results,
+    current: Results,
     current_path,
     *,
     runs: int,
@@ -144,8 +128,8 @@ def confirm(
     ]
     if not standing:
         return verdict
-    invocation = Invocation.of(current, current_path)
-    fullnames = {b["name"]: b.get("fullname") or b["name"] for b in current["benchmarks"]}
+    invocation = invocation_of(current, current_path)
+    fullnames = {b.name: b.fullname or b.name for b in current.benchmarks}
     confirmations: dict[int, list[str]] = {id(row): [] for row in standing}
     with tempfile.TemporaryDirectory(prefix="loaderbench-confirm-") as tmp:
         for k in range(1, runs + 1):
@@ -162,7 +146,7 @@ def confirm(
             listing.write_text("\n".join(nodeids) + "\n")
             try:
                 rerun = run(
-                    invocation.rerun_command(listing, Path(tmp) / f"rerun-{k}.json"),
+                    rerun_command(invocation, listing, Path(tmp) / f"rerun-{k}.json"),
                     invocation.directory,
                     slot=(k - 1, runs),
                 )

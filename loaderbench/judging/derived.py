@@ -21,8 +21,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench_datasets import PROFILES
 from loaderbench.grid import Case
+from loaderbench.results import (
+    DISTRIBUTED,
+    OVERLAP,
+    STARTUP,
+    THROUGHPUT,
+    TRANSFER,
+    Benchmark,
+    Derived,
+)
 
 #: Ratios of one piece of work done two ways (more workers, more ranks, pinned memory): a machine
 #: that is uniformly faster or slower moves both sides alike, so these are judged even against a
@@ -33,15 +41,10 @@ from loaderbench.grid import Case
 #: raised startup_ratio[io-w2-spawn] 1.22x, confirmed by two fresh reruns.
 PORTABLE_KINDS = ("speedup", "efficiency", "pin_gain", "world_speedup")
 
-THROUGHPUT = "throughput"
-STARTUP = "startup"
-MEMORY = "memory"
-OVERLAP = "overlap"
-TRANSFER = "transfer"
-DISTRIBUTED = "distributed"
-
 
 def _ideal(profile: str, workers: int, cores: int) -> int:
+    from bench_datasets import PROFILES  # the datasets import torch; judging a file must not
+
     cls = PROFILES.get(profile)
     if cls is not None and cls.ideal_parallelism == "workers":
         return workers
@@ -50,56 +53,43 @@ def _ideal(profile: str, workers: int, cores: int) -> int:
 
 def _entry(
     kind: str, case_id: str, value: float, higher_is_better: bool, inputs: list[str], **more
-):
-    return {
-        "name": f"{kind}[{case_id}]",
-        "kind": kind,
-        "case": case_id,
-        "value": value,
-        "higher_is_better": higher_is_better,
-        "statistic": "median",
-        "inputs": inputs,
-        **more,
-    }
+) -> Derived:
+    return Derived(
+        f"{kind}[{case_id}]", kind, case_id, value, higher_is_better, tuple(inputs), **more
+    )
 
 
-def derive(benchmarks: list[dict], cores: int) -> list[dict]:
-    """Derived ratios from pytest-benchmark's JSON benchmark entries (those carrying our extra_info)."""
-    by_key: dict[tuple, dict] = {}
+def derive(benchmarks: list[Benchmark], cores: int) -> list[Derived]:
+    """Derived ratios from the benchmarks of one run (those carrying our extra_info)."""
+    by_key: dict[tuple, Benchmark] = {}
     for bench in benchmarks:
-        info = bench.get("extra_info") or {}
-        case, stats = info.get("case"), bench.get("stats") or {}
-        if not case or info.get("measure") not in (THROUGHPUT, STARTUP) or not stats.get("median"):
+        if bench.case is None or bench.measure not in (THROUGHPUT, STARTUP) or not bench.median:
             continue
-        by_key[(info["measure"], case["id"])] = {
-            "case": case,
-            "median": stats["median"],
-            "name": bench["name"],
-        }
+        by_key[(bench.measure, bench.case_id)] = bench
 
-    out: list[dict] = []
+    out: list[Derived] = []
     for (measure, _), row in sorted(by_key.items()):
-        case = row["case"]
-        if measure == THROUGHPUT and case["num_workers"] > 0:
-            base = by_key.get((THROUGHPUT, replace(Case.from_dict(case), num_workers=0).id))
+        case = Case.from_dict(row.case or {})
+        if measure == THROUGHPUT and case.num_workers > 0:
+            base = by_key.get((THROUGHPUT, replace(case, num_workers=0).id))
             if base is None:
                 continue
-            speedup = base["median"] / row["median"]
-            ideal = _ideal(case["profile"], case["num_workers"], cores)
-            inputs = [base["name"], row["name"]]
-            out.append(_entry("speedup", case["id"], speedup, True, inputs))
-            out.append(_entry("efficiency", case["id"], speedup / ideal, True, inputs, ideal=ideal))
-        elif measure == STARTUP and case["start_method"] not in (None, "fork"):
-            fork = by_key.get((STARTUP, replace(Case.from_dict(case), start_method="fork").id))
+            speedup = base.median / row.median
+            ideal = _ideal(case.profile, case.num_workers, cores)
+            inputs = [base.name, row.name]
+            out.append(_entry("speedup", case.id, speedup, True, inputs))
+            out.append(_entry("efficiency", case.id, speedup / ideal, True, inputs, ideal=ideal))
+        elif measure == STARTUP and case.start_method not in (None, "fork"):
+            fork = by_key.get((STARTUP, replace(case, start_method="fork").id))
             if fork is None:
                 continue
             out.append(
                 _entry(
                     "startup_ratio",
-                    case["id"],
-                    row["median"] / fork["median"],
+                    case.id,
+                    row.median / fork.median,
                     False,
-                    [fork["name"], row["name"]],
+                    [fork.name, row.name],
                 )
             )
     return (
@@ -110,34 +100,29 @@ def derive(benchmarks: list[dict], cores: int) -> list[dict]:
     )
 
 
-def _measured(benchmarks: list[dict], measure: str):
-    for bench in benchmarks:
-        info = bench.get("extra_info") or {}
-        if info.get("measure") == measure and isinstance(info.get("case"), dict):
-            yield bench, info
+def _measured(benchmarks: list[Benchmark], measure: str) -> list[Benchmark]:
+    return [b for b in benchmarks if b.measure == measure and b.case is not None]
 
 
-def _overlap_efficiencies(benchmarks: list[dict]) -> list[dict]:
+def _overlap_efficiencies(benchmarks: list[Benchmark]) -> list[Derived]:
     out = []
-    for bench, info in _measured(benchmarks, OVERLAP):
-        if not isinstance(info.get("overlap_efficiency"), (int, float)):
+    for bench in _measured(benchmarks, OVERLAP):
+        efficiency = bench.value("overlap_efficiency")
+        if efficiency is None:
             continue
-        device = info.get("device", "cpu")
-        case_id = info["case"]["id"] + ("" if device == "cpu" else f"-{device}")
-        out.append(
-            _entry("overlap_efficiency", case_id, info["overlap_efficiency"], True, [bench["name"]])
-        )
+        case_id = f"{bench.case_id}" + ("" if bench.device == "cpu" else f"-{bench.device}")
+        out.append(_entry("overlap_efficiency", case_id, efficiency, True, [bench.name]))
     return out
 
 
-def _pin_gains(benchmarks: list[dict]) -> list[dict]:
+def _pin_gains(benchmarks: list[Benchmark]) -> list[Derived]:
     """Pageable over pinned copy time for each (device, batch size, non_blocking) that has both."""
-    pairs: dict[tuple, dict[bool, dict]] = {}
-    for bench, info in _measured(benchmarks, TRANSFER):
-        setting, median = info.get("transfer") or {}, (bench.get("stats") or {}).get("median")
-        if median:
+    pairs: dict[tuple, dict[bool, Benchmark]] = {}
+    for bench in _measured(benchmarks, TRANSFER):
+        setting = bench.transfer
+        if setting and bench.median:
             key = (setting["device"], setting["batch_size"], setting["non_blocking"])
-            pairs.setdefault(key, {})[setting["pinned"]] = {"median": median, "name": bench["name"]}
+            pairs.setdefault(key, {})[setting["pinned"]] = bench
     out = []
     for (device, size, non_blocking), pair in sorted(pairs.items()):
         if len(pair) == 2:
@@ -146,24 +131,20 @@ def _pin_gains(benchmarks: list[dict]) -> list[dict]:
                 _entry(
                     "pin_gain",
                     case_id,
-                    pair[False]["median"] / pair[True]["median"],
+                    pair[False].median / pair[True].median,
                     True,
-                    [pair[False]["name"], pair[True]["name"]],
+                    [pair[False].name, pair[True].name],
                 )
             )
     return out
 
 
-def _world_speedups(benchmarks: list[dict]) -> list[dict]:
+def _world_speedups(benchmarks: list[Benchmark]) -> list[Derived]:
     """World size 1's median epoch over each larger world's, for every distributed case."""
-    worlds: dict[str, dict[int, dict]] = {}
-    for bench, info in _measured(benchmarks, DISTRIBUTED):
-        median = (bench.get("stats") or {}).get("median")
-        if median and isinstance(info.get("world_size"), int):
-            worlds.setdefault(info["case"]["id"], {})[info["world_size"]] = {
-                "median": median,
-                "name": bench["name"],
-            }
+    worlds: dict[str, dict[int, Benchmark]] = {}
+    for bench in _measured(benchmarks, DISTRIBUTED):
+        if bench.median and bench.world_size is not None:
+            worlds.setdefault(str(bench.case_id), {})[bench.world_size] = bench
     out = []
     for case_id, by_size in sorted(worlds.items()):
         one = by_size.get(1)
@@ -173,16 +154,16 @@ def _world_speedups(benchmarks: list[dict]) -> list[dict]:
                     _entry(
                         "world_speedup",
                         f"{case_id}-ws{size}",
-                        one["median"] / row["median"],
+                        one.median / row.median,
                         True,
-                        [one["name"], row["name"]],
+                        [one.name, row.name],
                         world_size=size,
                     )
                 )
     return out
 
 
-def per_round(entry: dict, rounds: dict[str, list[float]]) -> list[float] | None:
+def per_round(entry: Derived, rounds: dict[str, list[float]]) -> list[float] | None:
     """One value of a derived ratio per round, from its ``inputs``' raw rounds paired by index.
 
     Rounds of two benchmarks are independent draws, so any fixed pairing of them gives independent
@@ -190,18 +171,20 @@ def per_round(entry: dict, rounds: dict[str, list[float]]) -> list[float] | None
     their runs in the same order for every benchmark, so index pairing stays within one run.
     None when an input's rounds are absent or the kind has no per-round form.
     """
-    inputs = [rounds.get(name) for name in entry.get("inputs", ())]
+    inputs = [rounds.get(name) for name in entry.inputs]
     if len(inputs) != 2 or not all(inputs):
         return None
     first, second = inputs
     count = min(len(first), len(second))
     if min(first[:count] + second[:count]) <= 0:  # a zero time has no ratio
         return None
-    kind = entry.get("kind")
+    kind = entry.kind
     if kind in ("speedup", "pin_gain", "world_speedup"):
         return [first[i] / second[i] for i in range(count)]
     if kind == "efficiency":
-        return [first[i] / second[i] / entry["ideal"] for i in range(count)]
+        if not entry.ideal:
+            return None
+        return [first[i] / second[i] / entry.ideal for i in range(count)]
     if kind == "startup_ratio":
         return [second[i] / first[i] for i in range(count)]
     return None

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,8 @@ def paired(
     blocks: Sequence[Sequence[tuple[float, float]]], *, alpha: float = 0.05
 ) -> PairedEstimate:
     """The estimate of B/A from ``blocks`` of (a_seconds, b_seconds) pairs."""
+    from scipy import stats  # imported here: 1 s, and reading results needs none
+
     kept = [np.asarray(block, dtype=float).reshape(-1, 2) for block in blocks if len(block)]
     if not kept:
         raise ValueError("no pairs to estimate from")
@@ -75,6 +76,8 @@ def paired(
 
 
 def _signed_rank_p(log_ratios: np.ndarray, alternative: str) -> float:
+    from scipy import stats  # imported here: 1 s, and reading results needs none
+
     if len(log_ratios) < 2 or not np.any(log_ratios):
         return 1.0
     p = stats.wilcoxon(log_ratios, alternative=alternative).pvalue
@@ -101,6 +104,8 @@ def prediction(
 
     ``log``: factors (times, ratios; every value must be > 0); else differences (memory).
     """
+    from scipy import stats  # imported here: 1 s, and reading results needs none
+
     values = [v for v in run_values if v is not None and math.isfinite(v)]
     if len(values) < 2 or not math.isfinite(current):
         return None

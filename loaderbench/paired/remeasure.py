@@ -39,7 +39,7 @@ from loaderbench.paired.ab import (
 from loaderbench.paired.engine import Engine, ab_plans
 from loaderbench.paired.side import SETTINGS
 from loaderbench.paired.sides import SideSpec
-from loaderbench.results import load_results
+from loaderbench.results import Benchmark, Results, load_results
 from loaderbench.runner import default_runner
 
 
@@ -78,9 +78,7 @@ def remeasure(args) -> int:
             Path(args.baselines) / runner, runner=runner, fingerprint=machine.fingerprint()
         )
     baseline = load_results(baseline_path)
-    recipe = recipes.check(
-        ((baseline.get("loaderbench") or {}).get("baseline") or {}).get("recipe")
-    )
+    recipe = recipes.check(baseline.recipe)
     selection = merged_selection(recorded_selection(recipe["args"]), given)
     grid = grid_from(selection)
     budget = budget_from(args)
@@ -123,38 +121,39 @@ def remeasure(args) -> int:
     return verdict.exit_code(args.strict)
 
 
-def _plan_of(bench: dict):
+def _plan_of(bench: Benchmark):
     """The side-by-side plan measuring a benchmark of the results, or None (memory, transfer,
     distributed: not a measure of the engine)."""
     from loaderbench.grid import Case
     from loaderbench.paired.engine import TEST_OF, Arm, Plan
 
-    info = bench.get("extra_info") or {}
-    measure, case = info.get("measure"), info.get("case")
+    measure, case = bench.measure, bench.case
     if (
         measure not in TEST_OF
-        or not isinstance(case, dict)
-        or bench["name"] != f"{TEST_OF[measure]}[{case.get('id')}]"
+        or case is None
+        or bench.name != f"{TEST_OF[measure]}[{bench.case_id}]"
     ):
         return None
     arm = Arm(Case.from_dict(case), measure)
-    return Plan(bench["name"], arm, arm)
+    return Plan(bench.name, arm, arm)
 
 
-def confirm_side_by_side(verdict: Verdict, baseline: dict, current: dict, args, show=print) -> None:
+def confirm_side_by_side(
+    verdict: Verdict, baseline: Results, current: Results, args, show=print
+) -> None:
     """Measure the benchmarks behind every regressed row side by side with the baseline's
     recipe; a row stands only when each of them regresses there too (its note gives the
     side-by-side change), else it takes the side-by-side verdict. Rows the engine cannot measure,
     or a baseline without a recipe, are left to the fresh reruns of confirm.py."""
     flagged = [row for row in verdict.rows if row.verdict == "regressed"]
-    benches = {b["name"]: b for b in current["benchmarks"]}
+    benches = current.by_name()
     plans = {
         name: _plan_of(benches[name]) for row in flagged for name in row.inputs if name in benches
     }
     measurable = [
         row for row in flagged if row.inputs and all(plans.get(name) for name in row.inputs)
     ]
-    recipe = ((baseline.get("loaderbench") or {}).get("baseline") or {}).get("recipe")
+    recipe = baseline.recipe
     if not measurable:
         return
     if recipe is None:
@@ -165,7 +164,7 @@ def confirm_side_by_side(verdict: Verdict, baseline: dict, current: dict, args, 
         )
         return
     recipe = recipes.check(recipe)
-    invocation = ((current.get("loaderbench") or {}).get("invocation") or {}).get("args") or []
+    invocation = list(current.invocation.args) if current.invocation else []
     common = parse_selection(recorded_selection(invocation)).common
     reference = recipes.rebuild(recipe, Path(args.venvs), Path.cwd(), label="A")
     reference = SideSpec(

@@ -26,7 +26,6 @@ from pathlib import Path
 
 from loaderbench.errors import EXIT_OK, InputError
 from loaderbench.judging.thresholds import load_thresholds
-from loaderbench.measuring.inject import parse as parse_inject
 from loaderbench.paired.ab import (
     add_engine_options,
     budget_from,
@@ -67,6 +66,8 @@ def variants(aa: bool, slowdowns: str, injects: list[str]) -> list[Variant]:
                 "more work per sample)"
             )
     found += [Variant(f"cost x{f:g}", (f"--lb-cost-scale={f:g}",)) for f in sorted(set(factors))]
+    from loaderbench.measuring.inject import parse as parse_inject  # imports torch: only here
+
     for value in injects:
         try:
             parse_inject([value])

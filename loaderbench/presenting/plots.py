@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from loaderbench.grid import START_METHODS
 from loaderbench.presenting.series import Point
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Colour and marker per start method, shared by every figure so that spawn is spawn everywhere.
 STYLE = {method: (f"C{i}", marker) for i, (method, marker) in enumerate(zip(START_METHODS, "os^"))}
@@ -34,6 +35,9 @@ def line_style(line: str | None, others: list[str]) -> tuple[str, str]:
 
 
 def _figure(title: str, panels: int) -> tuple[Figure, list]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # 1 s: only when drawing
+    from matplotlib.figure import Figure
+
     columns = min(panels, PANEL_COLUMNS)
     rows = math.ceil(panels / columns)
     figure = Figure(figsize=(3.6 * columns, 3.0 * rows + 0.8), layout="constrained")

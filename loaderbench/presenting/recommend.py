@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loaderbench.presenting.series import MEMORY, STARTUP, THROUGHPUT, Point, at, series
+from loaderbench.results import Results
 
 #: Throughput within this fraction of the best counts as a tie (medians of one run still move by a
 #: few percent between neighbouring cases that do the same work).
@@ -49,7 +50,7 @@ def _cost(point: Point, startup: list[Point]) -> tuple:
     return (point.num_workers, measured.value if measured else float("inf"))
 
 
-def recommend(results: dict) -> list[Recommendation]:
+def recommend(results: Results) -> list[Recommendation]:
     """One recommendation per profile with throughput results, in run order."""
     startups, memories = series(results, STARTUP), series(results, MEMORY)
     out = []

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from loaderbench import machine
 from loaderbench.errors import EXIT_OK, InputError
 from loaderbench.judging import gate
 from loaderbench.judging.baseline import locate_baseline, recording
@@ -29,8 +28,7 @@ from loaderbench.presenting.series import (
     serial_of,
     series,
 )
-from loaderbench.results import load_results
-from loaderbench.runner import runner_of
+from loaderbench.results import Results, load_results
 from loaderbench.storage import write_atomic
 
 REPORT_NAME = "report.md"
@@ -126,9 +124,8 @@ SECTIONS = (
 )
 
 
-def _heading(results: dict, source: str) -> list[str]:
-    fingerprint = machine.recorded(results)
-    meta = results.get("loaderbench") or {}
+def _heading(results: Results, source: str) -> list[str]:
+    fingerprint, meta = results.fingerprint, results.settings
     facts = [f"`{source}`"]
     if meta.get("grid"):
         facts.append(f"grid `{meta['grid']}`")
@@ -141,17 +138,17 @@ def _heading(results: dict, source: str) -> list[str]:
         )
     if fingerprint.get("gpu"):
         facts.append(f"GPU {fingerprint['gpu']}")
-    if results.get("datetime"):
-        facts.append(str(results["datetime"])[:16].replace("T", " ") + " UTC")
+    if results.datetime:
+        facts.append(str(results.datetime)[:16].replace("T", " ") + " UTC")
     return ["# loaderbench report", "", " · ".join(facts), ""]
 
 
-def _baseline_path(args, current: dict) -> Path | str:
+def _baseline_path(args, current: Results) -> Path | str:
     """The baseline file to judge against, or (with a bare --baseline and no baseline to be found)
     the reason there is none: the report is still worth writing without a verdict."""
     if args.baseline != OWN_RUNNER:
         return locate_baseline(Path(args.baseline))
-    runner = runner_of(current)
+    runner = current.runner
     if runner is None:
         return (
             f"{args.results} records no runner class, so a bare --baseline cannot find its "
@@ -159,13 +156,13 @@ def _baseline_path(args, current: dict) -> Path | str:
         )
     try:
         return locate_baseline(
-            Path(args.baselines) / runner, runner=runner, fingerprint=machine.recorded(current)
+            Path(args.baselines) / runner, runner=runner, fingerprint=dict(current.fingerprint)
         )
     except InputError as exc:
         return str(exc)
 
 
-def _verdict(args, current: dict) -> list[str]:
+def _verdict(args, current: Results) -> list[str]:
     """The gate's verdict table, judged exactly as `loaderbench gate` would, headings one level down."""
     baseline_path = _baseline_path(args, current)
     if isinstance(baseline_path, str):
@@ -204,7 +201,7 @@ def _verdict_from(path: Path) -> list[str]:
     return [f"#{heading}", *body, ""]
 
 
-def _recommendations(results: dict) -> list[str]:
+def _recommendations(results: Results) -> list[str]:
     picks = recommend(results)
     lines = ["## Recommendations", ""]
     if not picks:
@@ -233,7 +230,7 @@ def _table(section: Section, by_panel: dict[str, list[Point]]) -> list[str]:
     return rows
 
 
-def _section(section: Section, results: dict, out: Path, image: Callable[[str, str], str]):
+def _section(section: Section, results: Results, out: Path, image: Callable[[str, str], str]):
     """(markdown lines, the plot written or None)."""
     by_panel = series(results, section.measure)
     lines = [f"## {section.title}", ""]
@@ -257,7 +254,7 @@ class Report:
     plots: list[Path]
 
 
-def build(results: dict, out: Path, *, source: str, verdict: list[str] = ()) -> Report:
+def build(results: Results, out: Path, *, source: str, verdict: list[str] = ()) -> Report:
     """Render the report for ``results`` (``verdict``: its markdown lines, first) and write its
     plots into ``out`` (which must exist)."""
     top = _heading(results, source) + list(verdict)

@@ -6,14 +6,11 @@ questions and would put two points at one (num_workers, start method) position.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from loaderbench.grid import START_METHODS, Case
-from loaderbench.judging.derived import STARTUP, THROUGHPUT
-
-MEMORY, OVERLAP = "memory", "overlap"  # the `measure` names of the memory and overlap benchmarks
+from loaderbench.results import MEMORY, OVERLAP, STARTUP, THROUGHPUT, Benchmark, Results
 
 
 @dataclass(frozen=True)
@@ -37,32 +34,16 @@ class Point:
         return label if self.line in (None, self.start_method) else f"{label}, {self.line}"
 
 
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+def _first_batch_ms(bench: Benchmark) -> float | None:
+    return bench.median * 1e3
 
 
-def _samples_per_s(bench: dict) -> float | None:
-    info = bench["extra_info"]
-    rate = _number(info.get("samples_per_s"))
-    if rate is None:  # older files: recompute from the epoch size and the median epoch
-        samples, median = _number(info.get("samples_per_epoch")), _number(bench["stats"]["median"])
-        rate = samples / median if samples and median else None
-    return rate
-
-
-def _first_batch_ms(bench: dict) -> float | None:
-    median = _number(bench["stats"]["median"])
-    return None if median is None else median * 1e3
-
-
-#: How each measure's headline number is read from a benchmark entry.
-VALUES: dict[str, Callable[[dict], float | None]] = {
-    THROUGHPUT: _samples_per_s,
+#: How each measure's headline number is read from a benchmark.
+VALUES: dict[str, Callable[[Benchmark], float | None]] = {
+    THROUGHPUT: lambda bench: bench.samples_per_s,
     STARTUP: _first_batch_ms,
-    MEMORY: lambda bench: _number(bench["extra_info"].get("peak_pss_mb")),
-    OVERLAP: lambda bench: _number(bench["extra_info"].get("overlap_efficiency")),
+    MEMORY: lambda bench: bench.value("peak_pss_mb"),
+    OVERLAP: lambda bench: bench.value("overlap_efficiency"),
 }
 
 
@@ -107,10 +88,7 @@ def _order(point: Point) -> tuple:
 
 def _lines(found: list[tuple[Case, dict, float, str]]) -> list[str | None]:
     """Each point's line: a dataset setting that varies within the panel, else the start method."""
-    settings = [
-        info.get("dataset") if isinstance(info.get("dataset"), dict) else {}
-        for _, info, _, _ in found
-    ]
+    settings = [dataset for _, dataset, _, _ in found]
     varying = sorted(
         key
         for key in {k for s in settings for k in s}
@@ -121,21 +99,20 @@ def _lines(found: list[tuple[Case, dict, float, str]]) -> list[str | None]:
     return [", ".join(str(s.get(key)) for key in varying) for s in settings]
 
 
-def series(results: dict, measure: str) -> dict[str, list[Point]]:
+def series(results: Results, measure: str) -> dict[str, list[Point]]:
     """{panel: points} for ``measure``, panels in run order, each panel's points by line, then
     num_workers, then start method."""
     value_of = VALUES[measure]
     found: dict[tuple[str, str], list] = {}
-    for bench in results["benchmarks"]:
-        info = bench.get("extra_info") or {}
-        if info.get("measure") != measure:
-            continue
-        case = _main_grid_case(info.get("case"))
+    for bench in results.measured(measure):
+        case = _main_grid_case(bench.case)
         value = value_of(bench) if case else None
-        if value is None:
+        if case is None or value is None:
             continue
-        panel = _panel(measure, bench["name"].split("[")[0], case.profile)
-        found.setdefault((panel, case.profile), []).append((case, info, value, bench["name"]))
+        panel = _panel(measure, bench.test, case.profile)
+        found.setdefault((panel, case.profile), []).append(
+            (case, bench.settings, value, bench.name)
+        )
     out: dict[str, list[Point]] = {}
     for (panel, profile), rows in found.items():
         points = [

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from loaderbench.judging.derived import STARTUP, THROUGHPUT
+from loaderbench.results import STARTUP, THROUGHPUT, Benchmark, Results
 
 
-def _rows(results: dict) -> dict[str, dict[str, dict]]:
-    """{profile: {case id: {"case": ..., "throughput": bench, "startup": bench}}} in run order."""
-    table: dict[str, dict[str, dict]] = {}
-    for bench in results["benchmarks"]:
-        info = bench.get("extra_info") or {}
-        case, measure = info.get("case"), info.get("measure")
-        if not isinstance(case, dict) or measure not in (THROUGHPUT, STARTUP):
+def _rows(results: Results) -> dict[str, dict[str, dict[str, Benchmark]]]:
+    """{profile: {case id: {"throughput": bench, "startup": bench}}} in run order."""
+    table: dict[str, dict[str, dict[str, Benchmark]]] = {}
+    for bench in results.benchmarks:
+        case = bench.case
+        if case is None or bench.measure not in (THROUGHPUT, STARTUP):
             continue
-        row = table.setdefault(case["profile"], {}).setdefault(case["id"], {"case": case})
-        row[measure] = bench
+        row = table.setdefault(case["profile"], {}).setdefault(str(bench.case_id), {})
+        row[str(bench.measure)] = bench
     return table
 
 
@@ -22,21 +21,17 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
-def format_table(results: dict) -> str:
-    speedups = {
-        d["case"]: d["value"]
-        for d in results.get("loaderbench", {}).get("derived", [])
-        if d.get("kind") == "speedup"
-    }
+def format_table(results: Results) -> str:
+    speedups = {d.case: d.value for d in results.derived if d.kind == "speedup"}
     header = ("profile", "case", "samples/s", "speed-up", "1st batch ms")
     lines = []
     for profile, rows in _rows(results).items():
         for case_id, row in rows.items():
             tput = row.get(THROUGHPUT)
-            rate = (tput.get("extra_info") or {}).get("samples_per_s") if tput else None
+            rate = tput.value("samples_per_s") if tput else None
             startup = row.get(STARTUP)
-            ttfb = startup["stats"]["median"] * 1e3 if startup else None
-            speedup = 1.0 if row["case"]["num_workers"] == 0 and tput else speedups.get(case_id)
+            ttfb = startup.median * 1e3 if startup else None
+            speedup = 1.0 if tput and tput.num_workers == 0 else speedups.get(case_id)
             label = case_id[len(profile) + 1 :]
             lines.append(
                 (profile, label, _fmt(rate, ",.0f"), _fmt(speedup, ".2f", "x"), _fmt(ttfb, ",.1f"))

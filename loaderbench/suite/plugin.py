@@ -18,6 +18,7 @@ from loaderbench import machine, runner
 from loaderbench.grid import Grid, GridError, select
 from loaderbench.judging import derived
 from loaderbench.measuring import inject, layout, leaks, sharing, speed
+from loaderbench.results import benchmarks_of
 from loaderbench.suite import hypothesis_profiles, publish
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
@@ -319,7 +320,10 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     state = config.stash.get(_STATE, None)
     cores = machine.usable_cores()
     output_json["loaderbench"] = {
-        "derived": derived.derive(output_json.get("benchmarks", []), cores),
+        "derived": [
+            entry.to_json()
+            for entry in derived.derive(benchmarks_of(output_json.get("benchmarks", [])), cores)
+        ],
         "grid": state.grid.name if state else None,
         "cost_scale": state.cost_scale if state else 1.0,
         **({"injected": state.injected} if state and state.injected else {}),

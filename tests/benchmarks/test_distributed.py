@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from loaderbench.grid import Case
-from loaderbench.judging.derived import DISTRIBUTED
 from loaderbench.measuring.distributed import Job, World, summarise
 from loaderbench.measuring.measure import record_rates
+from loaderbench.results import DISTRIBUTED
 
 pytestmark = pytest.mark.distributed
 

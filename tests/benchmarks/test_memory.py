@@ -9,10 +9,10 @@ import torch
 
 from bench_datasets import make_dataset
 from loaderbench.grid import Case
-from loaderbench.judging.derived import MEMORY
 from loaderbench.measuring.loaders import build_loader, running
 from loaderbench.measuring.measure import assert_whole_epoch, record_case
 from loaderbench.measuring.memory import sampled_steady_state
+from loaderbench.results import MEMORY
 
 #: Worker counts of the copy-on-read pair: growth with the list should scale with them.
 COPY_ON_READ_WORKERS = (0, 2, 4)

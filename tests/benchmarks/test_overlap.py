@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from bench_datasets import USER_PROFILE
-from loaderbench.judging.derived import OVERLAP
 from loaderbench.measuring.loaders import build_loader, running
 from loaderbench.measuring.measure import assert_whole_epoch, record_case
 from loaderbench.measuring.overlap import measure_overlap, step_for
 from loaderbench.measuring.transfer import NO_CUDA
+from loaderbench.results import OVERLAP
 from loaderbench.suite.plugin import lb_state
 
 #: Profiles whose load time per batch is comparable to the simulated step: GIL-bound work and

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from loaderbench.grid import Case
-from loaderbench.judging.derived import TRANSFER
 from loaderbench.measuring.measure import record_case
 from loaderbench.measuring.transfer import (
     NO_CUDA,
@@ -18,6 +17,7 @@ from loaderbench.measuring.transfer import (
     collated_batch,
     gb_per_s,
 )
+from loaderbench.results import TRANSFER
 
 TRANSFER_PROFILE = "large"  # 3x224x224 float32 samples: 0.6 MB each
 BATCH_SIZES = (8, 32, 128)

@@ -8,6 +8,8 @@ import statistics
 from loaderbench.grid import Case
 from loaderbench.judging import derived
 from loaderbench.judging.baseline import merge_runs
+from loaderbench.judging.gate import judge
+from loaderbench.results import Results, benchmarks_of
 
 FINGERPRINT = {
     "cpu_model": "Test CPU",
@@ -71,7 +73,7 @@ def results(
     and end (none recorded when None)."""
     benchmarks = [bench(case, rounds) for case, rounds in rounds_by_case.items()] + list(memory)
     info = {
-        "derived": derived.derive(benchmarks, cores=2),
+        "derived": derived_json(benchmarks),
         "grid": "quick",
         "cost_scale": cost_scale,
         "runner": runner,
@@ -95,7 +97,7 @@ def scaled(values: list[float], factor: float) -> list[float]:
 def quiet_baseline(runner: str = "cpu", speed_probes=(None, None, None)) -> dict:
     """A recorded baseline of three quiet runs (medians within 5% of each other), 2 workers twice
     as fast as 0; ``speed_probes``: each run's speed probe (seconds), or None for none."""
-    return merge_runs(
+    return merged(
         [
             results(
                 {CPU_W0: scaled(JITTER, s), CPU_W2: scaled(JITTER, 0.5 * s)},
@@ -105,3 +107,27 @@ def quiet_baseline(runner: str = "cpu", speed_probes=(None, None, None)) -> dict
             for s, probe in zip((1.0, 1.03, 0.98), speed_probes)
         ]
     )
+
+
+# The files on disk are JSON; the code under test takes the results model. These read the JSON a
+# test built the way load_results does, and give JSON back where the test inspects a file's shape.
+
+
+def derived_json(benchmarks: list[dict], cores: int = 2) -> list[dict]:
+    """The derived entries the plugin would write for these benchmark entries."""
+    return [d.to_json() for d in derived.derive(benchmarks_of(benchmarks), cores)]
+
+
+def merged(runs: list[dict], *, prior: dict | None = None, **options) -> dict:
+    """The baseline file merge_runs writes for these runs (and ``prior``)."""
+    model = merge_runs(
+        [Results.from_json(run) for run in runs],
+        prior=Results.from_json(prior) if prior is not None else None,
+        **options,
+    )
+    return model.to_json()
+
+
+def judged(baseline: dict, current: dict, *args, **options):
+    """The verdict on two files' contents."""
+    return judge(Results.from_json(baseline), Results.from_json(current), *args, **options)

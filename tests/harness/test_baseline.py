@@ -11,7 +11,7 @@ import pytest
 from pytest_benchmark.stats import Stats
 from pytest_benchmark.storage.file import FileStorage
 from pytest_benchmark.utils import get_machine_id
-from synthetic_results import CPU_W0, CPU_W2, FINGERPRINT, results, scaled
+from synthetic_results import CPU_W0, CPU_W2, FINGERPRINT, merged, results, scaled
 
 from loaderbench import machine
 from loaderbench.cli import main
@@ -22,14 +22,19 @@ from loaderbench.judging.baseline import (
     Progress,
     baseline_files,
     locate_baseline,
-    merge_runs,
     noise_band,
     record,
-    recorded_noise,
     recording,
     sittings,
     write_json_atomic,
 )
+from loaderbench.results import Results, Sitting
+
+
+def noise_of(baseline: dict) -> dict:
+    """The noise section of a baseline file as written."""
+    return baseline["loaderbench"]["baseline"]["noise"]
+
 
 KIND_FILE = "0001_test-2cpu.json"  # the first baseline of synthetic_results' machine kind
 
@@ -47,26 +52,26 @@ def test_noise_band_is_the_largest_move_between_run_medians():
 
 
 def test_merged_runs_pool_rounds_in_run_order_with_pytest_benchmarks_own_stats():
-    merged = merge_runs(three_runs())
-    (w0,) = [b for b in merged["benchmarks"] if b["name"] == "test_throughput[cpu-w0]"]
+    pooled_file = merged(three_runs())
+    (w0,) = [b for b in pooled_file["benchmarks"] if b["name"] == "test_throughput[cpu-w0]"]
     pooled = [v for r in RUN_ROUNDS for v in r]
     assert w0["stats"]["data"] == pooled
     reference = Stats()
     for value in pooled:
         reference.update(value)
     assert {k: w0["stats"][k] for k in Stats.fields} == reference.as_dict()
-    noise = recorded_noise(merged)
+    noise = noise_of(pooled_file)
     assert noise["test_throughput[cpu-w0]"]["run_medians"] == [1.0, 1.2, 1.1]
     assert noise["test_throughput[cpu-w0]"]["band"] == pytest.approx(0.2)
     # derived ratios get a band from each run's per-round ratios (here 2.0 and ~2.0 per run)
     assert noise["speedup[cpu-w2-fork]"]["band"] is not None
-    assert merged["loaderbench"]["baseline"]["runs"] == 3
-    assert merged["loaderbench"]["runner"] == "cpu"
+    assert pooled_file["loaderbench"]["baseline"]["runs"] == 3
+    assert pooled_file["loaderbench"]["runner"] == "cpu"
 
 
 def test_pytest_benchmark_storage_reads_a_recorded_baseline(tmp_path):
     """The layout is pytest-benchmark's own: its FileStorage finds and loads the file."""
-    write_json_atomic(tmp_path / "cpu" / get_machine_id() / KIND_FILE, merge_runs(three_runs()))
+    write_json_atomic(tmp_path / "cpu" / get_machine_id() / KIND_FILE, merged(three_runs()))
     warnings = []
     logger = type("Logger", (), {"warning": lambda self, text: warnings.append(text)})()
     storage = FileStorage(tmp_path / "cpu", logger, default_machine_id=get_machine_id())
@@ -114,7 +119,7 @@ def fake_runs(calls: list, slots: list | None = None):
     def run(command, label, slot):
         calls.append(command)
         slots.append(slot)
-        return next(runs)
+        return Results.from_json(next(runs))
 
     return run
 
@@ -139,13 +144,13 @@ def test_record_runs_the_grid_n_times_and_stores_one_pooled_file(tmp_path, capsy
     out = capsys.readouterr().out
     for k in (1, 2, 3):
         assert f"run {k} of 3 (elapsed" in out
-    assert recorded_noise(json.loads(path.read_text()))["test_throughput[cpu-w0]"]["band"] > 0
+    assert noise_of(json.loads(path.read_text()))["test_throughput[cpu-w0]"]["band"] > 0
 
 
 def stored(folder, name: str, **fingerprint) -> Path:
     """A baseline file of the given machine kind in ``folder``."""
     path = folder / name
-    write_json_atomic(path, merge_runs([results({CPU_W0: [1.0, 1.1]}, **fingerprint)] * 2))
+    write_json_atomic(path, merged([results({CPU_W0: [1.0, 1.1]}, **fingerprint)] * 2))
     return path
 
 
@@ -248,7 +253,7 @@ def test_an_unreadable_baseline_of_unknown_kind_stops_a_recording(tmp_path):
 
 def test_runs_that_record_another_runner_class_are_not_stored(tmp_path):
     def gpu_run(command, label, slot):
-        return results({CPU_W0: [1.0, 1.1]}, runner="gpu")
+        return Results.from_json(results({CPU_W0: [1.0, 1.1]}, runner="gpu"))
 
     with pytest.raises(InputError, match="runner class"):
         record(runner="cpu", runs=2, pytest_args=[], root=tmp_path, force=False, run=gpu_run)
@@ -343,7 +348,7 @@ def test_extending_a_baseline_pools_the_new_runs_after_the_old_ones(tmp_path):
         root=tmp_path,
         force=False,
         extend=True,
-        run=lambda command, label, slot: next(runs),
+        run=lambda command, label, slot: Results.from_json(next(runs)),
         fingerprint=FINGERPRINT,
     )
     assert extended == path and len(baseline_files(tmp_path / "cpu")) == 1
@@ -355,22 +360,22 @@ def test_extending_a_baseline_pools_the_new_runs_after_the_old_ones(tmp_path):
     assert new_w0["stats"]["data"] == old_w0["stats"]["data"] + [
         v for r in RUN_ROUNDS for v in scaled(r, 1.5)
     ]
-    noise = recorded_noise(after)["test_throughput[cpu-w0]"]
+    noise = noise_of(after)["test_throughput[cpu-w0]"]
     assert noise["run_medians"] == pytest.approx([1.0, 1.2, 1.5, 1.8, 1.65])
     assert noise["band"] == pytest.approx(0.8)  # the slower sitting widened it from 20%
-    assert len(recorded_noise(after)["speedup[cpu-w2-fork]"]["run_medians"]) == 5
+    assert len(noise_of(after)["speedup[cpu-w2-fork]"]["run_medians"]) == 5
     info = after["loaderbench"]["baseline"]
     assert info["runs"] == 5 and [s["runs"] for s in info["sittings"]] == [2, 3]
     assert info["speed_probes"] == [0.05] * 6  # the first sitting's runs recorded none
 
 
 def test_a_baseline_written_before_sittings_were_kept_counts_as_one(tmp_path):
-    old = merge_runs(three_runs())
+    old = merged(three_runs())
     del old["loaderbench"]["baseline"]["sittings"]
-    assert sittings(old) == [{"date": old["datetime"], "runs": 3}]
+    assert sittings(Results.from_json(old)) == (Sitting(old["datetime"], 3),)
     assert [
         s["runs"]
-        for s in merge_runs(three_runs()[:1], prior=old)["loaderbench"]["baseline"]["sittings"]
+        for s in merged(three_runs()[:1], prior=old)["loaderbench"]["baseline"]["sittings"]
     ] == [3, 1]
 
 
@@ -424,14 +429,14 @@ def test_runs_unlike_the_baseline_do_not_extend_it(tmp_path, change, message):
             root=tmp_path,
             force=False,
             extend=True,
-            run=lambda command, label, slot: unlike,
+            run=lambda command, label, slot: Results.from_json(unlike),
             fingerprint=FINGERPRINT,
         )
     assert path.read_text() == before
 
 
 def without_rounds() -> dict:
-    pooled = merge_runs(three_runs())
+    pooled = merged(three_runs())
     pooled["benchmarks"][0]["stats"].pop("data")  # saved without --benchmark-save-data
     return pooled
 
@@ -492,10 +497,15 @@ def test_the_command_extends_and_refuses_force_with_extend(tmp_path, monkeypatch
 
 
 def test_the_verdict_names_how_a_baseline_was_recorded():
-    base = merge_runs(three_runs())
+    base = merged(three_runs())
     base["loaderbench"]["baseline"]["sittings"] = [
         {"date": "2026-11-25T21:29:00", "runs": 2},
         {"date": "2026-11-26T00:14:00", "runs": 1},
     ]
-    assert recording(base) == " (3 runs in 2 sittings: 2026-11-25 x2, 2026-11-26 x1)"
-    assert recording(three_runs()[0]) == ""  # a plain results file records no runs
+    assert (
+        recording(Results.from_json(base))
+        == " (3 runs in 2 sittings: 2026-11-25 x2, 2026-11-26 x1)"
+    )
+    assert (
+        recording(Results.from_json(three_runs()[0])) == ""
+    )  # a plain results file records no runs

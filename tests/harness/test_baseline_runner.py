@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from loaderbench.runner import ENV_VAR, default_runner, parse_runner, runner_of
+from loaderbench.results import Results
+from loaderbench.runner import ENV_VAR, default_runner, parse_runner
 
 
 def pytest_run(*args, env=None):
@@ -37,7 +38,7 @@ def test_the_runner_class_is_recorded_in_the_results(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     recorded = json.loads(out.read_text())
-    assert runner_of(recorded) == "gpu"
+    assert Results.from_json(recorded).runner == "gpu"
     # and the machine's speed as the run began and ended (speed.py)
     assert set(recorded["loaderbench"]["speed_probe"]) == {"start", "end"}
     assert all(0 < s < 5 for s in recorded["loaderbench"]["speed_probe"].values())

@@ -9,15 +9,24 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic_results import CPU_W0, CPU_W2, JITTER, memory_bench, quiet_baseline, results, scaled
+from synthetic_results import (
+    CPU_W0,
+    CPU_W2,
+    JITTER,
+    memory_bench,
+    merged,
+    quiet_baseline,
+    results,
+    scaled,
+)
 
 from loaderbench.cli import main
 from loaderbench.errors import InputError
 from loaderbench.grid import Case
 from loaderbench.judging import confirm as confirm_mod
-from loaderbench.judging.baseline import merge_runs
-from loaderbench.judging.confirm import Invocation, confirm, rerun_args
+from loaderbench.judging.confirm import confirm, rerun_args, rerun_command
 from loaderbench.judging.gate import judge
+from loaderbench.results import Invocation, Results
 
 PROJECT = Path(__file__).resolve().parents[2]
 INVOCATION = {
@@ -51,15 +60,16 @@ class FakeReruns:
         self.slots.append(slot)
         listing = next(a.split("=", 1)[1] for a in command if a.startswith("--lb-rerun="))
         self.listed.append(Path(listing).read_text().split())
-        return self.reruns.pop(0)
+        return Results.from_json(self.reruns.pop(0))
 
 
-def run_confirm(current, fake, runs=2):
-    verdict = judge(quiet_baseline(), current)
+def run_confirm(current: dict, fake, runs=2):
+    baseline, current_model = Results.from_json(quiet_baseline()), Results.from_json(current)
+    verdict = judge(baseline, current_model)
     confirm(
         verdict,
-        quiet_baseline(),
-        current,
+        baseline,
+        current_model,
         "cur.json",
         runs=runs,
         rejudge=lambda base, rerun: judge(base, rerun),
@@ -96,9 +106,10 @@ def test_rerun_args_drop_output_and_storage_options_in_both_forms():
 
 
 def test_the_rerun_is_the_same_pytest_narrowed_and_writing_its_own_file():
-    command = Invocation.of({"loaderbench": {"invocation": INVOCATION}}, "x").rerun_command(
-        Path("ids.txt"), Path("out.json")
+    invocation = Invocation(
+        INVOCATION["python"], INVOCATION["directory"], tuple(INVOCATION["args"])
     )
+    command = rerun_command(invocation, Path("ids.txt"), Path("out.json"))
     assert command == [
         sys.executable,
         "-m",
@@ -159,17 +170,18 @@ def test_a_regression_the_rerun_did_not_run_still_stands():
 def test_a_memory_regression_is_not_rerun_and_stands():
     """A narrowed rerun measures memory from another starting point: the whole run's row stands."""
     case = Case("pyobj", 2, "fork")
-    baseline = merge_runs(
+    baseline = merged(
         [results({}, memory=[memory_bench(case, 300 + d, 100 + d)]) for d in (0.0, 1.5, -1.0, 0.5)]
     )
     current = results({}, memory=[memory_bench(case, 350, 150)])
     current["loaderbench"]["invocation"] = INVOCATION
     fake = FakeReruns()
-    verdict = judge(baseline, current)
+    baseline_model, current_model = Results.from_json(baseline), Results.from_json(current)
+    verdict = judge(baseline_model, current_model)
     confirm(
         verdict,
-        baseline,
-        current,
+        baseline_model,
+        current_model,
         "cur.json",
         runs=2,
         rejudge=lambda base, rerun: judge(base, rerun),
@@ -297,10 +309,10 @@ def test_gate_confirm_reruns_in_a_real_process(real_run, tmp_path, capsys, scena
     run = json.loads(real_run.read_text())
     if scenario == "one slow process":
         slow = with_rounds_scaled(run, 3.0)
-        baseline, current, expected = merge_runs([slow, slow]), with_rounds_scaled(run, 9.0), 0
+        baseline, current, expected = merged([slow, slow]), with_rounds_scaled(run, 9.0), 0
     else:
         fast = with_rounds_scaled(run, 1 / 3)
-        baseline, current, expected = merge_runs([fast, fast]), run, 1
+        baseline, current, expected = merged([fast, fast]), run, 1
     (tmp_path / "base.json").write_text(json.dumps(baseline))
     (tmp_path / "cur.json").write_text(json.dumps(current))
     code = main(

@@ -120,11 +120,10 @@ def assert_usable_or_input_error(outcome) -> None:
         message = str(outcome)
         assert message and "\n" not in message, f"not one line: {message!r}"
         return
-    assert schema_problem(outcome) is None
-    assert outcome["benchmarks"], "an empty benchmark list must be refused"
-    for bench in outcome["benchmarks"]:
-        for key in ("median", "min"):
-            assert math.isfinite(float(bench["stats"][key]))
+    assert schema_problem(outcome.raw) is None
+    assert outcome.benchmarks, "an empty benchmark list must be refused"
+    for bench in outcome.benchmarks:
+        assert math.isfinite(bench.median) and all(map(math.isfinite, bench.rounds))
 
 
 @fuzz

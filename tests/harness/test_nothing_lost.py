@@ -291,6 +291,6 @@ def test_a_completed_run_replaces_the_results_file_whole(real_runs):
     root, returncode, output, _ = real_runs["bench-completed"]
     assert returncode == 0, output
     assert [p.name for p in root.iterdir()] == ["latest.json"]
-    assert [b["name"] for b in load_results(root / "latest.json")["benchmarks"]] == [
+    assert [b.name for b in load_results(root / "latest.json").benchmarks] == [
         "test_throughput[noop-w0]"
     ]

@@ -184,13 +184,13 @@ def overlap_entry(case, efficiency, device="cpu"):
 
 
 def test_overlap_efficiency_is_a_derived_ratio_per_case_and_device():
-    from loaderbench.judging.derived import derive
+    from synthetic_results import derived_json
 
     rows = [
         overlap_entry(Case("io", 2, "fork"), 0.9),
         overlap_entry(Case("io", 2, "fork"), 0.8, "cuda"),
     ]
-    got = {d["name"]: d for d in derive(rows, cores=2)}
+    got = {d["name"]: d for d in derived_json(rows)}
     assert set(got) == {"overlap_efficiency[io-w2-fork]", "overlap_efficiency[io-w2-fork-cuda]"}
     assert got["overlap_efficiency[io-w2-fork]"]["value"] == 0.9
     assert got["overlap_efficiency[io-w2-fork-cuda]"]["higher_is_better"] is True

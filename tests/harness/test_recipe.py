@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic_results import CPU_W0, JITTER, results, scaled
+from synthetic_results import CPU_W0, JITTER, merged, results, scaled
 
 from loaderbench.cli import main
 from loaderbench.errors import InputError
-from loaderbench.judging.baseline import merge_runs
 from loaderbench.judging.gate import judge
 from loaderbench.judging.verdict import Row
 from loaderbench.paired import recipe, remeasure
+from loaderbench.results import Results
 from loaderbench.storage import write_json_atomic
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ def test_a_recipe_is_rebuilt_once_torch_first_and_runs_isolated(tmp_path, clone,
     side = recipe.rebuild(stored_recipe, tmp_path, clone, run=run)
     installs = [c for c in calls if "install" in c]
     assert installs[0][-1] == "torch==2.13.0" and installs[1][-2] == "-r"
-    assert side.isolated and (Path(side.pythonpath[0]) / "loaderbench" / "cli.py").is_file()
+    assert side.isolated and (Path(side.pythonpath[0]) / "loaderbench" / "results.py").is_file()
     assert "commit" in side.what
     again = len(calls)
     recipe.rebuild(stored_recipe, tmp_path, clone, run=run)
@@ -116,7 +116,7 @@ def test_a_recipe_for_a_python_that_is_not_here_is_refused(tmp_path, clone, stor
 
 def test_remeasure_without_a_recipe_exits_2_with_one_line(tmp_path, capsys):
     baseline = tmp_path / "base.json"
-    write_json_atomic(baseline, merge_runs([results({CPU_W0: JITTER})] * 2))
+    write_json_atomic(baseline, merged([results({CPU_W0: JITTER})] * 2))
     assert main(["gate", "--remeasure", str(baseline), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert "records no recipe" in err and "\n" not in err
@@ -143,7 +143,7 @@ class Args:
 def test_a_stored_regression_stands_only_if_it_repeats_side_by_side(monkeypatch, tmp_path):
     """The stored numbers flag the w0 epoch 1.5x slower; side by side it is unchanged (the
     machine was slow, not the code): the row takes the side-by-side verdict."""
-    baseline = merge_runs(
+    baseline = merged(
         [results({CPU_W0: scaled(JITTER, f)}) for f in (1.0, 1.01, 0.99)],
         recipe={
             "python": "3.11.7",
@@ -154,6 +154,7 @@ def test_a_stored_regression_stands_only_if_it_repeats_side_by_side(monkeypatch,
         },
     )
     current = results({CPU_W0: scaled(JITTER, 1.5)})
+    baseline, current = Results.from_json(baseline), Results.from_json(current)
     verdict = judge(baseline, current)
     assert verdict.regressed
     monkeypatch.setattr(

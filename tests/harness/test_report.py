@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 from matplotlib.colors import to_rgb
 from PIL import Image
+from synthetic_results import merged
 
 from loaderbench import cli
 from loaderbench.grid import Case
-from loaderbench.judging.baseline import merge_runs
 from loaderbench.presenting import report
 from loaderbench.presenting.plots import STYLE, line_style
 from loaderbench.presenting.recommend import TIE, recommend
 from loaderbench.presenting.series import GRID_TESTS, MEMORY, OVERLAP, series
+from loaderbench.results import Results
 from loaderbench.storage import write_json_atomic
 
 #: A real run on the 2-core reference machine (busy at the time: the numbers are not representative),
@@ -71,7 +72,7 @@ def test_every_section_renders_in_order(rendered, stored):
     assert heading_order(markdown) == ["Recommendations"] + [s.title for s in report.SECTIONS]
     for section in report.SECTIONS:
         body = markdown.split(f"## {section.title}\n", 1)[1].split("\n## ", 1)[0]
-        measured = series(stored, section.measure)
+        measured = series(Results.from_json(stored), section.measure)
         assert (report.NOT_MEASURED in body) == (not measured), section.title
         for points in measured.values():  # every measured case has its row
             for point in points:
@@ -82,7 +83,9 @@ def test_every_plot_is_linked_exists_and_is_a_valid_png(rendered, stored):
     """Each image the report links is a PNG that Pillow verifies, and no PNG is left unlinked."""
     out, markdown = rendered
     linked = IMAGE.findall(markdown)
-    expected = [s.plot_file for s in report.SECTIONS if series(stored, s.measure)]
+    expected = [
+        s.plot_file for s in report.SECTIONS if series(Results.from_json(stored), s.measure)
+    ]
     assert linked == expected and "throughput.png" in linked and "startup.png" in linked
     for name in linked:
         with Image.open(out / name) as image:
@@ -98,8 +101,8 @@ def colours_in(path):
 
 def test_the_stored_run_holds_every_measure_and_the_copy_on_read_pair(stored):
     """Guards the data file itself: otherwise the tests above could pass on "not measured"."""
-    assert all(series(stored, section.measure) for section in report.SECTIONS)
-    pair = series(stored, MEMORY)["pyobj, copy on read"]
+    assert all(series(Results.from_json(stored), section.measure) for section in report.SECTIONS)
+    pair = series(Results.from_json(stored), MEMORY)["pyobj, copy on read"]
     assert {p.line for p in pair} == {"list", "numpy"}
 
 
@@ -109,7 +112,7 @@ def test_every_line_of_every_panel_is_drawn_in_its_colour(rendered, stored):
     out, _ = rendered
     for section in report.SECTIONS:
         present = colours_in(out / section.plot_file)
-        for points in series(stored, section.measure).values():
+        for points in series(Results.from_json(stored), section.measure).values():
             lines = list(dict.fromkeys(p.line for p in points if p.line))
             others = [line for line in lines if line not in STYLE]
             for line in lines:
@@ -120,7 +123,7 @@ def test_every_line_of_every_panel_is_drawn_in_its_colour(rendered, stored):
 def test_copy_on_read_growth_is_shown_per_storage(rendered, stored):
     """The copy-on-read pair's rows report growth over 0 workers against their own storage."""
     _, markdown = rendered
-    pair = series(stored, MEMORY)["pyobj, copy on read"]
+    pair = series(Results.from_json(stored), MEMORY)["pyobj, copy on read"]
     for point in pair:
         if point.num_workers:
             serial = next(p for p in pair if p.num_workers == 0 and p.line == point.line)
@@ -139,7 +142,7 @@ def test_recommendations_name_one_case_per_profile_with_its_gain(rendered, store
         for line in markdown.split("## Recommendations\n", 1)[1].split("\n## ", 1)[0].splitlines()
         if line.startswith("- ")
     ]
-    profiles = list(series(stored, "throughput"))
+    profiles = list(series(Results.from_json(stored), "throughput"))
     assert [line.split(":")[0] for line in lines] == profiles
     shape = re.compile(
         r"\w+: (\d+ workers, (fork|spawn|forkserver) — \d+\.\d× over 0, "
@@ -168,7 +171,7 @@ def test_a_run_without_memory_and_overlap_says_so_and_drops_stale_plots(tmp_path
     }
     stale = tmp_path / "overlap.png"
     stale.write_bytes(b"from an earlier run")
-    built = report.build(partial, tmp_path, source="partial")
+    built = report.build(Results.from_json(partial), tmp_path, source="partial")
     assert [p.name for p in built.plots] == ["throughput.png", "startup.png"]
     assert not stale.exists() and not (tmp_path / "memory.png").exists()
     for title in ("Peak memory", "Overlap with the training step"):
@@ -184,9 +187,9 @@ def test_a_bare_baseline_judges_against_the_runner_class_folder_first(tmp_path, 
     current = io_only(stored, tmp_path / "current.json")
     folder = tmp_path / "baselines" / "cpu" / "Linux-CPython-3.11-64bit"
     run = json.loads(current.read_text())
-    merged = merge_runs([run, run])
-    write_json_atomic(folder / "0001_baseline.json", merged)
-    run["loaderbench"]["derived"] = merged["loaderbench"]["derived"]  # as this version derives
+    pooled = merged([run, run])
+    write_json_atomic(folder / "0001_baseline.json", pooled)
+    run["loaderbench"]["derived"] = pooled["loaderbench"]["derived"]  # as this version derives
     write_json_atomic(current, run)
     assert (
         cli.main(
@@ -211,7 +214,7 @@ def test_a_bare_baseline_judges_against_the_runner_class_folder_first(tmp_path, 
     assert "judging derived only" in verdict
     assert "**no regression**: 0 regressed, 0 inconclusive" in verdict
     rows = [line for line in verdict.splitlines() if line.startswith("| ") and "]" in line]
-    assert len(rows) == len(merged["loaderbench"]["derived"]) > 0
+    assert len(rows) == len(pooled["loaderbench"]["derived"]) > 0
     assert all("| unchanged |" in row for row in rows)
 
 
@@ -355,7 +358,7 @@ def test_a_clear_winner_is_picked_with_its_speedup_and_memory():
         ],
         memory=[(Case("cpu", 0), 300.0), (Case("cpu", 4, "fork"), 440.0)],
     )
-    pick = only(recommend(run))
+    pick = only(recommend(Results.from_json(run)))
     assert pick.sentence() == "cpu: 4 workers, fork — 1.9× over 0, +140 MB"
 
 
@@ -370,7 +373,7 @@ def test_among_near_ties_fewer_workers_then_faster_startup_win():
         ],
         startup=[(Case("io", 2, "spawn"), 2.0), (Case("io", 2, "forkserver"), 0.5)],
     )
-    pick = only(recommend(run)).pick
+    pick = only(recommend(Results.from_json(run))).pick
     assert (pick.num_workers, pick.start_method) == (2, "forkserver")
 
 
@@ -383,9 +386,13 @@ def test_a_case_just_beyond_the_tie_band_is_not_traded_for_fewer_workers():
             (Case("io", 4, "fork"), 200.0),
         ]
     )
-    assert only(recommend(run)).pick.num_workers == 4
+    assert only(recommend(Results.from_json(run))).pick.num_workers == 4
 
 
 def test_when_workers_do_not_help_the_main_process_is_recommended():
     run = run_of(throughput=[(Case("noop", 0), 1000.0), (Case("noop", 2, "fork"), 700.0)])
-    assert only(recommend(run)).sentence().startswith("noop: 0 workers (main process)")
+    assert (
+        only(recommend(Results.from_json(run)))
+        .sentence()
+        .startswith("noop: 0 workers (main process)")
+    )

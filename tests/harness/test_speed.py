@@ -8,20 +8,34 @@ from itertools import count
 
 import pytest
 from pytest_benchmark.utils import get_machine_id
-from synthetic_results import CPU_W0, CPU_W2, JITTER, bench, quiet_baseline, results, scaled
+from synthetic_results import (
+    CPU_W0,
+    CPU_W2,
+    JITTER,
+    bench,
+    derived_json,
+    judged,
+    merged,
+    quiet_baseline,
+    results,
+    scaled,
+)
 
 from loaderbench.cli import main
 from loaderbench.grid import Case
-from loaderbench.judging import derived
-from loaderbench.judging.baseline import merge_runs, write_json_atomic
-from loaderbench.judging.gate import judge
+from loaderbench.judging.baseline import write_json_atomic
 from loaderbench.measuring import speed
+from loaderbench.results import Results
 
 PROBES = (0.050, 0.052, 0.049)  # seconds, one per baseline run
 
 
 def baseline() -> dict:
     return quiet_baseline(speed_probes=PROBES)
+
+
+def mismatch(baseline: dict, current: dict) -> str | None:
+    return speed.mismatch(Results.from_json(baseline), Results.from_json(current))
 
 
 def test_the_probe_keeps_the_fastest_repeat():
@@ -42,7 +56,9 @@ def test_a_baseline_keeps_every_runs_probes():
     assert baseline()["loaderbench"]["baseline"]["speed_probes"] == [
         p for p in PROBES for _ in ("start", "end")
     ]
-    assert speed.recorded(baseline()) == [p for p in PROBES for _ in ("start", "end")]
+    assert Results.from_json(baseline()).speed_probes == [
+        p for p in PROBES for _ in ("start", "end")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -55,7 +71,7 @@ def test_a_baseline_keeps_every_runs_probes():
     ],
 )
 def test_a_probe_beyond_the_tolerance_is_another_speed(probe, phrase):
-    found = speed.mismatch(baseline(), results({CPU_W0: JITTER}, speed_probe=probe))
+    found = mismatch(baseline(), results({CPU_W0: JITTER}, speed_probe=probe))
     if phrase is None:
         assert found is None
     else:
@@ -63,27 +79,27 @@ def test_a_probe_beyond_the_tolerance_is_another_speed(probe, phrase):
 
 
 def test_without_probes_on_either_side_there_is_nothing_to_compare():
-    old = merge_runs([results({CPU_W0: JITTER})] * 2)  # recorded before the probe existed
-    assert speed.mismatch(old, results({CPU_W0: JITTER}, speed_probe=1.0)) is None
-    assert speed.mismatch(baseline(), results({CPU_W0: JITTER})) is None
+    old = merged([results({CPU_W0: JITTER})] * 2)  # recorded before the probe existed
+    assert mismatch(old, results({CPU_W0: JITTER}, speed_probe=1.0)) is None
+    assert mismatch(baseline(), results({CPU_W0: JITTER})) is None
 
 
 def test_a_twice_slower_machine_gets_its_ratios_judged_not_its_seconds():
     """Everything twice as slow, probe included: the seconds say nothing about the code; the
     ratios do, and they are unchanged."""
     slow = results({CPU_W0: scaled(JITTER, 2.0), CPU_W2: scaled(JITTER, 1.0)}, speed_probe=0.1)
-    verdict = judge(baseline(), slow)
+    verdict = judged(baseline(), slow)
     assert verdict.only == "portable" and not verdict.regressed
     assert {row.kind for row in verdict.rows} == {"ratio"}
     assert any(
         "not seconds: this machine ran the speed probe 1.92x slower" in line
         for line in verdict.header
     )
-    assert judge(baseline(), slow, only="all").regressed  # told to judge seconds anyway
+    assert judged(baseline(), slow, only="all").regressed  # told to judge seconds anyway
     same_speed = results(
         {CPU_W0: scaled(JITTER, 2.0), CPU_W2: scaled(JITTER, 1.0)}, speed_probe=0.051
     )
-    verdict = judge(baseline(), same_speed)  # the machine as fast as ever: the code is slower
+    verdict = judged(baseline(), same_speed)  # the machine as fast as ever: the code is slower
     assert verdict.only == "all" and verdict.regressed and not verdict.header
 
 
@@ -113,7 +129,7 @@ def with_startup(run: dict, spawn_factor: float) -> dict:
         bench(Case("io", 2, "spawn"), scaled(JITTER, 3.0 * spawn_factor), "startup"),
     ]
     run["benchmarks"] += startup
-    run["loaderbench"]["derived"] = derived.derive(run["benchmarks"], cores=2)
+    run["loaderbench"]["derived"] = derived_json(run["benchmarks"])
     return run
 
 
@@ -121,7 +137,7 @@ def test_ratios_of_unlike_work_are_not_judged_across_machines():
     """On a slower machine a spawn start-up (interpreter, imports) slows down while an io batch
     (a sleep) does not: startup_ratio moves with the machine, so only the same-work ratios are
     judged; asked for every derived ratio, it shows."""
-    base = merge_runs(
+    base = merged(
         [
             with_startup(
                 results(
@@ -135,10 +151,10 @@ def test_ratios_of_unlike_work_are_not_judged_across_machines():
     slow = with_startup(
         results({CPU_W0: scaled(JITTER, 2.0), CPU_W2: JITTER}, speed_probe=0.1), 1.5
     )
-    verdict = judge(base, slow)
-    judged = {row.name for row in verdict.rows}
-    assert judged == {"speedup[cpu-w2-fork]", "efficiency[cpu-w2-fork]"} and not verdict.regressed
-    everything = judge(base, slow, only="derived")
+    verdict = judged(base, slow)
+    names = {row.name for row in verdict.rows}
+    assert names == {"speedup[cpu-w2-fork]", "efficiency[cpu-w2-fork]"} and not verdict.regressed
+    everything = judged(base, slow, only="derived")
     assert [row.verdict for row in everything.rows if row.name == "startup_ratio[io-w2-spawn]"] == [
         "regressed"
     ]

@@ -87,7 +87,7 @@ def transfer_entry(setting, median):
 
 
 def test_pin_gain_is_pageable_over_pinned_time_at_the_same_size_and_blocking():
-    from loaderbench.judging.derived import derive
+    from synthetic_results import derived_json
 
     rows = [
         transfer_entry(TransferCase("cuda", 32, False, True), 3.0),
@@ -95,7 +95,7 @@ def test_pin_gain_is_pageable_over_pinned_time_at_the_same_size_and_blocking():
         transfer_entry(TransferCase("cuda", 32, True, False), 1.0),  # no pageable partner
         transfer_entry(TransferCase("cuda", 8, False, True), 1.0),
     ]  # no pinned partner
-    (gain,) = derive(rows, cores=2)
+    (gain,) = derived_json(rows)
     assert gain["name"] == "pin_gain[cuda-b32-nonblocking]"
     assert gain["value"] == 2.0 and gain["higher_is_better"] is True
     assert gain["inputs"] == [

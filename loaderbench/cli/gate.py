@@ -1,0 +1,157 @@
+"""`loaderbench gate`: judge a results file against stored numbers (judging.gate), or with
+``--remeasure`` side by side with the baseline's recipe (paired.remeasure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loaderbench.errors import InputError
+from loaderbench.judging.baseline import recording
+from loaderbench.judging.confirm import confirm
+from loaderbench.judging.gate import (
+    add_threshold_options,
+    check_same_runner,
+    judge,
+    load_judgeable,
+    thresholds_from,
+)
+from loaderbench.judging.verdict import Verdict
+from loaderbench.storage import write_atomic
+
+
+def report(verdict: Verdict, markdown_path: Path, preamble: list[str]) -> None:
+    """Print the verdict and write it as markdown."""
+    print("\n".join(preamble))
+    print(verdict.to_text())
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(markdown_path, verdict.to_markdown(preamble))
+    print(f"verdict written to {markdown_path}")
+
+
+def cmd_gate(args) -> int:
+    from loaderbench.judging.baseline import locate_baseline
+
+    if args.remeasure:
+        from loaderbench.paired.remeasure import remeasure
+
+        return remeasure(args)
+    if not 1 <= len(args.files) <= 2:
+        raise InputError(f"expected [BASELINE] CURRENT, got {len(args.files)} paths")
+    current_path = Path(args.files[-1])
+    current = load_judgeable(current_path)
+    if len(args.files) == 2:
+        baseline_path = locate_baseline(Path(args.files[0]))
+    else:
+        runner = current.runner
+        if runner is None:
+            raise InputError(
+                f"{current_path} records no runner class (not written by this "
+                "version's plugin): pass the baseline explicitly: "
+                "loaderbench gate BASELINE CURRENT"
+            )
+        baseline_path = locate_baseline(
+            Path(args.baselines) / runner, runner=runner, fingerprint=current.fingerprint
+        )
+    baseline = load_judgeable(baseline_path)
+    check_same_runner(baseline, current, baseline_path, current_path)
+    thresholds = thresholds_from(args)
+    if args.confirm < 0:
+        raise InputError(
+            f"--confirm must be >= 0 (fresh reruns of a regression), got {args.confirm}"
+        )
+    verdict = judge(baseline, current, thresholds, only=args.only)
+    if args.confirm_side_by_side:
+        from loaderbench.paired.remeasure import confirm_side_by_side
+
+        confirm_side_by_side(verdict, baseline, current, args)
+    confirm(
+        verdict,
+        baseline,
+        current,
+        current_path,
+        runs=args.confirm,
+        rejudge=lambda base, rerun: judge(base, rerun, thresholds, only=verdict.only),
+    )
+    markdown = Path(args.markdown) if args.markdown else current_path.parent / "verdict.md"
+    report(
+        verdict,
+        markdown,
+        [f"baseline: {baseline_path}{recording(baseline)}", f"current:  {current_path}"],
+    )
+    return verdict.exit_code(args.strict)
+
+
+def register(commands) -> None:
+    from loaderbench.paired.ab import add_engine_options
+
+    gate = commands.add_parser(
+        "gate",
+        help="judge results against a baseline (exit 1 on a regression)",
+        description="Judge CURRENT against BASELINE (a file or a baselines/<class>/ folder); with "
+        "CURRENT alone, against baselines/<its runner class>/. With --remeasure, "
+        "rebuild the baseline's environment from its recipe and measure it side by "
+        "side with this one instead (no CURRENT file; anything after -- narrows the "
+        "grid, e.g. -- --lb-profiles=cpu).",
+    )
+    gate.add_argument(
+        "files",
+        nargs="*",
+        metavar="[BASELINE] CURRENT",
+        help="pytest-benchmark JSON files (raw rounds included)",
+    )
+    gate.add_argument(
+        "--baselines",
+        default="baselines",
+        metavar="DIR",
+        help="where baselines/<runner class>/ live. Default: baselines",
+    )
+    gate.add_argument(
+        "--confirm",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rerun each regression's benchmarks in N fresh pytest processes (same "
+        "interpreter, directory and arguments as CURRENT's run); it stands only "
+        "if every rerun regresses too. Default: 0 (make bench: 2)",
+    )
+    gate.add_argument(
+        "--markdown",
+        metavar="PATH",
+        help="where to write the verdict table. Default: verdict.md beside CURRENT",
+    )
+    add_threshold_options(gate)
+    gate.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 when no row regressed but some are inconclusive",
+    )
+    remeasure = gate.add_argument_group("side by side with the baseline's recipe (--remeasure)")
+    remeasure.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="rebuild the environment the baseline records (its Python, "
+        "packages, project commit; a cached virtualenv) and measure it "
+        "side by side with this one",
+    )
+    remeasure.add_argument(
+        "--confirm-side-by-side",
+        action="store_true",
+        help="measure the benchmarks of every regressed time row side by "
+        "side with the baseline's recipe; the regression stands only if "
+        "it repeats there (make bench does; rows the engine cannot "
+        "measure are left to --confirm)",
+    )
+    remeasure.add_argument(
+        "--out",
+        default="results/remeasure",
+        metavar="DIR",
+        help="where the remeasured verdict goes. Default: results/remeasure",
+    )
+    remeasure.add_argument(
+        "--venvs",
+        default=".venv-ab",
+        metavar="DIR",
+        help="where rebuilt environments are cached. Default: .venv-ab",
+    )
+    add_engine_options(remeasure, thresholds=False)
+    gate.set_defaults(run=cmd_gate)

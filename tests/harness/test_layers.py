@@ -1,0 +1,120 @@
+"""The package's shape: imports point one way between its folders, and the commands that only read
+results start without torch."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from synthetic_results import CPU_W0, CPU_W2, JITTER, merged, results, scaled
+
+import bench_datasets
+from loaderbench import grid
+
+PACKAGE = Path(__file__).resolve().parents[2] / "loaderbench"
+
+#: Bottom to top: a module may import from its own layer or any layer below it, never above.
+LAYERS = {
+    "foundation": 0,  # errors, storage, results, grid, machine, runner
+    "measuring": 1,
+    "judging": 2,
+    "paired": 3,
+    "presenting": 4,
+    "tuning": 5,
+    "suite": 5,
+    "cli": 5,
+    "api": 5,  # loaderbench/__init__.py and __main__.py: the public entry points
+}
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] != "loaderbench":
+        raise ValueError(module)
+    if len(parts) == 1 or parts[1] in ("__init__", "__main__"):
+        return "api"
+    return parts[1] if parts[1] in LAYERS else "foundation"
+
+
+def module_name(path: Path, root: Path = PACKAGE) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+def imports_of(path: Path, root: Path = PACKAGE) -> list[tuple[int, str]]:
+    """(line, module) of every loaderbench import in ``path``, lazy ones inside functions too."""
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module))
+    return [(line, m) for line, m in found if m == "loaderbench" or m.startswith("loaderbench.")]
+
+
+def upward_imports(root: Path = PACKAGE) -> list[str]:
+    wrong = []
+    for path in sorted(root.rglob("*.py")):
+        own = layer_of(module_name(path, root))
+        for line, imported in imports_of(path, root):
+            if imported == "loaderbench":
+                continue  # the package itself (its version); its entry points are not reached
+            if LAYERS[layer_of(imported)] > LAYERS[own]:
+                wrong.append(f"{path.relative_to(root.parent)}:{line} ({own}) imports {imported}")
+    return wrong
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    assert upward_imports() == []
+
+
+def test_the_layer_check_finds_an_upward_import(tmp_path):
+    package = tmp_path / "loaderbench"
+    (package / "judging").mkdir(parents=True)
+    (package / "judging" / "gate.py").write_text(
+        "def f():\n    from loaderbench.presenting import report\n"
+    )
+    assert upward_imports(package) == [
+        "loaderbench/judging/gate.py:2 (judging) imports loaderbench.presenting"
+    ]
+
+
+def test_the_grid_knows_the_profiles_without_importing_them():
+    """grid.py spells out the profile names so that reading results needs no torch."""
+    assert grid.ALL_PROFILES == tuple(bench_datasets.PROFILES)
+    assert grid.USER_PROFILE == bench_datasets.USER_PROFILE
+
+
+READ_ONLY_COMMANDS = """
+import sys
+from loaderbench.cli import build_parser, main
+build_parser()
+codes = [main(["table", sys.argv[1]]), main(["gate", sys.argv[2], sys.argv[1], "--markdown", sys.argv[3]])]
+heavy = sorted(m for m in ("torch", "matplotlib") if m in sys.modules)
+print(codes, heavy)
+"""
+
+
+def test_the_commands_that_read_results_import_no_torch(tmp_path):
+    current, baseline = tmp_path / "current.json", tmp_path / "baseline.json"
+    current.write_text(json.dumps(results({CPU_W0: JITTER, CPU_W2: scaled(JITTER, 0.5)})))
+    runs = [results({CPU_W0: scaled(JITTER, f), CPU_W2: scaled(JITTER, f / 2)}) for f in (1, 1.02)]
+    baseline.write_text(json.dumps(merged(runs)))
+    done = subprocess.run(
+        [sys.executable, "-c", READ_ONLY_COMMANDS, current, baseline, tmp_path / "v.md"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[0, 0] []", done.stdout
