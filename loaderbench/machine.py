@@ -7,6 +7,8 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
+from typing import Any
 
 import psutil
 
@@ -31,7 +33,7 @@ def usable_cores() -> int:
 def torch_info() -> dict:
     import torch
 
-    info = {
+    info: dict[str, Any] = {
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "gpu": None,
@@ -91,7 +93,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def kind_differences(a: dict, b: dict) -> list[str]:
+def kind_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     """``field a vs b`` for each machine-kind field two fingerprints disagree on."""
     return [
         f"{key} {a.get(key)} vs {b.get(key)}"
@@ -100,7 +102,7 @@ def kind_differences(a: dict, b: dict) -> list[str]:
     ]
 
 
-def kind_slug(fp: dict) -> str:
+def kind_slug(fp: Mapping[str, Any]) -> str:
     """A file-name-safe name of a machine kind: "amd-epyc-2cpu", "...-nvidia-a10g"."""
     parts = [str(fp.get("cpu_model") or "unknown-cpu"), f"{fp.get('usable_cores')}cpu"]
     if fp.get("gpu"):

@@ -40,9 +40,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from pytest_benchmark.utils import get_machine_id
 
@@ -268,7 +270,9 @@ def _kind(path: Path) -> dict:
     return dict(load_results(path).fingerprint)
 
 
-def locate_baseline(path: Path, runner: str | None = None, fingerprint: dict | None = None) -> Path:
+def locate_baseline(
+    path: Path, runner: str | None = None, fingerprint: Mapping[str, Any] | None = None
+) -> Path:
     """``path`` itself when a file. In a folder: the latest baseline recorded on ``fingerprint``'s
     machine kind (this Python's machine id first), else the latest of any kind (the verdict then
     judges ratios only, and says why)."""
@@ -289,7 +293,7 @@ def locate_baseline(path: Path, runner: str | None = None, fingerprint: dict | N
     return max(own or files, key=lambda f: f.name)
 
 
-def same_kind_baselines(folder: Path, fingerprint: dict) -> list[Path]:
+def same_kind_baselines(folder: Path, fingerprint: Mapping[str, Any]) -> list[Path]:
     """The baselines in ``folder`` recorded on ``fingerprint``'s machine kind."""
     return [
         f for f in baseline_files(folder) if not machine.kind_differences(_kind(f), fingerprint)
@@ -338,7 +342,7 @@ def pytest_command(python: str, out: Path, runner: str, args: list[str]) -> list
     ]
 
 
-def run_grid(command: list[str], label: str, *, slot: tuple[int, int] = (0, 1)) -> dict:
+def run_grid(command: list[str], label: str, *, slot: tuple[int, int] = (0, 1)) -> Results:
     """Run ``command`` (output passes through) as run ``slot`` = (k, n) of a series, its memory
     layout randomised (layout.py); its results, or an InputError saying what failed."""
     if not Path("tests/benchmarks").is_dir():

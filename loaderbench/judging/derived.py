@@ -171,7 +171,7 @@ def per_round(entry: Derived, rounds: dict[str, list[float]]) -> list[float] | N
     their runs in the same order for every benchmark, so index pairing stays within one run.
     None when an input's rounds are absent or the kind has no per-round form.
     """
-    inputs = [rounds.get(name) for name in entry.inputs]
+    inputs = [rounds.get(name) or [] for name in entry.inputs]
     if len(inputs) != 2 or not all(inputs):
         return None
     first, second = inputs

@@ -103,6 +103,7 @@ def cross_machine_only(baseline: Results, current: Results, header: list[str]) -
     """ "portable" when the two results came from different machine kinds or from machines of
     different speed (an explanation is added to ``header``), else "all"."""
     base_fp, cur_fp = baseline.fingerprint, current.fingerprint
+    why: str | None
     if base_fp and cur_fp and machine.kind_differences(base_fp, cur_fp):
         why = (
             f"the baseline was recorded on another machine kind ({machine.kind_slug(base_fp)}, "
@@ -191,13 +192,13 @@ def judge(
                 )
             )
     default = thresholds.default
-    rule = (
+    rule_text = (
         f"regressed = the {1 - default.alpha:.0%} prediction interval from the baseline's "
         f"runs lies beyond no change and the change exceeds {default.min_effect:.0%} (memory: "
         f"{default.memory_min_mb:g} MB); unchanged = the interval within +/- that; "
         f"thresholds: {thresholds.source}"
     )
-    return Verdict(rows, header, rule, only=only)
+    return Verdict(rows, header, rule_text, only=only)
 
 
 def _worker_quantity_applies(quantity: str, bench: Benchmark) -> bool:

@@ -18,6 +18,7 @@ Times and ratios are judged as factors (1.10x = 10% slower), memory as a differe
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loaderbench.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION
@@ -127,6 +128,8 @@ def judge_factor(
     """Fill ``row.verdict`` and ``row.note`` from its factor ``change`` in [``low``, ``high``]
     (seconds, or a ratio in the direction ``higher_is_better`` says). ``why_not``: what would
     settle the row, said when it stays inconclusive."""
+    if row.change is None or row.low is None or row.high is None:
+        raise ValueError(f"{row.name}: a factor is judged from its change and interval")
     flip = -1.0 if row.higher_is_better else 1.0
     low, high = sorted(flip * math.log(v) for v in (row.low, row.high))
     words = ("worse", "better") if row.higher_is_better else ("slower", "faster")
@@ -157,6 +160,8 @@ def judge_difference(row: Row, *, min_mb: float) -> Row:
             "no change" if abs(mb) < 0.05 else f"{abs(mb):,.1f} MB {'more' if mb > 0 else 'less'}"
         )
 
+    if row.change is None or row.low is None or row.high is None:
+        raise ValueError(f"{row.name}: a difference is judged from its change and interval")
     return _judge(row, row.change, row.low, row.high, min_mb, True, moved, f"{min_mb:g} MB", "")
 
 
@@ -236,7 +241,7 @@ class Verdict:
     def ordered_rows(self) -> list[Row]:
         return sorted(self.rows, key=lambda row: VERDICTS.index(row.verdict))
 
-    def to_markdown(self, preamble: list[str] = ()) -> str:
+    def to_markdown(self, preamble: Sequence[str] = ()) -> str:
         lines = ["# Regression verdict", "", f"**{self.result()}**: {self.summary()}", ""]
         lines += [f"- {line}" for line in preamble]
         lines += [f"- **{line}**" for line in self.header]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from torch.utils.data import DataLoader
 
 from loaderbench.grid import Case
-from loaderbench.judging.derived import STARTUP, THROUGHPUT
 from loaderbench.measuring.loaders import drain, shutdown
+from loaderbench.results import STARTUP, THROUGHPUT
 
 __all__ = [
     "STARTUP",
@@ -46,7 +46,7 @@ def first_batch(benchmark, loader: DataLoader, rounds: int):
     Each round's workers are shut down in the next round's set-up (untimed) and at the end here,
     never in a pedantic teardown, which pytest-benchmark skips under --benchmark-disable.
     """
-    live = []
+    live: list = []
 
     def stop_previous(finish: bool = True):
         while live:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import time
 
+from loaderbench.results import Results
+
 REPEATS = 7
 LOOP = 400_000  # 29-51 ms per repeat on the 2-core AMD EPYC machine of 2026-11-25
 #: How far outside the baseline's range of probes a candidate's probe may lie before the two are
@@ -43,28 +45,10 @@ def probe(repeats: int = REPEATS, loop: int = LOOP, clock=time.perf_counter) -> 
     return best
 
 
-def recorded(results: dict) -> list[float]:
-    """Every probe a results file carries: a run's start and end, or a baseline's runs' probes."""
-    info = results.get("loaderbench")
-    if not isinstance(info, dict):
-        return []
-    baseline = info.get("baseline")
-    if isinstance(baseline, dict) and isinstance(baseline.get("speed_probes"), list):
-        values = baseline["speed_probes"]
-    else:
-        probes = info.get("speed_probe")
-        values = list(probes.values()) if isinstance(probes, dict) else []
-    return [
-        float(v)
-        for v in values
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-    ]
-
-
-def mismatch(baseline: dict, current: dict, tolerance: float = TOLERANCE) -> str | None:
+def mismatch(baseline: Results, current: Results, tolerance: float = TOLERANCE) -> str | None:
     """Why ``current`` ran at another speed than ``baseline`` (a phrase), or None when its probes
     lie within ``tolerance`` of the baseline's range, or either side has none to compare."""
-    base, cur = recorded(baseline), recorded(current)
+    base, cur = baseline.speed_probes, current.speed_probes
     if not base or not cur:
         return None
     low, high = min(base), max(base)

@@ -9,7 +9,7 @@ report presents; it exits 0 whatever the verdict (``loaderbench gate`` is what f
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,7 +218,7 @@ def _recommendations(results: Results) -> list[str]:
 
 def _table(section: Section, by_panel: dict[str, list[Point]]) -> list[str]:
     header = ["profile", "case", section.value_column]
-    if section.compare:
+    if section.compare and section.compare_column:
         header.append(section.compare_column)
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for panel, points in by_panel.items():
@@ -254,7 +254,7 @@ class Report:
     plots: list[Path]
 
 
-def build(results: Results, out: Path, *, source: str, verdict: list[str] = ()) -> Report:
+def build(results: Results, out: Path, *, source: str, verdict: Sequence[str] = ()) -> Report:
     """Render the report for ``results`` (``verdict``: its markdown lines, first) and write its
     plots into ``out`` (which must exist)."""
     top = _heading(results, source) + list(verdict)

@@ -40,11 +40,11 @@ def format_table(results: Results) -> str:
         return "no loaderbench grid results in this file"
     widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
     out, previous = [], None
-    for i, row in enumerate([header, *lines]):
-        shown = list(row)
-        if i and row[0] == previous:
+    for i, shown_row in enumerate([header, *lines]):
+        shown = list(shown_row)
+        if i and shown_row[0] == previous:
             shown[0] = ""  # print each profile's name once
-        previous = row[0] if i else None
+        previous = shown_row[0] if i else None
         out.append(
             "  ".join(
                 c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(shown, widths))
