@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -468,6 +468,41 @@ def _invocation(recorded: Any) -> Invocation | None:
 def benchmarks_of(entries: Iterable[dict]) -> list[Benchmark]:
     """The model of pytest-benchmark's benchmark entries as its hooks see them (suite.plugin)."""
     return [Benchmark.from_json(e) for e in entries if isinstance(_mapping(e).get("stats"), dict)]
+
+
+# --- writing what a run records (suite.plugin's pytest-benchmark hooks) ----------------------------
+
+
+def write_fingerprint(machine_info: dict, fingerprint: Mapping[str, Any]) -> None:
+    """Put the machine's fingerprint into pytest-benchmark's ``machine_info``, in place."""
+    machine_info["loaderbench"] = dict(fingerprint)
+
+
+def write_run(
+    output_json: dict,
+    *,
+    derive: Callable[[list[Benchmark]], list[Derived]],
+    runner: str,
+    settings: Mapping[str, Any],
+    speed_probe: Mapping[str, float],
+    invocation: Invocation,
+) -> None:
+    """Add loaderbench's section to the JSON pytest-benchmark is about to write, in place: the
+    ratios ``derive`` finds among its benchmarks, the runner class, the run ``settings`` (as
+    Results.settings reads them), the speed probe at the run's start and end, and how the run
+    was started (for confirming reruns)."""
+    benchmarks = benchmarks_of(_list(output_json.get("benchmarks")))
+    output_json["loaderbench"] = {
+        "derived": [entry.to_json() for entry in derive(benchmarks)],
+        **{key: value for key, value in settings.items() if key in _SETTINGS},
+        "runner": runner,
+        "speed_probe": dict(speed_probe),
+        "invocation": {
+            "python": invocation.python,
+            "directory": invocation.directory,
+            "args": list(invocation.args),
+        },
+    }
 
 
 # --- reading a file -------------------------------------------------------------------------------

@@ -14,11 +14,10 @@ import pytest
 
 import bench_datasets
 from bench_datasets import USER_PROFILE, UserDatasetError
-from loaderbench import machine, runner
+from loaderbench import machine, results, runner
 from loaderbench.grid import Grid, GridError, select
 from loaderbench.judging import derived
 from loaderbench.measuring import inject, layout, leaks, sharing, speed
-from loaderbench.results import benchmarks_of
 from loaderbench.suite import hypothesis_profiles, publish
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
@@ -313,17 +312,13 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine.scrub(machine_info)
-    machine_info["loaderbench"] = machine.fingerprint()
+    results.write_fingerprint(machine_info, machine.fingerprint())
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     state = config.stash.get(_STATE, None)
     cores = machine.usable_cores()
-    output_json["loaderbench"] = {
-        "derived": [
-            entry.to_json()
-            for entry in derived.derive(benchmarks_of(output_json.get("benchmarks", [])), cores)
-        ],
+    settings = {
         "grid": state.grid.name if state else None,
         "cost_scale": state.cost_scale if state else 1.0,
         **({"injected": state.injected} if state and state.injected else {}),
@@ -332,18 +327,23 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
             if state and state.datasets.worker_ballast_mb
             else {}
         ),
-        "runner": state.runner if state else runner.default_runner(),
         "layout_pad": layout.recorded_pad(),
+    }
+    results.write_run(
+        output_json,
+        derive=lambda found: derived.derive(found, cores),
+        runner=state.runner if state else runner.default_runner(),
+        settings=settings,
         # The machine's speed as the run began and as it ended (speed.py): a verdict judges
         # seconds only against a baseline whose machine ran the same probe about as fast.
-        "speed_probe": {
+        speed_probe={
             **({"start": config.stash[_SPEED_AT_START]} if _SPEED_AT_START in config.stash else {}),
             "end": speed.probe(),
         },
         # What `loaderbench gate --confirm` needs to start this same run again, narrowed.
-        "invocation": {
-            "python": sys.executable,
-            "directory": str(config.invocation_params.dir),
-            "args": [str(a) for a in config.invocation_params.args],
-        },
-    }
+        invocation=results.Invocation(
+            sys.executable,
+            str(config.invocation_params.dir),
+            tuple(str(a) for a in config.invocation_params.args),
+        ),
+    )
