@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset, get_worker_info
 
+from .sized import SizedDataset
+
 MB = 2**20
 
 #: What this (worker) process holds: allocated once, on its first sample, and written to, so that
@@ -17,7 +19,7 @@ class WorkerBallast(Dataset):
     """``dataset`` unchanged, except that each worker process allocates and keeps ``mb`` MB as it
     loads its first sample. The main process (num_workers=0) holds nothing more."""
 
-    def __init__(self, dataset: Dataset, mb: float):
+    def __init__(self, dataset: SizedDataset, mb: float):
         if mb <= 0:
             raise ValueError(f"worker ballast must be > 0 MB, got {mb}")
         self.dataset, self.mb = dataset, mb

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from torch.utils.data import Dataset, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .sized import SizedDataset
 
 
 class ShardedIterable(IterableDataset):
@@ -12,7 +14,7 @@ class ShardedIterable(IterableDataset):
     check that catches it).
     """
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: SizedDataset):
         self.dataset = dataset
 
     def __len__(self) -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -110,13 +111,21 @@ class RecordFile(Dataset):
         self.handle.close()
 
 
+class _Record(TypedDict):
+    id: int
+    label: int
+    score: float
+
+
 class RecordList(Dataset):
     """``records`` small Python dicts in one list, each sample read from one of them. Reading a
     dict writes its reference count (and its values'), which un-shares the memory page it lives
     on: every fork worker ends the epoch with its own copy of most of the list."""
 
     def __init__(self, records: int = 200_000):
-        self.records = [{"id": j, "label": j % 10, "score": j / records} for j in range(records)]
+        self.records: list[_Record] = [
+            {"id": j, "label": j % 10, "score": j / records} for j in range(records)
+        ]
 
     def __len__(self) -> int:
         return len(self.records)

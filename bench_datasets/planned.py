@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Sized
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ class Plan(NamedTuple):
     """What a worker must do for one sample: the content's key ``(seed, index)`` and how long to take."""
 
     seed: int
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index on purpose
     delay_ms: int = 0
     probe: bool = False  # report on the worker's randomness (worker_report) instead of content
 
@@ -129,7 +129,8 @@ class PlanningSampler(Sampler):
                 yield self._plan(int(item))
 
     def __len__(self) -> int:
-        return len(self.source)
+        # A source without a length (or none yet) raises TypeError here, as len(source) would.
+        return len(cast(Sized, self.source))
 
 
 # --- worker randomness -------------------------------------------------------------------------

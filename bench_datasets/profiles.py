@@ -211,7 +211,7 @@ def make_jpeg(seed: int, index: int, side: int, quality: int = 90) -> bytes:
 
     rng = np.random.default_rng([seed, index])
     small = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
-    image = Image.fromarray(small).resize((side, side), Image.BILINEAR)
+    image = Image.fromarray(small).resize((side, side), Image.Resampling.BILINEAR)
     grain = rng.integers(-12, 13, size=(side, side, 3))
     pixels = np.clip(np.asarray(image, dtype=np.int16) + grain, 0, 255).astype(np.uint8)
     out = io.BytesIO()
@@ -306,7 +306,7 @@ class PyObjDataset(ProfiledDataset):
 
     def __getitem__(self, index: int):
         span = self._span(self._check(index))
-        if self.storage == "list":
+        if isinstance(self._store, list):  # storage == "list"
             total = 0.0
             for _, value in self._store[span.start : span.stop]:
                 total += value

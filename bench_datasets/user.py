@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sized
+from typing import cast
 
 from torch.utils.data import Dataset, IterableDataset
 
@@ -55,7 +56,7 @@ def make_user_dataset(spec: str, option: str = "--lb-dataset") -> Dataset:
         )
     if not isinstance(dataset, IterableDataset):
         try:
-            len(dataset)
+            len(cast(Sized, dataset))  # a probe: Dataset declares no __len__
         except TypeError:
             raise UserDatasetError(
                 f"{option}: {spec}() returned a map-style dataset without __len__; "

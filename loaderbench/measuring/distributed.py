@@ -152,7 +152,7 @@ def _epochs_from_store(store, rank: int):
         if store.get(key) == b"stop":
             return
         yield epoch
-        store.set(f"done/{epoch}/{rank}", b"1")
+        store.set(f"done/{epoch}/{rank}", "1")
         epoch += 1
 
 
@@ -206,7 +206,7 @@ def _rank_main(
     )
     try:
         serve_rank(rank, world_size, job, _epochs_from_store(store, rank), out_path)
-        store.set(f"finished/{rank}", b"1")
+        store.set(f"finished/{rank}", "1")
     finally:
         dist.destroy_process_group()
 
@@ -236,9 +236,10 @@ class World:
     start_method: str = "spawn"
     epochs_run: int = 0
     left_behind: list = field(default_factory=list)  # pids alive after every rank exited by itself
-    _context: object = field(default=None, repr=False)
-    _store: object = field(default=None, repr=False)
-    _waiter: object = field(default=None, repr=False)  # a second connection, for blocking waits
+    # Set by __enter__ (the stores are released again on leaving):
+    _context: torch_mp.ProcessContext | None = field(default=None, repr=False)
+    _store: dist.TCPStore | None = field(default=None, repr=False)
+    _waiter: dist.TCPStore | None = field(default=None, repr=False)  # for blocking waits
     _dir: str | None = field(default=None, repr=False)
     _seen: dict = field(default_factory=dict, repr=False)
     _rank_pids: tuple = field(default=(), repr=False)
@@ -253,6 +254,7 @@ class World:
 
     @property
     def out_path(self) -> str:
+        assert self._dir is not None, "only inside the with block"
         return os.path.join(self._dir, "rank0.pt")
 
     def __enter__(self) -> World:
@@ -322,7 +324,8 @@ class World:
     def epoch(self, timeout_s: float | None = None) -> None:
         """Run one epoch on every rank; return when every rank has finished it."""
         k = self.epochs_run
-        self._store.set(f"cmd/{k}", b"run")
+        assert self._store is not None, "only inside the with block"
+        self._store.set(f"cmd/{k}", "run")
         self._await([f"done/{k}/{r}" for r in range(self.world_size)], timeout_s)
         self.epochs_run += 1
 
@@ -334,7 +337,8 @@ class World:
     def finish(self, timeout_s: float | None = None) -> dict:
         """Stop the ranks after the epochs run so far; return rank 0's records (see serve_rank)."""
         self._snapshot()  # the workers are up now: survivors() can then vouch for their exit too
-        self._store.set(f"cmd/{self.epochs_run}", b"stop")
+        assert self._store is not None and self._context is not None, "only inside the with block"
+        self._store.set(f"cmd/{self.epochs_run}", "stop")
         self._await([f"finished/{r}" for r in range(self.world_size)], timeout_s)
         deadline = time.monotonic() + (timeout_s or self.job.timeout_s)
         while self._running_sentinels():
@@ -348,6 +352,7 @@ class World:
         return torch.load(self.out_path, weights_only=True)
 
     def _running_sentinels(self) -> list:
+        assert self._context is not None, "only inside the with block"
         return [p.sentinel for p in self._context.processes if p.exitcode is None]
 
     def _await(self, keys: list[str], timeout_s: float | None) -> None:
@@ -357,13 +362,15 @@ class World:
         waits on that pipe and on the ranks' sentinels at once: no polling, so no CPU is taken
         from the ranks and the epoch's end is seen the moment it happens.
         """
+        store, waiting = self._store, self._waiter
+        assert store is not None and waiting is not None, "only inside the with block"
         timeout = timeout_s or self.job.timeout_s
         deadline = time.monotonic() + timeout
         reader, writer = multiprocessing.Pipe(duplex=False)
 
         def wait_for_keys():
             try:
-                self._waiter.wait(keys, timedelta(seconds=timeout))
+                waiting.wait(keys, timedelta(seconds=timeout))
             except dist.DistStoreError:
                 pass  # the deadline below says so
             finally:
@@ -378,14 +385,14 @@ class World:
                     multiprocessing.connection.wait(
                         [reader, *self._running_sentinels()], timeout=remaining
                     )
-                if self._store.check(keys):
+                if store.check(keys):
                     return
                 self._check_ranks()
                 self._check_deadline(deadline, f"report {keys[0].rsplit('/', 1)[0]}")
         finally:
             for key in keys:  # release the waiting thread however this ended
-                if not self._store.check([key]):
-                    self._store.set(key, b"abandoned")
+                if not store.check([key]):
+                    store.set(key, "abandoned")
             waiter.join()
             reader.close()
             writer.close()
@@ -411,6 +418,7 @@ class World:
                 self._seen.setdefault(proc.pid, proc)
 
     def _check_ranks(self) -> None:
+        assert self._context is not None, "only inside the with block"
         self._snapshot()
         if not any(p.exitcode not in (None, 0) for p in self._context.processes):
             return

@@ -79,14 +79,14 @@ def install(delays: dict[str, float]) -> None:
     os.environ[ENV_VAR] = json.dumps(delays)
     torch_worker._worker_loop = delayed_worker_loop
     if delays.get("main-batch-delay"):
-        _BaseDataLoaderIter.__next__ = _delayed_next
+        _BaseDataLoaderIter.__next__ = _delayed_next  # type: ignore[method-assign]  # patched on purpose
 
 
 def uninstall() -> None:
     """Undo ``install`` in this process (workers started later run unchanged)."""
     os.environ.pop(ENV_VAR, None)
     torch_worker._worker_loop = _ORIGINAL_WORKER_LOOP
-    _BaseDataLoaderIter.__next__ = _ORIGINAL_NEXT
+    _BaseDataLoaderIter.__next__ = _ORIGINAL_NEXT  # type: ignore[method-assign]  # restores the original
 
 
 #: The delays the worker loop of this (worker) process runs with, once it has started.
@@ -113,8 +113,9 @@ def delayed_worker_loop(*args, **kwargs):
     if delays.get("worker-start-delay"):
         time.sleep(delays["worker-start-delay"])
     if delays.get("worker-batch-delay"):
-        args = list(args)
-        args[3] = _DelayedQueue(args[3], delays["worker-batch-delay"])  # data_queue
+        patched = list(args)
+        patched[3] = _DelayedQueue(patched[3], delays["worker-batch-delay"])  # data_queue
+        args = tuple(patched)
     return _ORIGINAL_WORKER_LOOP(*args, **kwargs)
 
 

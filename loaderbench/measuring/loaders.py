@@ -6,6 +6,7 @@ import multiprocessing
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
@@ -26,7 +27,7 @@ def build_loader(
     """A DataLoader for ``case``: the start method is always passed explicitly (never the platform
     default, which changed from fork to forkserver in Python 3.14) and worker loaders always have
     a timeout, so a hung worker becomes an error instead of a stuck job."""
-    kwargs = dict(batch_size=case.batch_size, num_workers=case.num_workers)
+    kwargs: dict[str, Any] = dict(batch_size=case.batch_size, num_workers=case.num_workers)
     if case.num_workers:
         kwargs.update(
             multiprocessing_context=multiprocessing.get_context(case.start_method),

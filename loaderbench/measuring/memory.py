@@ -130,8 +130,8 @@ class PssSampler:
         self.peak.samples += 1
         if total > self.peak.total:
             self.peak.total, self.peak.by_process = total, by_process
-        if usage and all(u.anon is not None for u in usage.values()):
-            anon = {pid: u.anon for pid, u in usage.items()}
+        anon = {pid: u.anon for pid, u in usage.items() if u.anon is not None}
+        if usage and len(anon) == len(usage):  # every process says its anonymous part
             if self.peak.anon_total is None or sum(anon.values()) > self.peak.anon_total:
                 self.peak.anon_total, self.peak.anon_by_process = sum(anon.values()), anon
 
@@ -207,6 +207,7 @@ def sampled_steady_state(benchmark, loader: DataLoader, rounds: int) -> tuple[di
     The baseline is read before the first epoch starts the loader's workers.
     """
     baseline = process_pss(os.getpid())
+    assert baseline is not None  # this process has not gone
     drain(loader)
     with loader_sampler(loader) as sampler:
         batches, samples = benchmark.pedantic(drain, args=(loader,), rounds=rounds, iterations=1)

@@ -54,7 +54,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(fn: Callable[[], None], device: torch.device) -> float:
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
     synchronize(device)
     start = time.perf_counter()
     fn()
@@ -91,7 +91,7 @@ class TrainingStep:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     compute: str = "wait"
     non_blocking: bool = False
-    _work: Callable[[], None] | None = field(default=None, init=False, repr=False)
+    _work: Callable[[], object] = field(init=False, repr=False)  # set by __post_init__
 
     def __post_init__(self):
         if self.duration_s < 0:
@@ -101,7 +101,7 @@ class TrainingStep:
         self.device = torch.device(self.device)
         self._work = self._make_work()
 
-    def _make_work(self) -> Callable[[], None]:
+    def _make_work(self) -> Callable[[], object]:
         if self.compute == "matmul":
             a = torch.randn(MATMUL_SIDE, MATMUL_SIDE, device=self.device)
             reps = calibrate_matmuls(self.device, self.duration_s) if self.duration_s else 0

@@ -26,13 +26,14 @@ class DescriptorExhaustion(RuntimeError):
 def is_fd_exhaustion(exc: BaseException) -> bool:
     """True when ``exc`` or anything in its cause/context chain says descriptors ran out."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, OSError) and link.errno in (errno.EMFILE, errno.ENFILE):
             return True
-        if any(symptom in str(exc) for symptom in _SYMPTOMS):
+        if any(symptom in str(link) for symptom in _SYMPTOMS):
             return True
-        exc = exc.__cause__ or exc.__context__
+        link = link.__cause__ or link.__context__
     return False
 
 

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import default_collate
 
+from bench_datasets.sized import SizedDataset
 from loaderbench.measuring.overlap import synchronize
 
 GB = 1e9
@@ -57,7 +58,7 @@ class TransferCase:
         }
 
 
-def collated_batch(dataset: Dataset, batch_size: int) -> torch.Tensor:
+def collated_batch(dataset: SizedDataset, batch_size: int) -> torch.Tensor:
     """The data of ``batch_size`` samples collated as a DataLoader does (indices wrap around)."""
     samples = [dataset[i % len(dataset)] for i in range(batch_size)]
     data, _ = default_collate(samples)

@@ -311,7 +311,11 @@ class Engine:
         plan = tally.plan
         duet = cores is not None and plan.duet and side_a is not side_b
         tally.mode = "duet" if duet else "alternate"
-        cpu_a, cpu_b = (cores[block % 2], cores[(block + 1) % 2]) if duet else (None, None)
+        cpu_a, cpu_b = (
+            (cores[block % 2], cores[(block + 1) % 2])
+            if duet and cores is not None
+            else (None, None)
+        )
         begun = time.monotonic()
         # Both sides set up at once, the one asked first drawn: a side whose workers always
         # started first would carry whatever that does to them into every block.
@@ -385,7 +389,7 @@ def reported(estimate: PairedEstimate, plan: Plan) -> tuple[float, float | None,
     """(value, low, high) as the row reports it: b/a, or a/b for an inverted ratio."""
     if not plan.inverted:
         return estimate.ratio, estimate.low, estimate.high
-    if estimate.low is None:
+    if estimate.low is None or estimate.high is None:  # both None together (one block)
         return 1 / estimate.ratio, None, None
     return 1 / estimate.ratio, 1 / estimate.high, 1 / estimate.low
 

@@ -127,7 +127,12 @@ def find_python(version: str) -> str:
         if found
         else None
     )
-    if said is None or said.returncode != 0 or not said.stdout.startswith(wanted + "."):
+    if (
+        found is None
+        or said is None
+        or said.returncode != 0
+        or not said.stdout.startswith(wanted + ".")
+    ):
         raise InputError(
             f"the baseline was recorded with Python {version}; no python{wanted} is "
             "on PATH to rebuild it with (install it, or re-record the baseline "

@@ -25,9 +25,14 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from loaderbench.paired import protocol
+
+if TYPE_CHECKING:  # torch is imported only once a side measures
+    from torch.utils.data import DataLoader
 
 #: The settings a side takes, as a benchmark run takes them (plugin.py): name -> help.
 SETTINGS = {
@@ -70,10 +75,10 @@ def parse_settings(args: list[str]) -> argparse.Namespace:
 class Held:
     """A loader in one slot and how to time a round of it."""
 
-    loader: object
+    loader: DataLoader
     measure: str
     samples: int | None  # one epoch's samples, to check every timed epoch delivers them all
-    step: object = None
+    step: Callable[[Any], object] | None = None
 
 
 class Side:
@@ -82,8 +87,9 @@ class Side:
     def __init__(self, datasets):
         self.datasets = datasets
         self.slots: dict[str, Held] = {}
-        self._affinity = None
-        self._threads = None
+        # Set together by _pin: what _unpin restores.
+        self._affinity: set[int] | None = None
+        self._threads: int | None = None
 
     def setup(self, slot: str, case: dict, measure: str, cpu: int | None = None) -> dict:
         from loaderbench.grid import Case
@@ -93,18 +99,18 @@ class Side:
         self.teardown(slot)
         if measure not in protocol.MEASURES:
             raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(protocol.MEASURES)}")
-        case = Case.from_dict(case)
+        grid_case = Case.from_dict(case)
         if cpu is not None:
             self._pin(cpu)
-        dataset = self.datasets.get(case.profile)
-        loader = build_loader(dataset, case, persistent=measure != "startup")
+        dataset = self.datasets.get(grid_case.profile)
+        loader = build_loader(dataset, grid_case, persistent=measure != "startup")
         held = Held(loader, measure, epoch_length(dataset))
         self.slots[slot] = held
         if measure == "overlap":
             from loaderbench.measuring.overlap import step_for
 
             held.step = step_for(loader, "cpu")
-        if measure == "startup" and case.num_workers:
+        if measure == "startup" and grid_case.num_workers:
             # Every round starts its workers anew, and a first round measured no slower here
             # (spawn, 2 workers: 2.29 s, then 2.31, 2.31, 2.28 s): no warm-up, whose cost in
             # a spawn case is a whole pair's.
@@ -147,7 +153,7 @@ class Side:
     def _unpin(self) -> None:
         import torch
 
-        if self._affinity is not None:
+        if self._affinity is not None and self._threads is not None:
             os.sched_setaffinity(0, self._affinity)
             torch.set_num_threads(self._threads)
             self._affinity = self._threads = None

@@ -99,6 +99,9 @@ class SideProcess:
             raise SideError(
                 f"side {spec.label} ({spec.what}): cannot start {spec.python}: {exc.strerror}"
             ) from None
+        # Both are pipes (PIPE above), never None.
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._stdin, self._stdout = self.proc.stdin, self.proc.stdout
         self._buffer = b""
         self.hello: dict = {}
 
@@ -140,15 +143,15 @@ class SideProcess:
 
     def send(self, message: dict) -> None:
         try:
-            self.proc.stdin.write(protocol.encode(message))
-            self.proc.stdin.flush()
+            self._stdin.write(protocol.encode(message))
+            self._stdin.flush()
         except (BrokenPipeError, OSError):
             raise self._error("stopped (its input closed)", exited=True) from None
 
     def receive(self, timeout: float, doing: str = "measuring") -> dict:
         """The next answer; a SideError when the side fails it, exits or stays silent."""
         deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
+        fd = self._stdout.fileno()
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -183,8 +186,8 @@ class SideProcess:
         """Ask the side to quit; whatever is left of its process group is killed."""
         if self.proc.poll() is None:
             try:
-                self.proc.stdin.write(protocol.encode({"op": "quit"}))
-                self.proc.stdin.flush()
+                self._stdin.write(protocol.encode({"op": "quit"}))
+                self._stdin.flush()
                 self.proc.wait(timeout=20)
             except (OSError, subprocess.TimeoutExpired):
                 pass
@@ -195,7 +198,7 @@ class SideProcess:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
+        for stream in (self._stdin, self._stdout):
             try:
                 stream.close()
             except OSError:

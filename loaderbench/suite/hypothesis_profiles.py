@@ -8,10 +8,12 @@ deadline, and every failure prints the blob that reproduces it.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
-PROFILES = {
+# settings(...) keyword arguments per profile.
+PROFILES: dict[str, dict[str, Any]] = {
     "ci": dict(max_examples=20),
     "dev": dict(max_examples=50),
     "thorough": dict(max_examples=500),
@@ -21,7 +23,7 @@ DEFAULT_PROFILE = "dev"
 
 def register() -> None:
     """Register every profile (at import, before any --hypothesis-profile is looked up)."""
-    common = dict(
+    common: dict[str, Any] = dict(
         deadline=None,
         print_blob=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

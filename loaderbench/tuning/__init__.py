@@ -102,11 +102,11 @@ def tune(
         raise ValueError(f"the budget must be > 0 seconds, got {budget_s}")
     prefetch = _prefetch_factors(prefetch_factors)
     show = show or (lambda line: print(line, file=sys.stderr, flush=True))
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if step_ms is not None:
         if step_ms <= 0:
             raise ValueError(f"step_ms must be > 0, got {step_ms}")
-        step = sleep_step(step_ms, device)
+        step = sleep_step(step_ms, target)
     started = time.monotonic()
     settings = Settings(
         budget_s=budget_s,
@@ -131,7 +131,7 @@ def tune(
     result = TuneResult(
         name or type(dataset).__name__,
         batch_size,
-        str(device),
+        str(target),
         Candidate(0),
         False,
         [],
@@ -154,7 +154,7 @@ def tune(
         batch_size=batch_size,
         collate_fn=collate_fn,
         step=step,
-        device=device,
+        device=target,
         round_s=settings.round_s,
     )
     search = Search(workload, settings, spawn_ok=not any(d.blocks_spawn for d in found), show=show)

@@ -24,12 +24,13 @@ import random
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from loaderbench.judging.intervals import PairedEstimate, paired
 from loaderbench.measuring.loaders import batch_length, shutdown
@@ -71,7 +72,7 @@ class Candidate:
         return "-".join(parts)
 
     def with_(self, **changes) -> Candidate:
-        values = {
+        values: dict[str, Any] = {
             "num_workers": self.num_workers,
             "start_method": self.start_method,
             "prefetch_factor": self.prefetch_factor,
@@ -95,7 +96,7 @@ class Workload:
     """What one round does: ``batches`` batches of the dataset (the first indices of a map-style
     dataset, the first batches of a stream), each followed by ``step`` when there is one."""
 
-    dataset: object
+    dataset: Dataset
     batch_size: int
     batches: int
     collate_fn: Callable | None = None
@@ -115,7 +116,10 @@ class Workload:
         if self.collate_fn is not None:
             kwargs["collate_fn"] = self.collate_fn
         if not self.iterable:
-            kwargs["sampler"] = range(min(len(self.dataset), self.batches * self.batch_size))
+            # Dataset declares no __len__; a map-style dataset given to tune has one.
+            kwargs["sampler"] = range(
+                min(len(cast(Sized, self.dataset)), self.batches * self.batch_size)
+            )
         if candidate.num_workers:
             kwargs.update(
                 multiprocessing_context=multiprocessing.get_context(candidate.start_method),
@@ -221,7 +225,9 @@ class StepRunner:
         return time.perf_counter() - start
 
     def memory(self) -> tuple[float, dict[int, float]]:
-        return usage_by_process([os.getpid()]).get(os.getpid()).pss / MB, {}
+        usage = usage_by_process([os.getpid()]).get(os.getpid())
+        assert usage is not None  # this process has not gone
+        return usage.pss / MB, {}
 
     def close(self) -> None:
         self.cached = []

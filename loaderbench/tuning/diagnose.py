@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import operator
 import os
 import pickle
 import random
@@ -35,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
@@ -191,8 +193,8 @@ def _unstable_index(dataset) -> tuple[int, str] | None:
     exactly, with where they differ."""
     length = _length(dataset)
     for index in sorted({0, length // 2, length - 1}) if length else ():
-        first = _fetch(lambda i=index: dataset[i])
-        second = _fetch(lambda i=index: dataset[i])
+        first = _fetch(partial(operator.getitem, dataset, index))
+        second = _fetch(partial(operator.getitem, dataset, index))
         first_key, second_key = _key(first), _key(second)
         if first_key is not None and second_key is not None and first_key != second_key:
             return index, _where_different(first, second, f"dataset[{index}]")
@@ -580,7 +582,9 @@ class _WorkerSlots:
 
 
 def _worker_id() -> int:
-    return get_worker_info().id
+    info = get_worker_info()
+    assert info is not None  # called in a DataLoader worker only
+    return info.id
 
 
 class _TrackedDataset(Dataset):
@@ -675,6 +679,7 @@ def _worker_epoch(dataset, collate_fn: Callable, batch_size: int, timeout_s: flo
     batch to the end."""
     slots = _WorkerSlots(PROBE_WORKERS)
     iterable = isinstance(dataset, IterableDataset)
+    tracked: Dataset
     if iterable:
         tracked, sampler = _TrackedStream(dataset, slots), None
     else:

@@ -45,11 +45,15 @@ class TuneResult:
     def compare_with_sweep(self, contest: Contest) -> None:
         """The pick's throughput against the best of an exhaustive sweep measured side by side,
         and the search's seconds (its contests) against the sweep's."""
-        ratios = {}
+        ratios: dict[int, float] = {}
         for i, entry in enumerate(contest.entries):
+            if i == 0:
+                ratios[entry.contestant.num_workers] = 1.0
+                continue
             estimate = entry.estimate(self.alpha)
-            ratios[entry.contestant.num_workers] = 1.0 if i == 0 else estimate.ratio
-        best = min(ratios, key=ratios.get)
+            assert estimate is not None  # a sweep that ran to the end measured every count
+            ratios[entry.contestant.num_workers] = estimate.ratio
+        best = min(ratios, key=ratios.__getitem__)
         searched_s = sum(c.seconds for c in self.contests)
         picked = ratios.get(self.pick.num_workers)
         self.sweep = {

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from loaderbench.judging.intervals import PairedEstimate
 from loaderbench.tuning.contest import (
     Candidate,
     Contest,
@@ -155,6 +156,13 @@ class Search:
             f"{_clock(self.settings.budget_s)}  {line}"
         )
 
+    def measured(self, contest: Contest, contestant) -> PairedEstimate:
+        """``contestant``'s ratio in a contest that ran: at least min_blocks blocks, so one
+        there is (an interrupted contest raised KeyboardInterrupt instead)."""
+        est = contest.ratio(contestant, self.settings.alpha)
+        assert est is not None, f"{contest.title}: {contestant.label} was not measured"
+        return est
+
     def faster(self, contest: Contest, contestant) -> bool:
         """Beyond the noise: the whole interval below 1, the estimate past the minimum effect."""
         est = contest.ratio(contestant, self.settings.alpha)
@@ -171,7 +179,12 @@ class Search:
         more; telling 3% from 4% would cost the time a sweep spends.)"""
         est = contest.entries[1].estimate(pace.alpha)
         line = 1 / (1 + pace.min_effect)
-        return est is not None and est.low is not None and (est.high < line or est.low > line)
+        return (
+            est is not None
+            and est.low is not None
+            and est.high is not None  # None together with low (a single block)
+            and (est.high < line or est.low > line)
+        )
 
     def keeps_up(self, contest: Contest, contestant) -> bool:
         """An epoch with this loader is within the minimum effect of the step alone."""
@@ -238,7 +251,8 @@ class Search:
                     ),
                 )
                 break
-            est = contest.ratio(nxt, self.settings.alpha)
+            est = self.measured(contest, nxt)
+            assert est.low is not None and est.high is not None  # faster(): an interval
             self._decide(
                 "num_workers",
                 n,
@@ -274,7 +288,7 @@ class Search:
         for candidate in (w0, w1):
             if self._record_keeps_up(contest, candidate):
                 return candidate, True
-        r0, r1 = (contest.ratio(c, self.settings.alpha).ratio for c in (w0, w1))
+        r0, r1 = (self.measured(contest, c).ratio for c in (w0, w1))
         one_is_faster = r1 < r0 / (1 + self.settings.min_effect)
         if out.bottleneck == "step":
             # One worker already loads a batch sooner than the step takes: what still separates
@@ -307,7 +321,7 @@ class Search:
     def _record_keeps_up(self, contest: Contest, candidate: Candidate) -> bool:
         if not self.keeps_up(contest, candidate):
             return False
-        est = contest.ratio(candidate, self.settings.alpha)
+        est = self.measured(contest, candidate)
         self._decide(
             "num_workers",
             candidate.num_workers,
@@ -360,7 +374,7 @@ class Search:
             return current
         for candidate in deeper:
             if self.faster(contest, candidate):
-                est = contest.ratio(candidate, self.settings.alpha)
+                est = self.measured(contest, candidate)
                 self._decide(
                     "prefetch_factor",
                     candidate.prefetch_factor,
@@ -378,7 +392,7 @@ class Search:
         pinned = current.with_(pin_memory=True)
         contest = self.contest(f"pin_memory at {current.label}", [current, pinned])
         if contest is not None and self.faster(contest, pinned):
-            est = contest.ratio(pinned, self.settings.alpha)
+            est = self.measured(contest, pinned)
             self._decide(
                 "pin_memory",
                 True,
@@ -392,9 +406,8 @@ class Search:
         self, contest: Contest, setting: str, attribute: str, cost: Callable, why_cheap: str
     ) -> Candidate:
         """Among the contestants within the minimum effect of the fastest, the cheapest."""
-        alpha = self.settings.alpha
         ratios = {
-            e.contestant: (contest.ratio(e.contestant, alpha).ratio if i else 1.0)
+            e.contestant: (self.measured(contest, e.contestant).ratio if i else 1.0)
             for i, e in enumerate(contest.entries)
         }
         best = min(ratios.values())
@@ -415,6 +428,7 @@ class Search:
                 f"(time to first batch: {costs})"
             ),
         )
+        assert isinstance(chosen.contestant, Candidate)  # settings contests hold no StepOnly
         return chosen.contestant
 
     def _decide(self, setting: str, value, reason: str) -> None:
