@@ -1,5 +1,7 @@
 """Throughput and time to first batch over the selected grid (see loaderbench/grid.py)."""
 
+import pytest
+
 from loaderbench.measuring.loaders import batch_length, build_loader, running
 from loaderbench.measuring.measure import (
     STARTUP,
@@ -13,8 +15,26 @@ from loaderbench.measuring.measure import (
 )
 
 
+def skip_in_smoke_pass(benchmark, case, lb_settings) -> None:
+    """`make test` runs every benchmark once (--benchmark-disable), as a smoke pass. There,
+    spawn and forkserver cases run for the grid's first profile only (noop in the quick grid; your
+    own dataset with --lb-dataset): each of their workers imports torch, ~2 s apiece, and the
+    code path does not depend on the profile. That every profile's dataset survives the pickling
+    they need is checked in tests/harness/test_profiles.py; `make bench` runs them all."""
+    if (
+        benchmark.disabled
+        and case.start_method in ("spawn", "forkserver")
+        and case.profile != lb_settings.grid.profiles[0]
+    ):
+        pytest.skip(
+            f"smoke pass: {case.start_method} runs for {lb_settings.grid.profiles[0]} only; "
+            "`make bench` measures every profile"
+        )
+
+
 def test_throughput(benchmark, lb_case, lb_dataset_for, lb_settings):
     """Steady-state epochs with persistent workers deliver the whole dataset each time."""
+    skip_in_smoke_pass(benchmark, lb_case, lb_settings)
     dataset = lb_dataset_for(lb_case)
     record_case(benchmark, lb_case, THROUGHPUT, dataset)
     with running(build_loader(dataset, lb_case, persistent=True)) as loader:
@@ -26,6 +46,7 @@ def test_throughput(benchmark, lb_case, lb_dataset_for, lb_settings):
 def test_time_to_first_batch(benchmark, lb_startup_case, lb_dataset_for, lb_settings):
     """A fresh iterator's first batch arrives, worker start-up included in the timing."""
     case = lb_startup_case
+    skip_in_smoke_pass(benchmark, case, lb_settings)
     dataset = lb_dataset_for(case)
     record_case(benchmark, case, STARTUP, dataset)
     batch = first_batch(

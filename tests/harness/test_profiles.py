@@ -1,6 +1,7 @@
 """Every profile's content is a pure function of (seed, index), checked exactly."""
 
 import os
+import pickle
 
 import pytest
 import torch
@@ -47,6 +48,17 @@ def test_content_depends_on_seed_and_index_only(small):
         assert all(torch.equal(again[i][0], small[i][0]) for i in range(SMALL))
         assert not torch.equal(other_seed[0][0], small[0][0])
         assert not torch.equal(small[0][0], small[1][0])
+
+
+def test_a_pickled_copy_yields_the_same_samples(small):
+    """What a spawn or forkserver worker receives (the smoke pass of `make test` starts such
+    workers for one profile only): the dataset pickled by reference to importable code, whole."""
+    copy = pickle.loads(pickle.dumps(small))
+    assert type(copy) is type(small)
+    for index in range(SMALL):
+        data, origin = copy[index]
+        assert origin == index
+        assert_same(data, small[index][0])
 
 
 def test_out_of_range_index_is_an_index_error(small):
