@@ -6,6 +6,7 @@
 #   make bench GRID=full                 the nightly grid
 #   make bench ARGS='--lb-profiles=cpu,io --lb-workers=0,2,4'   narrow or widen any axis
 #   make test  ARGS='-k properties'      pass anything to pytest
+#   make test-fast                       the pure-logic tests only, in under a minute
 #   make bench CONFIRM=0                 fail on a regression without confirming it first
 #   make ab B_ARGS='--lb-cost-scale=1.1' ARGS='--lb-profiles=cpu'   two sides, measured side by side
 #   make remeasure ARGS='--lb-profiles=cpu'   the baseline's recipe rebuilt, side by side with this
@@ -69,8 +70,13 @@ bench: venv
 	  $(if $(filter-out 0,$(CONFIRM)),--confirm-side-by-side) --markdown $(VERDICT) || status=$$?; \
 	$(PY) -m loaderbench report $(RESULTS) --verdict $(VERDICT) --out $(dir $(RESULTS)) && exit $$status
 
+# Prints the ten slowest tests. test-fast: the pure-logic tests only (no worker or other process,
+# no benchmark smoke run; tests/conftest.py), in under a minute.
 test: venv
-	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest --benchmark-disable -p no:cacheprovider $(ARGS)
+	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest --benchmark-disable -p no:cacheprovider --durations=10 $(ARGS)
+
+test-fast: venv
+	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(PY) -m pytest --benchmark-disable -p no:cacheprovider --fast $(ARGS)
 
 # Lint, format and types of the package and the tests (what .ci/run checks).
 lint: venv

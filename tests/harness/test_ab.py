@@ -91,6 +91,7 @@ def repo(tmp_path) -> Path:
     return root
 
 
+@pytest.mark.processes
 def test_a_git_ref_side_runs_the_code_of_that_commit_first_on_its_path(repo, tmp_path):
     base = environments.SideSpec("B", sys.executable, ("--lb-cost-scale=1.1",))
     side = environments.ref_side(base, "HEAD~1", repo, tmp_path / "cache", project=tmp_path)
@@ -105,6 +106,7 @@ def test_a_git_ref_side_runs_the_code_of_that_commit_first_on_its_path(repo, tmp
     assert env["PYTHONPATH"].split(":")[0] == str(checkout)
 
 
+@pytest.mark.processes
 def test_a_git_ref_that_does_not_exist_is_one_line(repo, tmp_path):
     base = environments.SideSpec("A", sys.executable)
     with pytest.raises(InputError, match="side A: git ref 'no-such-branch' does not exist in"):

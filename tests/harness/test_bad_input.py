@@ -219,6 +219,7 @@ def processes(tmp_path_factory):
     return {name: (proc, *proc.communicate(timeout=180)) for name, proc in started.items()}
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("name", list(PROCESSES))
 def test_a_real_process_given_bad_input_prints_one_line_and_the_documented_code(processes, name):
     proc, out, err = processes[name]

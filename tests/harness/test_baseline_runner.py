@@ -24,6 +24,7 @@ def pytest_run(*args, env=None):
     )
 
 
+@pytest.mark.processes
 def test_the_runner_class_is_recorded_in_the_results(tmp_path):
     out = tmp_path / "run.json"
     done = pytest_run(
@@ -44,6 +45,7 @@ def test_the_runner_class_is_recorded_in_the_results(tmp_path):
     assert all(0 < s < 5 for s in recorded["loaderbench"]["speed_probe"].values())
 
 
+@pytest.mark.processes
 def test_a_bad_runner_class_is_a_usage_error():
     done = pytest_run("--co", "--lb-runner=../cpu")
     assert done.returncode == 4, done.stdout + done.stderr

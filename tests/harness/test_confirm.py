@@ -255,6 +255,7 @@ def with_rounds_scaled(run: dict, factor: float) -> dict:
     return doctored
 
 
+@pytest.mark.processes
 def test_the_plugin_records_how_to_rerun_and_lb_rerun_selects_node_ids(real_run, tmp_path):
     recorded = json.loads(real_run.read_text())["loaderbench"]["invocation"]
     assert recorded["python"] == sys.executable and Path(recorded["directory"]) == PROJECT
@@ -281,6 +282,7 @@ def test_the_plugin_records_how_to_rerun_and_lb_rerun_selects_node_ids(real_run,
     assert ids == ["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]"], collected.stdout
 
 
+@pytest.mark.processes
 def test_lb_rerun_with_an_unreadable_file_is_a_usage_error(tmp_path):
     done = subprocess.run(
         [
@@ -300,6 +302,7 @@ def test_lb_rerun_with_an_unreadable_file_is_a_usage_error(tmp_path):
     assert done.returncode == 4 and "--lb-rerun: cannot read" in done.stderr
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("scenario", ["one slow process", "real slowdown"])
 def test_gate_confirm_reruns_in_a_real_process(real_run, tmp_path, capsys, scenario):
     """A run doctored 3x slower than its baseline is cleared by a real rerun; a baseline doctored

@@ -51,6 +51,7 @@ def only(found: list[Diagnosis], code: str) -> Diagnosis:
 # --- the misbehaving examples ------------------------------------------------------------------
 
 
+@pytest.mark.processes
 def test_a_generator_made_in_init_is_named_with_a_worker_init_fn_that_reseeds_it():
     found = diagnosed(misbehaving.make_copied_generator())
     diagnosis = only(found, "copied-random-state")  # and not also "nondeterministic"
@@ -63,6 +64,7 @@ def test_a_generator_made_in_init_is_named_with_a_worker_init_fn_that_reseeds_it
     assert not diagnosis.blocks_workers and not diagnosis.blocks_spawn
 
 
+@pytest.mark.processes
 def test_a_dataset_that_differs_from_itself_says_first_that_property_7_cannot_hold():
     diagnosis = only(diagnosed(misbehaving.make_nondeterministic()), "nondeterministic")
     assert diagnosis.cause.startswith(
@@ -72,6 +74,7 @@ def test_a_dataset_that_differs_from_itself_says_first_that_property_7_cannot_ho
     assert "numpy.random.default_rng([seed, index])" in diagnosis.fix
 
 
+@pytest.mark.processes
 def test_a_stream_every_worker_yields_in_full_is_unsharded():
     diagnosis = only(diagnosed(misbehaving.make_unsharded_stream()), "unsharded-iterable")
     assert "each of its 48 samples came 2 times" in diagnosis.cause
@@ -79,6 +82,7 @@ def test_a_stream_every_worker_yields_in_full_is_unsharded():
     assert "info.num_workers" in diagnosis.fix and "info.id" in diagnosis.fix
 
 
+@pytest.mark.processes
 def test_an_open_file_handle_is_named_and_blocks_spawn():
     diagnosis = only(diagnosed(misbehaving.make_unpicklable()), "unpicklable")
     assert diagnosis.cause.startswith("dataset.handle (an _io.BufferedReader) cannot be pickled")
@@ -86,6 +90,7 @@ def test_an_open_file_handle_is_named_and_blocks_spawn():
     assert diagnosis.blocks_spawn and not diagnosis.blocks_workers
 
 
+@pytest.mark.processes
 def test_a_lambda_collate_fn_is_named_with_module_level_as_the_fix():
     diagnosis = only(
         diagnosed(examples.make_dataset(), collate_fn=lambda batch: batch), "unpicklable"
@@ -95,6 +100,7 @@ def test_a_lambda_collate_fn_is_named_with_module_level_as_the_fix():
     assert diagnosis.blocks_spawn
 
 
+@pytest.mark.processes
 def test_a_list_of_dicts_read_by_fork_workers_grows_each_worker_by_its_mb():
     """batch_size=64: the epoch reads all 200,000 records, and small batches would only add the
     main process's per-batch work to the file's wall time."""
@@ -105,6 +111,7 @@ def test_a_list_of_dicts_read_by_fork_workers_grows_each_worker_by_its_mb():
     assert "Store dataset.records as numpy arrays or arrow-backed storage" in diagnosis.fix
 
 
+@pytest.mark.processes
 def test_a_hang_inside_a_worker_names_the_timeout_the_worker_and_the_index():
     """Index 37 is in batch 4 of 8 samples, which in-order loading hands to worker 0. The hung
     worker is terminated, not waited for: the whole diagnosis stays near the timeout (torch's
@@ -118,6 +125,7 @@ def test_a_hang_inside_a_worker_names_the_timeout_the_worker_and_the_index():
     assert diagnosis.blocks_workers
 
 
+@pytest.mark.processes
 def test_a_killed_worker_names_itself_its_signal_and_the_index():
     """Index 21 is in batch 2: worker 0's."""
     diagnosis = only(diagnosed(misbehaving.make_crashing()), "worker-crash")
@@ -128,6 +136,7 @@ def test_a_killed_worker_names_itself_its_signal_and_the_index():
     assert diagnosis.blocks_workers
 
 
+@pytest.mark.processes
 def test_an_exception_in_getitem_keeps_its_type_and_names_the_worker_and_index():
     """Index 40 is in batch 5: worker 1's."""
     diagnosis = only(diagnosed(misbehaving.make_raising()), "worker-error")
@@ -139,6 +148,7 @@ def test_an_exception_in_getitem_keeps_its_type_and_names_the_worker_and_index()
     assert diagnosis.blocks_workers
 
 
+@pytest.mark.processes
 def test_an_exception_in_collate_fn_names_the_batch_it_was_collating():
     """Index 17 is in batch 2 (indices 16-23): worker 0's."""
     diagnosis = only(
@@ -154,6 +164,7 @@ def test_an_exception_in_collate_fn_names_the_batch_it_was_collating():
 # --- clean and odd datasets --------------------------------------------------------------------
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     "factory", [examples.make_dataset, examples.make_iterable], ids=["map-style", "iterable"]
 )
@@ -214,6 +225,7 @@ class Empty(Dataset):
         raise IndexError(index)
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     "dataset, options",
     [
@@ -229,6 +241,7 @@ def test_odd_datasets_get_no_diagnosis_and_no_error(dataset, options):
     assert diagnosed(dataset, **options) == []
 
 
+@pytest.mark.processes
 def test_explain_mismatch_only_runs_the_mismatch_checks():
     """A hanging dataset's hang is the epoch's finding, not a mismatch explanation."""
     assert explain_mismatch(misbehaving.make_hanging()) == []

@@ -24,6 +24,7 @@ def assert_nothing_left(world: World) -> None:
     assert not world.survivors(), f"still alive: {world.survivors()}"
 
 
+@pytest.mark.processes
 @pytest.mark.distributed
 def test_a_rank_that_raises_fails_the_run_with_its_error_and_kills_every_process():
     """Spawned ranks: rank 1 raises after one batch; the caller gets rank 1's own traceback (not a
@@ -36,6 +37,7 @@ def test_a_rank_that_raises_fails_the_run_with_its_error_and_kills_every_process
     assert_nothing_left(world)
 
 
+@pytest.mark.processes
 @pytest.mark.distributed
 def test_a_hung_rank_times_out_the_caller_and_every_process_is_killed():
     """Rank 1 hangs in its second epoch; the caller's wait for that epoch gives up after its
@@ -50,6 +52,7 @@ def test_a_hung_rank_times_out_the_caller_and_every_process_is_killed():
     assert_nothing_left(world)
 
 
+@pytest.mark.processes
 @pytest.mark.distributed
 def test_a_rank_waiting_on_a_hung_peer_gives_up_on_its_own():
     """With a patient caller, the healthy rank's own wait (for the next epoch, which cannot come)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 MAX_README_LINES = 150
@@ -61,6 +63,7 @@ def broken_links(markdown: Path) -> list[str]:
     return problems
 
 
+@pytest.mark.processes
 def test_the_site_builds_with_mkdocs_strict(tmp_path: Path) -> None:
     """mkdocs build --strict succeeds: no broken link or anchor, no page left out of the nav."""
     build = subprocess.run(

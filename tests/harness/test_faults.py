@@ -82,6 +82,7 @@ def collect_epoch(iterator) -> tuple[list, list[Exception]]:
 # --- hangs ------------------------------------------------------------------------------------
 
 
+@pytest.mark.processes
 def test_a_hung_worker_becomes_a_timeout_error_and_is_terminated(monkeypatch):
     """A worker stuck in __getitem__ surfaces as the loader's timeout error, not a stuck test,
     and shutting the loader down terminates it (after torch's join, 5 s by default: shortened
@@ -104,6 +105,7 @@ def test_a_hung_worker_becomes_a_timeout_error_and_is_terminated(monkeypatch):
 # --- dead workers -----------------------------------------------------------------------------
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     "dataset, start_method, workers",
     [
@@ -138,6 +140,7 @@ def test_a_worker_dying_mid_epoch_is_a_runtime_error_naming_it(dataset, start_me
 # --- exceptions -------------------------------------------------------------------------------
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     "bad_index", [2 * BATCH + 1, 3 * BATCH + 1], ids=["batch2-worker0", "batch3-worker1"]
 )
@@ -169,6 +172,7 @@ def test_an_exception_is_reraised_with_its_type_and_worker_and_the_epoch_continu
         assert_batch_equal(got, batch_index)
 
 
+@pytest.mark.processes
 def test_a_failing_worker_init_fn_is_reraised_naming_each_worker():
     """worker_init_fn's exception arrives, with its type, in place of each worker's first batch."""
     loader = build_loader(
@@ -192,6 +196,7 @@ def test_a_failing_worker_init_fn_is_reraised_naming_each_worker():
 # --- early exit -------------------------------------------------------------------------------
 
 
+@pytest.mark.processes
 @pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true:UserWarning")
 @pytest.mark.parametrize("persistent", [False, True], ids=["fresh", "persistent"])
 @pytest.mark.parametrize("pin_memory", [False, True], ids=["pageable", "pinned"])
@@ -336,18 +341,21 @@ def faulty_run(tmp_path_factory):
     return done, outcomes, orphans
 
 
+@pytest.mark.processes
 def test_a_hang_in_the_main_process_is_ended_by_pytest_timeout(faulty_run):
     _, outcomes, _ = faulty_run
     outcome, message = outcomes["test_hang_in_the_main_process"]
     assert outcome == "failure" and "Timeout (>1.0s) from pytest-timeout" in message
 
 
+@pytest.mark.processes
 def test_a_killed_worker_fails_only_its_test_naming_the_pid(faulty_run):
     _, outcomes, _ = faulty_run
     outcome, message = outcomes["test_worker_killed"]
     assert outcome == "failure" and WORKER_PID.search(message), message
 
 
+@pytest.mark.processes
 def test_descriptor_exhaustion_fails_with_advice_on_the_sharing_strategy(faulty_run):
     _, outcomes, _ = faulty_run
     outcome, message = outcomes["test_descriptors_exhausted"]
@@ -357,18 +365,21 @@ def test_descriptor_exhaustion_fails_with_advice_on_the_sharing_strategy(faulty_
     assert "set_sharing_strategy('file_system')" in message
 
 
+@pytest.mark.processes
 def test_the_leak_guard_fails_a_test_that_leaks_descriptors(faulty_run):
     _, outcomes, _ = faulty_run
     outcome, message = outcomes["test_descriptors_leaked"]
     assert outcome == "error" and "leaked file descriptors" in message and "pipe x8" in message
 
 
+@pytest.mark.processes
 def test_the_suite_carries_on_after_every_fault(faulty_run):
     done, outcomes, _ = faulty_run
     assert outcomes["test_carries_on"] == ("passed", "")
     assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout + done.stderr
 
 
+@pytest.mark.processes
 def test_the_session_end_check_reports_and_stops_leftovers_by_pid(faulty_run):
     done, _, orphans = faulty_run
     leftover = r"processes left over at session end: pid \d+ \(sleep"

@@ -21,6 +21,7 @@ def installed():
     inject.uninstall()
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_the_worker_delays_reach_workers_of_every_start_method(installed, method):
     installed({"worker-start-delay": 0.01, "worker-batch-delay": 0.002})
@@ -36,6 +37,7 @@ def test_the_worker_delays_reach_workers_of_every_start_method(installed, method
     assert len(batches) == 2 and all(torch.equal(b, expected) for b in batches)
 
 
+@pytest.mark.processes
 def test_without_an_injection_workers_run_the_real_loop():
     loader = DataLoader(
         inject.InjectionProbe(),

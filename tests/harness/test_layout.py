@@ -74,6 +74,7 @@ def test_processes_loaderbench_starts_get_their_slots_pad(start, monkeypatch):
     assert 3072 <= len(seen["env"][layout.ENV_VAR]) < 4096
 
 
+@pytest.mark.processes
 def test_the_plugin_records_the_pad_of_its_process(tmp_path):
     out = tmp_path / "r.json"
     env = layout.environment(0, 1, base=dict(os.environ))

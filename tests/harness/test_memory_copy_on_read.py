@@ -4,12 +4,15 @@ reading the same values from one numpy array do not."""
 import gc
 import os
 
+import pytest
 import torch
 
 from bench_datasets import make_dataset
 from loaderbench.grid import Case
 from loaderbench.measuring.loaders import build_loader, drain, running
 from loaderbench.measuring.memory import loader_sampler, process_pss, summarise
+
+pytestmark = pytest.mark.processes  # every test here starts worker processes
 
 WORKERS = 2
 

@@ -72,6 +72,7 @@ def stop_child(child, release):
     assert child.exitcode == 0
 
 
+@pytest.mark.processes
 def test_loader_peak_includes_every_worker():
     """The loader's sampler sums the workers' PSS: two workers each holding 64 MB show up."""
     case = Case("hoard", 2, "fork", batch_size=2)
@@ -97,6 +98,7 @@ def test_worker_pids_is_empty_without_workers():
         assert worker_pids(loader) == []
 
 
+@pytest.mark.processes
 def test_pages_shared_after_fork_are_counted_once():
     """Summed PSS of a parent and an idle forked child stays near the parent's alone; RSS doubles."""
     block = touched_bytes(128)
@@ -114,6 +116,7 @@ def test_pages_shared_after_fork_are_counted_once():
     assert summed_rss - summed_pss > 100 * MB  # the shared block, counted twice by RSS
 
 
+@pytest.mark.processes
 def test_sampler_keeps_the_peak_not_the_last_sample():
     """A child that holds 64 MB briefly and then frees it still shows in the peak."""
     baseline = process_pss(os.getpid())
@@ -130,6 +133,7 @@ def test_sampler_keeps_the_peak_not_the_last_sample():
     assert sampler.peak.samples >= 10
 
 
+@pytest.mark.processes
 def test_a_process_that_has_gone_is_left_out():
     child, _, release = start_child(wait_for)
     stop_child(child, release)

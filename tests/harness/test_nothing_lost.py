@@ -90,6 +90,7 @@ def assert_one_whole_version(path: Path) -> None:
     assert data["version"] in (1, 2) and data["rounds"] == [data["version"]] * 100_000
 
 
+@pytest.mark.processes
 def test_a_writer_frozen_or_killed_at_any_moment_leaves_one_whole_version(tmp_path):
     """A writer rewriting a 700 kB file in a loop, frozen (SIGSTOP) at 40 arbitrary moments and
     finally killed (SIGKILL, no clean-up at all): every look finds one complete version, never a
@@ -275,6 +276,7 @@ def real_runs(tmp_path_factory):
     return outcomes
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("name", [n for n in RUNS if RUNS[n][2] is not None])
 def test_an_interrupted_run_leaves_the_previous_file_intact(real_runs, name):
     """Ctrl-C or SIGTERM mid-run: the previous baseline or results file is byte for byte as it
@@ -287,6 +289,7 @@ def test_an_interrupted_run_leaves_the_previous_file_intact(real_runs, name):
         assert output.rstrip().endswith("files already in place were left as they were"), output
 
 
+@pytest.mark.processes
 def test_a_completed_run_replaces_the_results_file_whole(real_runs):
     root, returncode, output, _ = real_runs["bench-completed"]
     assert returncode == 0, output

@@ -78,6 +78,7 @@ def test_a_non_positive_epoch_is_refused(epoch_s):
         overlap_numbers(1.0, 1.0, epoch_s)
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("workers", [0, 2])
 def test_parts_are_measured_before_every_timed_round(workers):
     """Load-only and step-only epochs run in the set-up of each round, so the three interleave."""
@@ -108,6 +109,7 @@ def test_benchmark_median_is_the_epoch_time_when_benchmarks_run():
     )
 
 
+@pytest.mark.processes
 def test_the_step_sees_every_batch_in_order():
     """train_epoch hands each collated batch to the step, exactly as the loader delivered it."""
     case = Case("indexed", 2, "fork", batch_size=5)

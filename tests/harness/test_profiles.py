@@ -91,6 +91,7 @@ def test_pyobj_list_and_numpy_storage_hold_the_same_values():
         assert_same(as_list[i][0], as_array[i][0])
 
 
+@pytest.mark.processes
 def test_sharded_iterable_yields_every_sample_once_across_workers():
     dataset = make_dataset("noop", length=23)
     case = Case("noop", 2, "fork", batch_size=4)

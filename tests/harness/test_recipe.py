@@ -22,6 +22,7 @@ from loaderbench.storage import write_json_atomic
 PROJECT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.processes
 def test_a_recipe_records_python_torch_the_other_packages_the_commit_and_the_arguments():
     made = recipe.capture(sys.executable, ["--lb-grid=quick"], PROJECT, torch="torch==2.13.0")
     assert made["python"] == ".".join(map(str, sys.version_info[:3]))
@@ -75,6 +76,7 @@ def clone(tmp_path) -> Path:
     return target
 
 
+@pytest.mark.processes
 def test_a_recipe_is_rebuilt_once_torch_first_and_runs_isolated(tmp_path, clone, stored_recipe):
     calls = []
 
@@ -94,6 +96,7 @@ def test_a_recipe_is_rebuilt_once_torch_first_and_runs_isolated(tmp_path, clone,
     assert not [c for c in calls[again:] if "install" in c]  # the cached venv is reused
 
 
+@pytest.mark.processes
 def test_a_recipe_that_cannot_be_installed_is_one_line(tmp_path, clone, stored_recipe):
     def run(command, **kwargs):
         if command[:2] == ["git", "-C"]:
@@ -104,6 +107,7 @@ def test_a_recipe_that_cannot_be_installed_is_one_line(tmp_path, clone, stored_r
         recipe.rebuild(stored_recipe, tmp_path, clone, run=run)
 
 
+@pytest.mark.processes
 def test_a_recipe_for_a_python_that_is_not_here_is_refused(tmp_path, clone, stored_recipe):
     with pytest.raises(InputError, match="no python3.99 is on PATH"):
         recipe.rebuild(

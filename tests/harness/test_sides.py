@@ -17,6 +17,8 @@ from loaderbench.grid import Case
 from loaderbench.paired.engine import Arm, Budget, Engine, Plan, verdict_rows
 from loaderbench.paired.sides import SideError, SideProcess, SideSpec
 
+pytestmark = pytest.mark.processes  # every test here starts worker processes
+
 # Three blocks: with two, the t interval has one degree of freedom and two blocks that differ
 # (the per-process bias) leave even a fivefold slowdown inconclusive.
 QUICK = Budget(seconds_per_row=1, blocks=3, min_blocks=3, min_pairs=3)

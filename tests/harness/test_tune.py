@@ -259,6 +259,7 @@ def test_unusable_input_exits_2_with_one_line(argv, says, capsys, tmp_path):
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+@pytest.mark.processes
 def test_a_real_run_answers_and_leaves_no_worker_behind(tmp_path):
     result = tune(
         Sleepy(),
@@ -282,6 +283,7 @@ def test_a_real_run_answers_and_leaves_no_worker_behind(tmp_path):
     assert leaks.survivors(leaks.child_processes(), grace_s=5) == []
 
 
+@pytest.mark.processes
 def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_path):
     """Ctrl-C in the middle of the second contest, its workers running."""
     from loaderbench.tuning import contest as contest_mod

@@ -154,6 +154,7 @@ def makefile_torch() -> str:
 # --- the real workflows --------------------------------------------------------------------------
 
 
+@pytest.mark.processes
 def test_workflows_and_actions_match_githubs_schemas():
     for schema, files in (
         ("vendor.github-workflows", [CI, GPU]),
@@ -188,6 +189,7 @@ def zizmor_findings(github: Path) -> list[dict]:
     return findings
 
 
+@pytest.mark.processes
 def test_zizmor_at_its_strictest_finds_nothing_unexplained():
     """Every finding is fixed, or ignored in .github/zizmor.yml with its reason."""
     findings = zizmor_findings(GITHUB)
@@ -371,6 +373,7 @@ def test_a_gpu_run_that_could_share_the_gpu_is_caught(change, expected):
     assert any(expected in problem for problem in problems), problems
 
 
+@pytest.mark.processes
 def test_the_external_tools_catch_a_broken_copy(tmp_path):
     """check-jsonschema rejects an invalid workflow; zizmor flags a tag pin and a pasted input."""
     github = tmp_path / ".github"

@@ -19,6 +19,8 @@ from .oracle import check_in_order, oracle_batches
 from .pools import PoolKey, as_fork, fresh_pool
 from .strategies import Example, Scheme, examples
 
+pytestmark = pytest.mark.processes  # every test here starts worker processes
+
 #: Per epoch: None runs it to the end, k abandons it after k batches (then a new iterator starts).
 epoch_plans = st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=1, max_size=3).map(
     lambda plan: [*plan, None]

@@ -1,11 +1,14 @@
 """Property 1: a map-style loader with in_order=True yields exactly the oracle's batches, in order."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from .checks import check_epochs
 from .pools import as_fork, fresh_pool
 from .strategies import Example, Scheme, examples
+
+pytestmark = pytest.mark.processes  # every test here starts worker processes
 
 
 @given(example=examples(), persistent=st.booleans(), epochs=st.integers(1, 2), data=st.data())

@@ -16,6 +16,8 @@ from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, running
 from .oracle import check_iterable_loader
 from .strategies import DELAYS_MS
 
+pytestmark = pytest.mark.processes  # every test here starts worker processes
+
 
 def expected_indices(length: int, workers: int, batch_size: int | None, drop_last: bool) -> list:
     """What ShardedIterable promises: worker k streams k, k + n, ...; with drop_last each worker

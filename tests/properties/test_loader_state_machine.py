@@ -2,12 +2,15 @@
 examples, whole epochs, abandoned epochs and switches between loaders: every batch any loader
 delivers, in any such sequence, is the oracle's."""
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
 from .checks import check_epoch, check_partial_epoch
 from .strategies import examples
+
+pytestmark = pytest.mark.processes  # every test here starts worker processes
 
 
 class LoaderAndOracle(RuleBasedStateMachine):

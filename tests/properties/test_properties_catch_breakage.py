@@ -37,6 +37,8 @@ from .strategies import examples
 from .test_epochs import epoch_plans, run_epoch_plan
 from .test_worker_randomness import check_worker_randomness, probe_epoch
 
+pytestmark = pytest.mark.processes  # every test here starts worker processes
+
 #: Enough for every breakage to be found; each stops at its first failure.
 SEARCH = settings(
     max_examples=200,

@@ -1,11 +1,14 @@
 """Property 3: no automatic batching (batch_size=None), and datasets that fetch whole batches
 through __getitems__, deliver exactly what the oracle says, in order."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from .checks import check_epochs
 from .strategies import examples
+
+pytestmark = pytest.mark.processes  # every test here starts worker processes
 
 
 @given(example=examples(batched=False), epochs=st.integers(1, 2), data=st.data())

@@ -1,10 +1,13 @@
 """Property 2: with in_order=False each epoch yields the drawn batches, each exactly once."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from .checks import check_epochs
 from .strategies import Example, Scheme, examples
+
+pytestmark = pytest.mark.processes  # every test here starts worker processes
 
 
 @given(example=examples(), epochs=st.integers(1, 2), data=st.data())

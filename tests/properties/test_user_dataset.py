@@ -71,12 +71,14 @@ def test_your_dataset_yields_with_workers_what_it_yields_without(
     check_dataset(user_dataset, start_method, num_workers, lb_settings.user_dataset)
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("factory", EXAMPLES)
 def test_the_check_passes_the_example_user_datasets(factory):
     """The example datasets, built through the same factory path as --lb-dataset, pass."""
     check_dataset(make_user_dataset(factory), "fork", 3, factory)
 
 
+@pytest.mark.processes
 def test_lb_dataset_runs_the_check_on_the_named_dataset():
     """The option wires through: a separate pytest run with --lb-dataset runs the check on the
     named factory's dataset, and it passes. (A separate process: a session inside this one would
@@ -103,6 +105,7 @@ def test_lb_dataset_runs_the_check_on_the_named_dataset():
     assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
 
 
+@pytest.mark.processes
 def test_a_copied_generator_mismatch_reads_first_as_its_diagnosis():
     """Index 0 twice, one per batch: workers 0 and 1 both draw from the generator state copied
     at fork, the main process draws twice from its own. The user reads the cause and the
@@ -119,6 +122,7 @@ def test_a_copied_generator_mismatch_reads_first_as_its_diagnosis():
     assert "indices=[0, 0]" in message and "values differ" in message
 
 
+@pytest.mark.processes
 def test_an_unsharded_stream_mismatch_reads_first_as_its_diagnosis():
     with pytest.raises(LoaderMismatch) as mismatch:
         check_iterable_agrees(make_unsharded_stream(), "fork", 2, None, "unsharded fork-w2")

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from .oracle import first_difference
 from .pools import POOL_GENERATOR_SEED, Pool, PoolKey, as_fork, fresh_pool
 from .strategies import Example, Scheme
+
+pytestmark = pytest.mark.processes  # every test here starts worker processes
 
 RNGS = ("torch", "random", "numpy")
 
