@@ -560,8 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if missing:
             raise InputError(
-                f"{', '.join(missing)} not set: start this under torchrun "
-                "(see README, Distributed loading)"
+                f"{', '.join(missing)} not set: start this under torchrun (see docs/distributed.md)"
             )
     except InputError as exc:
         print(f"loaderbench.measuring.distributed: error: {exc}", file=sys.stderr)
