@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -14,31 +11,13 @@ from loaderbench.results import Results
 from loaderbench.runner import ENV_VAR, default_runner, parse_runner
 
 
-def pytest_run(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/benchmarks", "-p", "no:cacheprovider", "-q", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-    )
-
-
 @pytest.mark.processes
-def test_the_runner_class_is_recorded_in_the_results(tmp_path):
-    out = tmp_path / "run.json"
-    done = pytest_run(
-        "--benchmark-only",
-        "-k",
-        "test_throughput",
-        "--lb-profiles=noop",
-        "--lb-workers=0",
-        "--lb-rounds=1",
-        f"--benchmark-json={out}",
-        env={ENV_VAR: "gpu"},
-    )
+def test_the_runner_class_is_recorded_in_the_results(real_runs):
+    """The real benchmark run of conftest.py, started with $LOADERBENCH_RUNNER=gpu."""
+    done = real_runs.done["benchmark"]
     assert done.returncode == 0, done.stdout + done.stderr
-    recorded = json.loads(out.read_text())
+    assert real_runs.env[ENV_VAR] == "gpu"
+    recorded = json.loads(real_runs.results.read_text())
     assert Results.from_json(recorded).runner == "gpu"
     # and the machine's speed as the run began and ended (speed.py)
     assert set(recorded["loaderbench"]["speed_probe"]) == {"start", "end"}
@@ -46,8 +25,8 @@ def test_the_runner_class_is_recorded_in_the_results(tmp_path):
 
 
 @pytest.mark.processes
-def test_a_bad_runner_class_is_a_usage_error():
-    done = pytest_run("--co", "--lb-runner=../cpu")
+def test_a_bad_runner_class_is_a_usage_error(real_runs):
+    done = real_runs.done["bad-runner"]  # --lb-runner=../cpu
     assert done.returncode == 4, done.stdout + done.stderr
     assert "--lb-runner" in done.stderr and "plain lower-case name" in done.stderr
 

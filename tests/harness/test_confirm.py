@@ -225,27 +225,12 @@ def test_a_rerun_that_fails_leaves_the_regression_standing_and_says_why(monkeypa
 NOOP_W0 = "tests/benchmarks/test_grid.py::test_throughput[noop-w0]"
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory) -> Path:
-    """One real benchmark run (noop, 0 workers) written by the plugin, invocation recorded."""
-    out = tmp_path_factory.mktemp("confirm") / "latest.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            NOOP_W0,
-            "--benchmark-only",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--benchmark-json={out}",
-        ],
-        cwd=PROJECT,
-        check=True,
-        capture_output=True,
-    )
-    return out
+@pytest.fixture
+def real_run(real_runs) -> Path:
+    """One real benchmark run (noop, 0 workers) written by the plugin, invocation recorded
+    (conftest.py: started with the other real processes of the harness)."""
+    assert real_runs.done["benchmark"].returncode == 0, real_runs.done["benchmark"]
+    return real_runs.results
 
 
 def with_rounds_scaled(run: dict, factor: float) -> dict:
@@ -256,49 +241,18 @@ def with_rounds_scaled(run: dict, factor: float) -> dict:
 
 
 @pytest.mark.processes
-def test_the_plugin_records_how_to_rerun_and_lb_rerun_selects_node_ids(real_run, tmp_path):
+def test_the_plugin_records_how_to_rerun_and_lb_rerun_selects_node_ids(real_run, real_runs):
     recorded = json.loads(real_run.read_text())["loaderbench"]["invocation"]
     assert recorded["python"] == sys.executable and Path(recorded["directory"]) == PROJECT
-    assert NOOP_W0 in recorded["args"]
-    listing = tmp_path / "ids.txt"
-    listing.write_text("tests/benchmarks/test_grid.py::test_throughput[cpu-w0]\n")
-    collected = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/benchmarks",
-            "--collect-only",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--lb-rerun={listing}",
-        ],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-    )
+    assert real_runs.benchmarked == NOOP_W0 and NOOP_W0 in recorded["args"]
+    collected = real_runs.done["rerun-selects"]  # --lb-rerun with a file naming one node id
     ids = [line for line in collected.stdout.splitlines() if "::" in line]
-    assert ids == ["tests/benchmarks/test_grid.py::test_throughput[cpu-w0]"], collected.stdout
+    assert ids == [real_runs.rerun_listed], collected.stdout
 
 
 @pytest.mark.processes
-def test_lb_rerun_with_an_unreadable_file_is_a_usage_error(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/benchmarks",
-            "--collect-only",
-            "-p",
-            "no:cacheprovider",
-            f"--lb-rerun={tmp_path / 'none.txt'}",
-        ],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-    )
+def test_lb_rerun_with_an_unreadable_file_is_a_usage_error(real_runs):
+    done = real_runs.done["rerun-unreadable"]
     assert done.returncode == 4 and "--lb-rerun: cannot read" in done.stderr
 
 
