@@ -288,7 +288,7 @@ def pytest_sessionstart(session):
 def pytest_sessionfinish(session, exitstatus):
     """Whatever the per-test guard could not see (processes started at collection or by session
     fixtures) is reported here with its pids, killed, and fails the run."""
-    publish.session_ended(session.config, exitstatus)
+    publish.session_ended(session, exitstatus)
     preexisting = session.config.stash.get(_PREEXISTING, set())
     left = [p for p in leaks.child_processes() if p.pid not in preexisting]
     # Every fixture has been torn down (shutting its loaders' workers down, joined): a short

@@ -22,6 +22,7 @@ from loaderbench import storage
 
 _STAGED = pytest.StashKey[tuple]()
 _INTERRUPTED = pytest.StashKey[bool]()
+_SESSION = pytest.StashKey[pytest.Session]()
 
 
 def stage(config) -> None:
@@ -50,9 +51,10 @@ def _note_sigint(config):
     return previous
 
 
-def session_ended(config, exitstatus) -> None:
+def session_ended(session: pytest.Session, exitstatus) -> None:
+    session.config.stash[_SESSION] = session
     if exitstatus == pytest.ExitCode.INTERRUPTED:
-        config.stash[_INTERRUPTED] = True
+        session.config.stash[_INTERRUPTED] = True
 
 
 def publish(config) -> None:
@@ -65,5 +67,11 @@ def publish(config) -> None:
     if config.stash.get(_INTERRUPTED, False):
         staging.unlink(missing_ok=True)
         print(f"loaderbench: run interrupted; {final} left as it was", file=sys.stderr)
+        # A swallowed KeyboardInterrupt ends the session as passed: the exit status must still
+        # say that this run's results were dropped, or a caller (`loaderbench baseline`, a CI
+        # step) reads the old file, or none, as this run's.
+        session = config.stash.get(_SESSION, None)
+        if session is not None and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
     else:
         storage.publish(staging, final)
