@@ -107,7 +107,6 @@ print(codes, heavy)
 
 
 @pytest.mark.processes
-@pytest.mark.processes
 def test_the_commands_that_read_results_import_no_torch(tmp_path):
     current, baseline = tmp_path / "current.json", tmp_path / "baseline.json"
     current.write_text(json.dumps(results({CPU_W0: JITTER, CPU_W2: scaled(JITTER, 0.5)})))
