@@ -11,7 +11,10 @@ import pytest
 from loaderbench.suite import publish
 
 
-def test_a_swallowed_interrupt_drops_the_results_and_ends_the_run_as_interrupted(tmp_path):
+@pytest.fixture
+def staged(tmp_path):
+    """A config whose --benchmark-json (``latest.json``, holding "previous") is staged, the
+    staging file written as a run would; SIGINT's handler restored afterwards."""
     final = tmp_path / "latest.json"
     final.write_text("previous")
     config = SimpleNamespace(
@@ -19,39 +22,34 @@ def test_a_swallowed_interrupt_drops_the_results_and_ends_the_run_as_interrupted
     )
     before = signal.getsignal(signal.SIGINT)
     publish.stage(config)
-    try:
-        staged = config.option.benchmark_json
-        assert staged != str(final)
-        with open(staged, "w") as f:
-            f.write("this run's, incomplete")
-        noted = signal.getsignal(signal.SIGINT)
-        with pytest.raises(KeyboardInterrupt):  # the handler notes it, then raises as Python would
-            noted(signal.SIGINT, None)  # type: ignore[operator]
-        # ... and the KeyboardInterrupt was swallowed: the session ends as passed.
-        session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
-        publish.session_ended(session, pytest.ExitCode.OK)
-        publish.publish(config)
-    finally:
-        signal.signal(signal.SIGINT, before)
+    assert config.option.benchmark_json != str(final)
+    with open(config.option.benchmark_json, "w") as f:
+        f.write("this run's")
+    yield config, final
+    signal.signal(signal.SIGINT, before)
+
+
+def end_session(config) -> SimpleNamespace:
+    """The session ending as passed, then publishing; the session, for its exit status."""
+    session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
+    publish.session_ended(session, pytest.ExitCode.OK)
+    publish.publish(config)
+    return session
+
+
+def test_a_swallowed_interrupt_drops_the_results_and_ends_the_run_as_interrupted(staged):
+    config, final = staged
+    noted = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):  # the handler notes it, then raises as Python would
+        noted(signal.SIGINT, None)  # type: ignore[operator]
+    session = end_session(config)  # ... and the KeyboardInterrupt was swallowed
     assert final.read_text() == "previous"
     assert session.exitstatus == pytest.ExitCode.INTERRUPTED
-    assert list(tmp_path.iterdir()) == [final]
+    assert list(final.parent.iterdir()) == [final]
 
 
-def test_an_uninterrupted_run_is_published_and_keeps_its_status(tmp_path):
-    final = tmp_path / "latest.json"
-    config = SimpleNamespace(
-        stash=pytest.Stash(), option=SimpleNamespace(benchmark_json=str(final))
-    )
-    before = signal.getsignal(signal.SIGINT)
-    publish.stage(config)
-    try:
-        with open(config.option.benchmark_json, "w") as f:
-            f.write("this run's")
-        session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
-        publish.session_ended(session, pytest.ExitCode.OK)
-        publish.publish(config)
-    finally:
-        signal.signal(signal.SIGINT, before)
+def test_an_uninterrupted_run_is_published_and_keeps_its_status(staged):
+    config, final = staged
+    session = end_session(config)
     assert final.read_text() == "this run's"
     assert session.exitstatus == pytest.ExitCode.OK
