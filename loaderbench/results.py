@@ -328,6 +328,9 @@ class Invocation:
     directory: str
     args: tuple[str, ...]
 
+    def to_json(self) -> dict:
+        return {"python": self.python, "directory": self.directory, "args": list(self.args)}
+
 
 # --- a whole file ---------------------------------------------------------------------------------
 
@@ -343,7 +346,8 @@ class Results:
     runner: str | None = None
     #: The run's settings as the plugin wrote them: grid, cost_scale, injected, worker_ballast_mb.
     settings: Mapping[str, Any] = field(default_factory=dict)
-    run_probes: tuple[float, ...] = ()  #: the speed probe at the run's start and end
+    #: The speed probe at the run's start and end, in seconds ({"start": ..., "end": ...}).
+    run_probes: Mapping[str, float] = field(default_factory=dict)
     invocation: Invocation | None = None
     baseline: BaselineRecord | None = None
     datetime: str | None = None
@@ -371,7 +375,7 @@ class Results:
             fingerprint=dict(_mapping(_mapping(data.get("machine_info")).get("loaderbench"))),
             runner=runner if isinstance(runner, str) and runner else None,
             settings={k: section[k] for k in _SETTINGS if k in section},
-            run_probes=tuple(p for p in _numbers(list(probes.values())) if p > 0),
+            run_probes={str(k): p for k, v in probes.items() if (p := number(v)) and p > 0},
             invocation=_invocation(section.get("invocation")),
             baseline=BaselineRecord.from_json(section.get("baseline"), data.get("datetime")),
             datetime=_text(data.get("datetime")),
@@ -387,14 +391,10 @@ class Results:
         section["derived"] = [d.to_json() for d in self.derived]
         if self.runner is not None:
             section["runner"] = self.runner
-        if self.run_probes and self.baseline is None:
-            section["speed_probe"] = _mapping(self.raw.get("loaderbench")).get("speed_probe")
+        if self.run_probes and self.baseline is None:  # a baseline keeps its runs' instead
+            section["speed_probe"] = dict(self.run_probes)
         if self.invocation is not None:
-            section["invocation"] = {
-                "python": self.invocation.python,
-                "directory": self.invocation.directory,
-                "args": list(self.invocation.args),
-            }
+            section["invocation"] = self.invocation.to_json()
         if self.baseline is not None:
             section["baseline"] = self.baseline.to_json()
         machine_info = dict(_mapping(self.raw.get("machine_info")))
@@ -429,7 +429,7 @@ class Results:
         """Every speed probe the file carries: a baseline's runs', else the run's start and end."""
         if self.baseline is not None and self.baseline.speed_probes:
             return list(self.baseline.speed_probes)
-        return list(self.run_probes)
+        return list(self.run_probes.values())
 
     @property
     def noise(self) -> Mapping[str, Noise] | None:
@@ -497,11 +497,7 @@ def write_run(
         **{key: value for key, value in settings.items() if key in _SETTINGS},
         "runner": runner,
         "speed_probe": dict(speed_probe),
-        "invocation": {
-            "python": invocation.python,
-            "directory": invocation.directory,
-            "args": list(invocation.args),
-        },
+        "invocation": invocation.to_json(),
     }
 
 
