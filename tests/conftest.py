@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing.process
 import multiprocessing.util
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -113,6 +114,11 @@ _GUARD = pytest.StashKey[ProcessGuard]()
 
 def pytest_configure(config):
     # The markers themselves are registered in pyproject.toml ([tool.pytest.ini_options]).
+    # A suite started in the background by a shell without job control (`make test &` in a
+    # script) inherits SIGINT ignored, and so would every process it starts: the Ctrl-C tests
+    # (test_nothing_lost.py, test_publish.py) need it delivered as a terminal's Ctrl-C is.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.getoption(FAST_OPTION):
         config.stash[_GUARD] = ProcessGuard()
 
