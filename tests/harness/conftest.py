@@ -1,5 +1,7 @@
-"""Real pytest processes that several harness modules check, started at once by one session
-fixture: each imports torch (seconds apiece), so one concurrent start replaces six in a row.
+"""Real pytest processes that several harness modules check, started by one session fixture:
+each imports torch (seconds apiece), so one benchmark run and three checks started at once replace
+six processes in a row. The benchmark run runs alone first: its rounds are timed, and the confirm
+tests judge a real rerun against them (run beside three other processes it measured 3x slower).
 
 - ``benchmark``: one real benchmark run (noop, 0 workers) writing --benchmark-json, with a layout
   pad (layout.py) and $LOADERBENCH_RUNNER set: what the plugin records (test_layout.py,
@@ -77,8 +79,10 @@ def real_runs(tmp_path_factory) -> RealRuns:
             os.environ,
         ),
     }
-    started = {
-        name: subprocess.Popen(
+
+    def start(name: str) -> subprocess.Popen:
+        command, env = commands[name]
+        return subprocess.Popen(
             command,
             cwd=PROJECT,
             env=dict(env),
@@ -86,10 +90,11 @@ def real_runs(tmp_path_factory) -> RealRuns:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name, (command, env) in commands.items()
-    }
+
     done = {}
-    for name, proc in started.items():
-        out, err = proc.communicate(timeout=300)
-        done[name] = Done(proc.returncode, out, err)
+    for batch in (["benchmark"], [name for name in commands if name != "benchmark"]):
+        started = {name: start(name) for name in batch}
+        for name, proc in started.items():
+            out, err = proc.communicate(timeout=300)
+            done[name] = Done(proc.returncode, out, err)
     return RealRuns(results, benchmark_env, done)
