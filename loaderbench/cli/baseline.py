@@ -16,12 +16,11 @@ from loaderbench.judging.baseline import (
     resolve_runner,
     sittings,
 )
+from loaderbench.paired import recipe
 from loaderbench.results import load_results
 
 
 def cmd_baseline(args) -> int:
-    from loaderbench.paired import recipe
-
     runner = resolve_runner(args.runner)
     check_run_count(args.runs, extend=args.extend, force=args.force)
     how = recipe.capture(sys.executable, args.pytest_args, Path.cwd(), torch=args.torch)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loaderbench.errors import InputError
-from loaderbench.judging.baseline import recording
+from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.confirm import confirm
 from loaderbench.judging.gate import (
     add_threshold_options,
@@ -29,8 +29,6 @@ def report(verdict: Verdict, markdown_path: Path, preamble: list[str]) -> None:
 
 
 def cmd_gate(args) -> int:
-    from loaderbench.judging.baseline import locate_baseline
-
     if args.remeasure:
         from loaderbench.paired.remeasure import remeasure
 
