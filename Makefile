@@ -87,7 +87,7 @@ lint: venv
 # The documentation site (docs/, mkdocs.yml) into site/; a broken link or a page left out of the
 # nav fails the build.
 docs: venv
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 # report.md and PNG plots of $(RESULTS), written beside it (and appended to the job summary in
 # GitHub Actions); the verdict against this runner class's baseline comes first when one exists.
