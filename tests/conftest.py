@@ -23,15 +23,6 @@ MARKER = "processes"
 SLOW = "slow"
 TESTS = Path(__file__).parent
 BENCHMARKS = TESTS / "benchmarks"
-#: Tests that start processes, named here rather than marked in their module.
-NAMED_HERE = {
-    TESTS / "harness" / "test_baseline.py": {
-        "test_a_failing_pytest_run_stores_nothing",
-        "test_arguments_after_a_double_dash_reach_pytest",
-        "test_the_command_exits_2_on_a_second_recording_and_on_one_run",
-        "test_the_command_extends_and_refuses_force_with_extend",
-    },
-}
 
 
 def pytest_addoption(parser):
@@ -124,13 +115,11 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test in tests/benchmarks is ``slow`` (a smoke run over a real dataset), those of
-    NAMED_HERE are ``processes``; in fast mode both kinds are deselected."""
+    """Every test in tests/benchmarks is ``slow`` (a smoke run over a real dataset); in fast mode
+    those and the ``processes`` tests are deselected."""
     for item in items:
         if BENCHMARKS in item.path.parents:
             item.add_marker(SLOW)
-        if item.originalname in NAMED_HERE.get(item.path, ()):
-            item.add_marker(MARKER)
     if not config.getoption(FAST_OPTION):
         return
 

@@ -273,6 +273,7 @@ def test_progress_estimates_the_time_left_from_the_runs_done():
     assert progress.line(3, "3 runs done") == "3 runs done (took 2m20s)"
 
 
+@pytest.mark.processes
 def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(baseline_module, "run_grid", fake_runs([]))
     monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
@@ -290,6 +291,7 @@ def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monk
     assert "not a plain lower-case name" in capsys.readouterr().err
 
 
+@pytest.mark.processes
 def test_arguments_after_a_double_dash_reach_pytest(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(baseline_module, "run_grid", fake_runs(calls))
@@ -314,6 +316,7 @@ def test_arguments_after_a_double_dash_reach_pytest(tmp_path, monkeypatch):
     assert calls[0][-3:] == ["--lb-profiles=noop", "-k", "w0 and not spawn"]
 
 
+@pytest.mark.processes
 def test_a_failing_pytest_run_stores_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tests" / "benchmarks").mkdir(parents=True)
@@ -466,6 +469,7 @@ def test_a_file_without_noise_bands_or_raw_rounds_is_not_extended(tmp_path, stor
     assert calls == []
 
 
+@pytest.mark.processes
 def test_the_command_extends_and_refuses_force_with_extend(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(baseline_module, "run_grid", fake_runs([]))
     monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
