@@ -22,14 +22,14 @@ of percent between sittings most time rows are honestly inconclusive: measure si
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from loaderbench import machine
 from loaderbench.errors import InputError
 from loaderbench.judging import derived
 from loaderbench.judging.baseline import MEMORY_QUANTITIES
-from loaderbench.judging.intervals import prediction
+from loaderbench.judging.intervals import Prediction, prediction
 from loaderbench.judging.thresholds import Rule, Thresholds, load_thresholds
 from loaderbench.judging.verdict import Row, Verdict, judge_difference, judge_factor, not_judged
 from loaderbench.measuring import speed
@@ -244,12 +244,7 @@ def _factor_row(row: Row, present, base_value, current, runs: list[float], rule:
     if current is None or current <= 0:
         return not_judged(row, "no value in this run (a zero time has no ratio)")
     found = prediction(runs, current, alpha=rule.alpha, log=True)
-    if found is None:
-        return not_judged(row, ONE_RUN)
-    row.baseline, row.change, row.low, row.high = found.centre, found.change, found.low, found.high
-    judge_factor(row, min_effect=rule.min_effect)
-    row.note += f" (against {found.runs} baseline runs)"
-    return row
+    return _against_runs(row, found, lambda: judge_factor(row, min_effect=rule.min_effect))
 
 
 def _memory_row(
@@ -276,10 +271,16 @@ def _memory_row(
             "was judged as memory): re-record it with `make baseline FORCE=1`",
         )
     found = prediction(runs, row.current, alpha=rule.alpha, log=False)
+    return _against_runs(row, found, lambda: judge_difference(row, min_mb=rule.memory_min_mb))
+
+
+def _against_runs(row: Row, found: Prediction | None, judge: Callable[[], Row]) -> Row:
+    """``row`` judged (by ``judge``) from the prediction interval ``found`` of the baseline's
+    runs, or not judged when one run could not give one."""
     if found is None:
         return not_judged(row, ONE_RUN)
     row.baseline, row.change, row.low, row.high = found.centre, found.change, found.low, found.high
-    judge_difference(row, min_mb=rule.memory_min_mb)
+    judge()
     row.note += f" (against {found.runs} baseline runs)"
     return row
 

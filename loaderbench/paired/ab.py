@@ -153,6 +153,36 @@ def measures_from(value: str) -> tuple[str, ...]:
     return chosen
 
 
+def measure_side_by_side(
+    grid,
+    measures: tuple[str, ...],
+    a: SideSpec,
+    b: SideSpec,
+    *,
+    budget: Budget,
+    rule: Rule,
+    out: Path,
+    mode: str,
+    names: tuple[str, str] = ("A", "B"),
+) -> Verdict:
+    """Every row of ``grid`` and ``measures`` measured on ``a`` and ``b`` side by side (duets
+    when ``mode`` is auto, the sides' logs under ``out``), and judged by ``rule``: what ``ab``
+    and ``gate --remeasure`` both do."""
+    engine = Engine(
+        ab_plans(grid, measures),
+        a,
+        b,
+        budget=budget,
+        min_effect=rule.min_effect,
+        alpha=rule.pair_alpha,
+        logs=out / "logs",
+        duet=mode == "auto",
+    )
+    tallies = engine.run()
+    header = hello_header(engine.hellos, names=names)
+    return Verdict(judge_tallies(tallies, rule), header, rule_text(rule, budget))
+
+
 def hello_header(hellos: dict[str, dict], names=("A", "B")) -> list[str]:
     """What differs between the two sides as they reported it: versions, then settings."""
     a, b = hellos.get("a", {}), hellos.get("b", {})
@@ -226,19 +256,8 @@ def cmd_ab(args) -> int:
             file=sys.stderr,
             flush=True,
         )
-    engine = Engine(
-        ab_plans(grid, measures),
-        a,
-        b,
-        budget=budget,
-        min_effect=rule.min_effect,
-        alpha=rule.pair_alpha,
-        logs=out / "logs",
-        duet=args.mode == "auto",
-    )
-    tallies = engine.run()
-    verdict = Verdict(
-        judge_tallies(tallies, rule), hello_header(engine.hellos), rule_text(rule, budget)
+    verdict = measure_side_by_side(
+        grid, measures, a, b, budget=budget, rule=rule, out=out, mode=args.mode
     )
     write_verdict(
         verdict,

@@ -29,14 +29,13 @@ from loaderbench.paired.ab import (
     Selection,
     budget_from,
     grid_from,
-    hello_header,
     judge_tallies,
+    measure_side_by_side,
     measures_from,
     parse_selection,
-    rule_text,
     write_verdict,
 )
-from loaderbench.paired.engine import Engine, ab_plans
+from loaderbench.paired.engine import Engine
 from loaderbench.paired.side import SETTINGS
 from loaderbench.paired.sides import SideSpec
 from loaderbench.results import Benchmark, Results, load_results
@@ -95,19 +94,17 @@ def remeasure(args) -> int:
         what=reference.what,
     )
     current = SideSpec("B", sys.executable, selection.common, what="this environment")
-    engine = Engine(
-        ab_plans(grid, measures),
+    verdict = measure_side_by_side(
+        grid,
+        measures,
         reference,
         current,
         budget=budget,
-        min_effect=rule.min_effect,
-        alpha=rule.pair_alpha,
-        logs=out / "logs",
-        duet=args.mode == "auto",
+        rule=rule,
+        out=out,
+        mode=args.mode,
+        names=("baseline", "current"),
     )
-    tallies = engine.run()
-    header = hello_header(engine.hellos, names=("baseline", "current"))
-    verdict = Verdict(judge_tallies(tallies, rule), header, rule_text(rule, budget))
     write_verdict(
         verdict,
         out,
