@@ -25,6 +25,9 @@ from loaderbench.errors import InputError
 #: What a benchmark measured (``extra_info.measure``).
 THROUGHPUT = "throughput"
 STARTUP = "startup"
+#: A default (non-persistent) loader's whole epoch: from ``iter()`` to its last batch with its
+#: workers stopped (start, steady part and shutdown in ``extra_info.epoch_phases``).
+EPOCH = "epoch"
 MEMORY = "memory"
 OVERLAP = "overlap"
 TRANSFER = "transfer"

@@ -1,11 +1,13 @@
-"""`loaderbench gate`: judge a results file against stored numbers (judging.gate), or with
-``--remeasure`` side by side with the baseline's recipe (paired.remeasure)."""
+"""`loaderbench gate`: judge a results file against stored numbers (judging.gate), then with
+``--side-by-side SECONDS`` measure what they leave open side by side with the baseline's recipe
+(paired.settle); or, with ``--remeasure``, the whole grid side by side (paired.remeasure)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from loaderbench.errors import InputError
+from loaderbench.errors import EXIT_USAGE, InputError
 from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.confirm import confirm
 from loaderbench.judging.gate import (
@@ -15,6 +17,7 @@ from loaderbench.judging.gate import (
     load_judgeable,
     thresholds_from,
 )
+from loaderbench.judging.thresholds import load_thresholds
 from loaderbench.judging.verdict import Verdict
 from loaderbench.storage import write_atomic
 
@@ -57,11 +60,25 @@ def cmd_gate(args) -> int:
         raise InputError(
             f"--confirm must be >= 0 (fresh reruns of a regression), got {args.confirm}"
         )
+    if not args.side_by_side >= 0:
+        raise InputError(
+            f"--side-by-side must be >= 0 seconds (0: stored numbers only), got {args.side_by_side}"
+        )
     verdict = judge(baseline, current, thresholds, only=args.only)
-    if args.confirm_side_by_side:
-        from loaderbench.paired.remeasure import confirm_side_by_side
+    failure = ""
+    if args.side_by_side:
+        from loaderbench.paired.settle import settle  # the engine, only when it measures
 
-        confirm_side_by_side(verdict, baseline, current, args)
+        failure = settle(
+            verdict,
+            baseline,
+            current,
+            budget_s=args.side_by_side,
+            rule=load_thresholds().overridden(min_effect=args.min_effect).default,
+            venvs=Path(args.venvs),
+            out=Path(args.out),
+            duet=args.mode == "auto",
+        )
     confirm(
         verdict,
         baseline,
@@ -76,6 +93,9 @@ def cmd_gate(args) -> int:
         markdown,
         [f"baseline: {baseline_path}{recording(baseline)}", f"current:  {current_path}"],
     )
+    if failure and not verdict.regressed:
+        print(f"loaderbench gate: side by side not done: {failure}", file=sys.stderr)
+        return EXIT_USAGE
     return verdict.exit_code(args.strict)
 
 
@@ -132,12 +152,15 @@ def register(commands) -> None:
         "side by side with this one",
     )
     remeasure.add_argument(
-        "--confirm-side-by-side",
-        action="store_true",
-        help="measure the benchmarks of every regressed time row side by "
-        "side with the baseline's recipe; the regression stands only if "
-        "it repeats there (make bench does; rows the engine cannot "
-        "measure are left to --confirm)",
+        "--side-by-side",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after the stored verdict, measure every time row it leaves open (inconclusive, "
+        "not judged, new) or flags (regressed) side by side with the baseline's recipe, "
+        "regressions first, then the headline rows, within this many seconds; each row then "
+        "says how it was judged. A side that cannot start exits 2 with the stored verdict "
+        "written. Default: 0 (stored numbers only; make bench: REMEASURE_BUDGET)",
     )
     remeasure.add_argument(
         "--out",

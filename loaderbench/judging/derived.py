@@ -2,6 +2,9 @@
 
 - ``speedup[<case>]``: median epoch time at num_workers=0 over the case's (same profile, same
   batch size); higher is better.
+- ``epoch_speedup[<case>]``: a default loader's whole epoch (workers started and stopped inside
+  it) at num_workers=0 over the case's: what a user who sets num_workers gains per epoch, start
+  and shutdown paid; higher is better.
 - ``efficiency[<case>]``: speed-up over the ideal: num_workers for waiting (io), min(num_workers,
   usable cores) for work that needs a CPU; 1.0 is perfect.
 - ``startup_ratio[<case>]``: time to first batch with spawn or forkserver over fork at the same
@@ -24,6 +27,7 @@ from dataclasses import replace
 from loaderbench.grid import Case
 from loaderbench.results import (
     DISTRIBUTED,
+    EPOCH,
     OVERLAP,
     STARTUP,
     THROUGHPUT,
@@ -38,7 +42,8 @@ from loaderbench.results import (
 #: different natures against each other (interpreter start-up against a first batch that may only
 #: sleep; loading against a training step that waits) and move with the machine: on 2026-11-25 a
 #: machine that ran the noop and cpu epochs at 0 workers about 2x slower than the baseline's did
-#: raised startup_ratio[io-w2-spawn] 1.22x, confirmed by two fresh reruns.
+#: raised startup_ratio[io-w2-spawn] 1.22x, confirmed by two fresh reruns. epoch_speedup is not
+#: portable for the same reason: its worker loader's epoch holds the workers' start and shutdown.
 PORTABLE_KINDS = ("speedup", "efficiency", "pin_gain", "world_speedup")
 
 
@@ -63,7 +68,11 @@ def derive(benchmarks: list[Benchmark], cores: int) -> list[Derived]:
     """Derived ratios from the benchmarks of one run (those carrying our extra_info)."""
     by_key: dict[tuple, Benchmark] = {}
     for bench in benchmarks:
-        if bench.case is None or bench.measure not in (THROUGHPUT, STARTUP) or not bench.median:
+        if (
+            bench.case is None
+            or bench.measure not in (THROUGHPUT, EPOCH, STARTUP)
+            or not bench.median
+        ):
             continue
         by_key[(bench.measure, bench.case_id)] = bench
 
@@ -79,6 +88,18 @@ def derive(benchmarks: list[Benchmark], cores: int) -> list[Derived]:
             inputs = [base.name, row.name]
             out.append(_entry("speedup", case.id, speedup, True, inputs))
             out.append(_entry("efficiency", case.id, speedup / ideal, True, inputs, ideal=ideal))
+        elif measure == EPOCH and case.num_workers > 0:
+            base = by_key.get((EPOCH, replace(case, num_workers=0).id))
+            if base is not None:
+                out.append(
+                    _entry(
+                        "epoch_speedup",
+                        case.id,
+                        base.median / row.median,
+                        True,
+                        [base.name, row.name],
+                    )
+                )
         elif measure == STARTUP and case.start_method not in (None, "fork"):
             fork = by_key.get((STARTUP, replace(case, start_method="fork").id))
             if fork is None:

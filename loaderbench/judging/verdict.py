@@ -210,6 +210,9 @@ class Verdict:
     rule: str = ""
     #: What was judged (gate.ONLY_CHOICES), for the stored-numbers verdict.
     only: str = "all"
+    #: How many rows were judged each way (stored numbers, side by side, not reached), when a
+    #: verdict mixes them (paired/settle.py); shown in its first line.
+    judged: str = ""
 
     @property
     def regressed(self) -> bool:
@@ -231,7 +234,8 @@ class Verdict:
     def summary(self) -> str:
         """Regressed and inconclusive counts first: what the reader must act on."""
         counts = ", ".join(f"{n} {v}" for v, n in self.counts().items())
-        return f"{counts}" + (f" ({self.rule})" if self.rule else "")
+        judged = f"; {self.judged}" if self.judged else ""
+        return f"{counts}{judged}" + (f" ({self.rule})" if self.rule else "")
 
     def result(self) -> str:
         if self.regressed:
@@ -278,5 +282,6 @@ class Verdict:
             "rule": self.rule,
             "header": list(self.header),
             "only": self.only,
+            "judged": self.judged,
             "rows": [row.as_dict() for row in self.ordered_rows()],
         }

@@ -6,18 +6,23 @@ always happens outside the timed region.
 
 from __future__ import annotations
 
+import statistics
+import time
+
 from torch.utils.data import DataLoader
 
 from loaderbench.grid import Case
-from loaderbench.measuring.loaders import drain, shutdown
-from loaderbench.results import STARTUP, THROUGHPUT
+from loaderbench.measuring.loaders import batch_length, drain, shutdown
+from loaderbench.results import EPOCH, STARTUP, THROUGHPUT
 
 __all__ = [
+    "EPOCH",
     "STARTUP",
     "THROUGHPUT",
     "assert_whole_epoch",
     "epoch_length",
     "first_batch",
+    "whole_epoch",
     "record_case",
     "record_rates",
     "steady_state",
@@ -70,6 +75,61 @@ def first_batch(benchmark, loader: DataLoader, rounds: int):
         raise
     stop_previous()
     return batch
+
+
+#: The parts of a whole epoch, in ``extra_info.epoch_phases`` (seconds, medians over rounds).
+EPOCH_PHASES = ("start_s", "steady_s", "shutdown_s")
+
+
+def timed_epoch(loader: DataLoader) -> tuple[dict[str, float], int, int]:
+    """One whole epoch of a fresh iterator: (phases, batches, samples).
+
+    ``start_s``: ``iter()`` to the first batch (workers started); ``steady_s``: first to last
+    batch; ``shutdown_s``: from the last batch until the iterator ends. Without persistent
+    workers that last step is where DataLoader stops its workers (``_shutdown_workers``), inside
+    the user's epoch, as every training loop pays it.
+    """
+    batched = loader.batch_sampler is not None
+    batches = samples = 0
+    begun = time.perf_counter()
+    first = last = begun
+    iterator = iter(loader)
+    try:
+        for batch in iterator:
+            last = time.perf_counter()
+            if not batches:
+                first = last
+            batches += 1
+            samples += batch_length(batch) if batched else 1
+        ended = time.perf_counter()
+    finally:
+        shutdown(iterator)  # a no-op after a whole epoch; stops the workers of a failed one
+    if not batches:
+        first = last = ended
+    phases = {"start_s": first - begun, "steady_s": last - first, "shutdown_s": ended - last}
+    return phases, batches, samples
+
+
+def whole_epoch(benchmark, loader: DataLoader, rounds: int) -> tuple[int, int]:
+    """Time whole epochs of a default loader (``persistent_workers=False``): every round starts
+    the workers, delivers every batch and stops the workers, as the seed experiment and most
+    training loops do. The median of each phase goes to ``extra_info.epoch_phases``.
+
+    Returns (batches, samples) of one epoch.
+    """
+    seen: list[dict[str, float]] = []
+    counts: list[tuple[int, int]] = []
+
+    def one_epoch():
+        phases, batches, samples = timed_epoch(loader)
+        seen.append(phases)
+        counts.append((batches, samples))
+
+    benchmark.pedantic(one_epoch, rounds=rounds, iterations=1)
+    benchmark.extra_info["epoch_phases"] = {
+        name: statistics.median(p[name] for p in seen) for name in EPOCH_PHASES
+    }
+    return counts[-1]
 
 
 def record_rates(benchmark, batches: int, samples: int) -> None:

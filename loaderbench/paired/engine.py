@@ -35,13 +35,14 @@ from pathlib import Path
 from loaderbench.grid import Case, Grid
 from loaderbench.judging.intervals import PairedEstimate, paired
 from loaderbench.judging.verdict import Row, judge_factor, not_judged
-from loaderbench.paired.protocol import MEASURES
+from loaderbench.paired.protocol import MEASURES, measures_of
 from loaderbench.paired.sides import SETUP_TIMEOUT_S, SideProcess, SideSpec
 
 #: The pytest benchmark each measure corresponds to: A/B rows carry its names, so they read like
 #: the rows of `make bench` and of a baseline.
 TEST_OF = {
     "throughput": "test_throughput",
+    "epoch": "test_epoch",
     "startup": "test_time_to_first_batch",
     "overlap": "test_overlap",
 }
@@ -94,7 +95,9 @@ class Plan:
         )
 
 
-def ab_plans(grid: Grid, measures: tuple[str, ...] = ("throughput", "startup")) -> list[Plan]:
+def ab_plans(
+    grid: Grid, measures: tuple[str, ...] = ("throughput", "epoch", "startup")
+) -> list[Plan]:
     """The A/B rows of ``grid``: for each measure, every case (start-up without variants, as the
     benchmarks do), named as the pytest benchmark of that case is."""
     plans = []
@@ -183,6 +186,8 @@ class Tally:
     spent_s: float = 0.0
     mode: str = "alternate"
     stopped: str = ""
+    #: Why a side would not measure this row (its loaderbench predates the measure), or "".
+    refused: str = ""
 
     @property
     def pairs(self) -> int:
@@ -293,6 +298,10 @@ class Engine:
         side_b = started.get("b", side_a)
         try:
             for tally in active:
+                tally.refused = _refused(tally.plan, started)
+                if tally.refused:
+                    tally.stopped = "refused"
+                    continue
                 self._row(tally, side_a, side_b, block, cores, slice_s)
         finally:
             side_a.close()
@@ -376,6 +385,19 @@ class Engine:
         )
 
 
+def _refused(plan: Plan, started: dict[str, SideProcess]) -> str:
+    """Why the started sides cannot measure ``plan``, or "": a side built from an older
+    loaderbench (a baseline's recipe, a git ref) does not know a newer measure."""
+    for side in started.values():
+        missing = [m for m in (plan.a.measure, plan.b.measure) if m not in measures_of(side.hello)]
+        if missing:
+            return (
+                f"side {side.spec.label} ({side.spec.what}) does not measure "
+                f"{missing[0]}: its loaderbench predates it"
+            )
+    return ""
+
+
 def _ratio_text(estimate: PairedEstimate | None, plan: Plan) -> str:
     if estimate is None:
         return "no pairs yet"
@@ -401,7 +423,7 @@ def verdict_rows(tallies: list[Tally], *, min_effect: float, alpha: float) -> li
         row = Row(tally.plan.name, kind="seconds", inputs=(tally.plan.name,))
         estimate = tally.estimate(alpha)
         if estimate is None:
-            rows.append(not_judged(row, "no pairs were measured"))
+            rows.append(not_judged(row, tally.refused or "no pairs were measured"))
             continue
         a_times = sorted(a for block in tally.blocks for a, _ in block)
         b_times = sorted(b for block in tally.blocks for _, b in block)

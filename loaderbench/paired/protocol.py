@@ -6,7 +6,8 @@ error). Every side says ``hello`` first, with the protocol version it speaks: a 
 another version of loaderbench (a git ref, a baseline's recipe) must speak the same one.
 
 Requests: ``setup`` (a case and a measure: build the loader, warm it), ``round`` (time one
-round), ``teardown`` (stop the loader's workers), ``quit``. Every answer has ``ok``; a failed
+round), ``teardown`` (stop the loader's workers), ``quit``. ``hello`` lists the measures the side
+offers (``measures``); a side that lists none offers ``LEGACY_MEASURES``. Every answer has ``ok``; a failed
 request answers ``{"ok": false, "error": "<one line>"}``.
 """
 
@@ -15,7 +16,16 @@ from __future__ import annotations
 import json
 
 PROTOCOL = 1
-MEASURES = ("throughput", "startup", "overlap")
+MEASURES = ("throughput", "epoch", "startup", "overlap")
+#: What a side measures when its ``hello`` does not say (loaderbench before ``epoch`` existed):
+#: a request for anything else is refused by such a side.
+LEGACY_MEASURES = ("throughput", "startup", "overlap")
+
+
+def measures_of(hello: dict) -> tuple[str, ...]:
+    """The measures a side offers, from its ``hello``."""
+    offered = hello.get("measures")
+    return tuple(offered) if isinstance(offered, list) else LEGACY_MEASURES
 
 
 def encode(message: dict) -> bytes:

@@ -14,6 +14,8 @@ Rounds, by measure:
 
 - ``throughput``: ``repeat`` whole epochs of a persistent-worker loader (warmed by one untimed
   epoch at set-up); seconds per epoch;
+- ``epoch``: ``repeat`` whole epochs of a default loader (``persistent_workers=False``): the
+  workers start and stop inside each one (measure.timed_epoch); seconds per epoch;
 - ``startup``: ``repeat`` times a fresh iterator's first batch, worker start-up included; the
   workers' shutdown is untimed; seconds per first batch;
 - ``overlap``: ``repeat`` epochs of load plus a simulated training step per batch (overlap.py).
@@ -103,7 +105,7 @@ class Side:
         if cpu is not None:
             self._pin(cpu)
         dataset = self.datasets.get(grid_case.profile)
-        loader = build_loader(dataset, grid_case, persistent=measure != "startup")
+        loader = build_loader(dataset, grid_case, persistent=measure not in ("startup", "epoch"))
         held = Held(loader, measure, epoch_length(dataset))
         self.slots[slot] = held
         if measure == "overlap":
@@ -115,6 +117,10 @@ class Side:
             # (spawn, 2 workers: 2.29 s, then 2.31, 2.31, 2.28 s): no warm-up, whose cost in
             # a spawn case is a whole pair's.
             return {"warm_s": None}
+        if measure == "epoch" and grid_case.start_method not in (None, "fork"):
+            # A warm epoch would start spawn workers once more (seconds); each round starts its
+            # own, so nothing stays warm between rounds anyway.
+            return {"warm_s": None}
         # One untimed round: starts persistent workers, fills caches, imports lazily.
         return {"warm_s": self.round(slot, 1)}
 
@@ -123,6 +129,8 @@ class Side:
         held = self.slots[slot]
         if held.measure == "startup":
             return sum(_first_batch(held.loader) for _ in range(repeat)) / repeat
+        if held.measure == "epoch":
+            return self._whole_epochs(held, repeat)
         start = time.perf_counter()
         for _ in range(repeat):
             samples = _epoch(held)
@@ -131,12 +139,24 @@ class Side:
             raise RuntimeError(f"an epoch delivered {samples} of {held.samples} samples")
         return elapsed / repeat
 
+    @staticmethod
+    def _whole_epochs(held: Held, repeat: int) -> float:
+        from loaderbench.measuring.measure import timed_epoch
+
+        elapsed = 0.0
+        for _ in range(repeat):
+            phases, _, samples = timed_epoch(held.loader)
+            elapsed += sum(phases.values())
+            if held.samples is not None and samples != held.samples:
+                raise RuntimeError(f"an epoch delivered {samples} of {held.samples} samples")
+        return elapsed / repeat
+
     def teardown(self, slot: str | None = None) -> None:
         from loaderbench.measuring.loaders import shutdown
 
         for name in [slot] if slot else list(self.slots):
             held = self.slots.pop(name, None)
-            if held is not None and held.measure != "startup":
+            if held is not None and held.measure not in ("startup", "epoch"):
                 shutdown(held.loader)
         if not self.slots:
             self._unpin()
@@ -195,6 +215,7 @@ def hello(settings: dict) -> dict:
         "op": "hello",
         "ok": True,
         "protocol": protocol.PROTOCOL,
+        "measures": list(protocol.MEASURES),
         "pid": os.getpid(),
         "executable": sys.executable,
         "package": os.path.dirname(loaderbench.__file__),

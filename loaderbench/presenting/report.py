@@ -19,6 +19,7 @@ from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.presenting import plots
 from loaderbench.presenting.recommend import TIE, recommend
 from loaderbench.presenting.series import (
+    EPOCH,
     MEMORY,
     OVERLAP,
     STARTUP,
@@ -28,7 +29,7 @@ from loaderbench.presenting.series import (
     serial_of,
     series,
 )
-from loaderbench.results import Results, load_results
+from loaderbench.results import Benchmark, Results, load_results, number
 from loaderbench.storage import write_atomic
 
 REPORT_NAME = "report.md"
@@ -47,11 +48,29 @@ class Section:
     draw: Callable[[dict[str, list[Point]], Path], Path]
     compare_column: str | None = None
     compare: Callable[[Point, list[Point]], str] | None = None
+    #: One more column, read from the point's benchmark (where an epoch's time went).
+    detail_column: str | None = None
+    detail: Callable[[Benchmark], str] | None = None
 
 
 def _speedup(point: Point, points: list[Point]) -> str:
     serial = serial_of(point, points)
     return f"{point.value / serial.value:.2f}×" if serial and point.num_workers else "-"
+
+
+def _epoch_speedup(point: Point, points: list[Point]) -> str:
+    serial = serial_of(point, points)
+    return f"{serial.value / point.value:.2f}×" if serial and point.num_workers else "-"
+
+
+def _phases(bench: Benchmark) -> str:
+    phases = bench.info.get("epoch_phases")
+    if not isinstance(phases, dict):
+        return "-"
+    values = [number(phases.get(name)) for name in ("start_s", "steady_s", "shutdown_s")]
+    if any(v is None for v in values):
+        return "-"
+    return " / ".join(f"{v * 1e3:,.1f}" for v in values if v is not None)
 
 
 def _versus_fork(point: Point, points: list[Point]) -> str:
@@ -86,6 +105,22 @@ SECTIONS = (
         _lines("Steady-state throughput", "samples/s"),
         "speed-up over 0",
         _speedup,
+    ),
+    Section(
+        EPOCH,
+        "Whole epoch of a default loader",
+        "epoch.png",
+        "Median time of one epoch with `persistent_workers=False` (the default), from "
+        "`iter(loader)` to the last batch with the workers stopped: what most training loops pay "
+        "every epoch. Its parts: the start (to the first batch, workers started), the steady "
+        "part and the shutdown (the last batch until the workers are stopped).",
+        "epoch ms",
+        ",.1f",
+        _lines("Whole epoch, default loader", "ms"),
+        "speed-up over 0",
+        _epoch_speedup,
+        "start / steady / shutdown ms",
+        _phases,
     ),
     Section(
         STARTUP,
@@ -216,16 +251,21 @@ def _recommendations(results: Results) -> list[str]:
     ]
 
 
-def _table(section: Section, by_panel: dict[str, list[Point]]) -> list[str]:
+def _table(section: Section, by_panel: dict[str, list[Point]], results: Results) -> list[str]:
     header = ["profile", "case", section.value_column]
     if section.compare and section.compare_column:
         header.append(section.compare_column)
+    if section.detail and section.detail_column:
+        header.append(section.detail_column)
+    benches = results.by_name()
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for panel, points in by_panel.items():
         for point in points:
             cells = [panel, point.label, f"{point.value:{section.value_format}}"]
             if section.compare:
                 cells.append(section.compare(point, points))
+            if section.detail:
+                cells.append(section.detail(benches[point.benchmark]))
             rows.append("| " + " | ".join(cells) + " |")
     return rows
 
@@ -242,7 +282,7 @@ def _section(section: Section, results: Results, out: Path, image: Callable[[str
         "",
         image(section.title, plot.name),
         "",
-        *_table(section, by_panel),
+        *_table(section, by_panel, results),
         "",
     ], plot
 

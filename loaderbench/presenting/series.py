@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from loaderbench.grid import START_METHODS, Case
-from loaderbench.results import MEMORY, OVERLAP, STARTUP, THROUGHPUT, Benchmark, Results
+from loaderbench.results import EPOCH, MEMORY, OVERLAP, STARTUP, THROUGHPUT, Benchmark, Results
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ def _first_batch_ms(bench: Benchmark) -> float | None:
 #: How each measure's headline number is read from a benchmark.
 VALUES: dict[str, Callable[[Benchmark], float | None]] = {
     THROUGHPUT: lambda bench: bench.samples_per_s,
+    EPOCH: lambda bench: bench.median * 1e3,
     STARTUP: _first_batch_ms,
     MEMORY: lambda bench: bench.value("peak_pss_mb"),
     OVERLAP: lambda bench: bench.value("overlap_efficiency"),
@@ -62,6 +63,7 @@ def _main_grid_case(stored) -> Case | None:
 #: copy-on-read pair, the GPU overlap) get panels of their own, named after them.
 GRID_TESTS = {
     THROUGHPUT: "test_throughput",
+    EPOCH: "test_epoch",
     STARTUP: "test_time_to_first_batch",
     MEMORY: "test_memory",
     OVERLAP: "test_overlap",

@@ -105,7 +105,7 @@ def pytest_addoption(parser):
         "--lb-inject",
         action="append",
         default=[],
-        metavar="NAME=SECONDS",
+        metavar="NAME=VALUE",
         help="slow DataLoader itself down, to check that the verdict catches it: "
         + "; ".join(f"{name}: {what}" for name, what in inject.INJECTIONS.items())
         + " (repeatable)",

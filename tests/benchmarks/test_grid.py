@@ -1,9 +1,11 @@
-"""Throughput and time to first batch over the selected grid (see loaderbench/grid.py)."""
+"""Throughput, a default loader's whole epoch and time to first batch over the selected grid
+(see loaderbench/grid.py)."""
 
 import pytest
 
 from loaderbench.measuring.loaders import batch_length, build_loader, running
 from loaderbench.measuring.measure import (
+    EPOCH,
     STARTUP,
     THROUGHPUT,
     assert_whole_epoch,
@@ -12,6 +14,7 @@ from loaderbench.measuring.measure import (
     record_case,
     record_rates,
     steady_state,
+    whole_epoch,
 )
 
 
@@ -41,6 +44,19 @@ def test_throughput(benchmark, lb_case, lb_dataset_for, lb_settings):
         batches, samples = steady_state(benchmark, loader, lb_settings.rounds)
     record_rates(benchmark, batches, samples)
     assert_whole_epoch(dataset, samples)
+
+
+def test_epoch(benchmark, lb_case, lb_dataset_for, lb_settings):
+    """A default loader's whole epoch (workers started and stopped inside it) delivers the
+    whole dataset; its start, steady part and shutdown are recorded apart."""
+    skip_in_smoke_pass(benchmark, lb_case, lb_settings)
+    dataset = lb_dataset_for(lb_case)
+    record_case(benchmark, lb_case, EPOCH, dataset)
+    loader = build_loader(dataset, lb_case, persistent=False)
+    batches, samples = whole_epoch(benchmark, loader, lb_settings.rounds)
+    record_rates(benchmark, batches, samples)
+    assert_whole_epoch(dataset, samples)
+    assert set(benchmark.extra_info["epoch_phases"]) == {"start_s", "steady_s", "shutdown_s"}
 
 
 def test_time_to_first_batch(benchmark, lb_startup_case, lb_dataset_for, lb_settings):

@@ -13,6 +13,7 @@ import pytest
 from loaderbench.grid import Case, select
 from loaderbench.paired import engine as engine_mod
 from loaderbench.paired.engine import Arm, Budget, Engine, Plan, ab_plans, ratio_plans, verdict_rows
+from loaderbench.paired.protocol import MEASURES
 from loaderbench.paired.sides import SideSpec
 
 
@@ -24,8 +25,10 @@ class World:
     ``bias``: each pair of processes (block) its own factor of B over A, drawn from this spread.
     """
 
-    def __init__(self, factor=1.0, noise=0.01, bias=0.0, seed=0):
+    def __init__(self, factor=1.0, noise=0.01, bias=0.0, seed=0, offered=None):
         self.factor, self.noise, self.bias = factor, noise, bias
+        #: {side label: the measures its hello lists}; a side not named lists none (legacy).
+        self.offered = offered if offered is not None else {"A": MEASURES, "B": MEASURES}
         self.rng = random.Random(seed)
         self.asked: list[tuple[str, dict]] = []
         self.starts: list[list[str]] = []
@@ -41,6 +44,8 @@ class FakeSide:
     def __init__(self, spec: SideSpec, world: World):
         self.spec, self.world, self.pending = spec, world, []
         self.hello = {"fingerprint": {"torch": "2.13.0"}, "settings": {"cost_scale": 1.0}}
+        if spec.label in world.offered:
+            self.hello["measures"] = list(world.offered[spec.label])
 
     def send(self, message):
         self.world.asked.append((self.spec.label, message))
@@ -108,7 +113,7 @@ def test_which_side_is_asked_to_set_up_first_is_drawn_for_every_row():
     setups = [label for label, message in world.asked if message["op"] == "setup"]
     firsts = setups[::2]
     assert all(a != b for a, b in zip(setups[::2], setups[1::2]))
-    assert len(firsts) == 24 and 0.2 < firsts.count("A") / len(firsts) < 0.8
+    assert len(firsts) == 36 and 0.2 < firsts.count("A") / len(firsts) < 0.8
 
 
 def test_rows_without_workers_of_duet_profiles_run_as_duets_on_alternating_cores(monkeypatch):
@@ -247,6 +252,8 @@ def test_plans_are_named_like_the_pytest_benchmarks():
     assert names == [
         "test_throughput[cpu-w0]",
         "test_throughput[cpu-w2-fork]",
+        "test_epoch[cpu-w0]",
+        "test_epoch[cpu-w2-fork]",
         "test_time_to_first_batch[cpu-w0]",
         "test_time_to_first_batch[cpu-w2-fork]",
     ]
@@ -285,3 +292,18 @@ def test_ratios_refuse_an_unknown_kind_or_a_grid_without_a_pair(capsys):
     assert "--kinds: unknown ratio slowness" in capsys.readouterr().err
     assert main(["ratios", "--kinds", "startup_ratio", "--", "--lb-start-methods=fork"]) == 2
     assert "holds no pair of configurations" in capsys.readouterr().err
+
+
+def test_a_side_older_than_a_measure_leaves_its_rows_unjudged_and_measures_the_rest():
+    """A baseline's recipe built before the epoch measure existed says so in its hello (it
+    lists no measures): its epoch rows are not judged, saying why; the other rows are."""
+    world = World(offered={"B": MEASURES})
+    cpu = Case("cpu", 0)
+    plans = [Plan(f"{m}[cpu-w0]", Arm(cpu, m), Arm(cpu, m)) for m in ("throughput", "epoch")]
+    tallies = run(plans, world)
+    rows = {row.name: row for row in verdict_rows(tallies, min_effect=0.05, alpha=0.05)}
+    assert rows["epoch[cpu-w0]"].note == (
+        "not judged: side A (this interpreter) does not measure epoch: its loaderbench predates it"
+    )
+    assert rows["throughput[cpu-w0]"].verdict == "unchanged"
+    assert not any(m["measure"] == "epoch" for _, m in world.asked if m["op"] == "setup")

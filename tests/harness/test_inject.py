@@ -12,6 +12,18 @@ from torch.utils.data import DataLoader
 
 from loaderbench.measuring import inject
 from loaderbench.measuring.loaders import drain, running
+from loaderbench.measuring.measure import timed_epoch
+
+
+class Sleepy(torch.utils.data.Dataset):
+    """Each sample waits 5 ms: a fetch of a known length."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        time.sleep(0.005)
+        return torch.tensor(index)
 
 
 @pytest.fixture
@@ -33,7 +45,7 @@ def test_the_worker_delays_reach_workers_of_every_start_method(installed, method
         multiprocessing_context=multiprocessing.get_context(method),
     )
     batches = list(loader)
-    expected = torch.tensor([[0.002, 0.01, 0.0]] * 2, dtype=torch.float64)
+    expected = torch.tensor([[0.002, 0.01, 0.0, 0.0, 0.0]] * 2, dtype=torch.float64)
     assert len(batches) == 2 and all(torch.equal(b, expected) for b in batches)
 
 
@@ -47,7 +59,7 @@ def test_without_an_injection_workers_run_the_real_loop():
         multiprocessing_context=multiprocessing.get_context("fork"),
     )
     (batch,) = list(loader)
-    assert torch.equal(batch, torch.zeros(4, 3, dtype=torch.float64))
+    assert torch.equal(batch, torch.zeros(4, len(inject.INJECTIONS), dtype=torch.float64))
 
 
 def test_the_main_process_delay_waits_for_every_batch(installed):
@@ -63,11 +75,54 @@ def test_the_main_process_delay_waits_for_every_batch(installed):
     "value, problem",
     [
         ("worker-delay=0.1", "NAME one of worker-batch-delay"),
-        ("worker-batch-delay", "is not NAME=SECONDS"),
-        ("worker-batch-delay=-1", "SECONDS must be a number >= 0"),
-        ("worker-batch-delay=soon", "SECONDS must be a number >= 0"),
+        ("worker-batch-delay", "is not NAME=VALUE"),
+        ("worker-batch-delay=-1", r"VALUE must be a number >= 0 \(seconds\)"),
+        ("worker-batch-delay=soon", "VALUE must be a number >= 0"),
+        ("fetch-work=-0.1", r"\(a fraction\), e.g. fetch-work=0.1"),
     ],
 )
 def test_a_bad_injection_is_refused_naming_what_is_valid(value, problem):
     with pytest.raises(ValueError, match=problem):
         inject.parse([value])
+
+
+@pytest.mark.processes
+def test_the_fetch_work_reaches_spawned_workers(installed):
+    installed({"fetch-work": 0.25})
+    loader = DataLoader(
+        inject.InjectionProbe(),
+        batch_size=4,
+        num_workers=1,
+        timeout=120,
+        multiprocessing_context=multiprocessing.get_context("spawn"),
+    )
+    (batch,) = list(loader)
+    assert batch[:, list(inject.INJECTIONS).index("fetch-work")].tolist() == [0.25] * 4
+
+
+def test_the_fetch_work_makes_every_fetch_longer_by_its_fraction(installed):
+    """Busy work after the real fetch: a batch of 4 samples of 5 ms takes 1.5x with 0.5."""
+    loader = DataLoader(Sleepy(), batch_size=4)
+    installed({"fetch-work": 0.5})
+    start = time.perf_counter()
+    assert drain(loader) == (2, 8)
+    assert time.perf_counter() - start >= 1.5 * 8 * 0.005
+    inject.uninstall()
+    assert all(fetcher.fetch is fetch for fetcher, fetch in inject._ORIGINAL_FETCH.items())
+
+
+@pytest.mark.processes
+def test_the_epoch_end_delay_lands_in_a_default_loaders_shutdown(installed):
+    """Only where the workers stop: a non-persistent loader's epoch end, not its batches."""
+    installed({"epoch-end-delay": 0.2})
+    loader = DataLoader(
+        Sleepy(),
+        batch_size=4,
+        num_workers=1,
+        timeout=120,
+        multiprocessing_context=multiprocessing.get_context("fork"),
+    )
+    phases, batches, samples = timed_epoch(loader)
+    assert (batches, samples) == (2, 8)
+    assert phases["shutdown_s"] >= 0.2
+    assert phases["steady_s"] < 0.2

@@ -1,6 +1,6 @@
 """A baseline's recipe (paired/recipe.py): what it records, how it is rebuilt (a cached virtualenv,
 the project at its commit, isolated from this shell), and the one-line errors of a recipe that
-cannot be used, for `gate --remeasure` and for the side-by-side confirmation of `make bench`."""
+cannot be used, for `gate --remeasure` and for `make bench`'s side-by-side step (test_settle.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from synthetic_results import CPU_W0, JITTER, merged, results, scaled
+from synthetic_results import CPU_W0, JITTER, merged, results
 
 from loaderbench.cli import main
 from loaderbench.errors import InputError
-from loaderbench.judging.gate import judge
-from loaderbench.judging.verdict import Row
 from loaderbench.paired import recipe, remeasure
-from loaderbench.results import Results
 from loaderbench.storage import write_json_atomic
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -138,53 +135,3 @@ def test_the_recipes_selection_is_kept_unless_given_again():
         "io",
         ("--lb-cost-scale=1.1",),
     )
-
-
-class Args:
-    venvs, out, mode, min_effect, budget, blocks = ".venv-ab", "out", "auto", None, 1.0, 2
-
-
-def test_a_stored_regression_stands_only_if_it_repeats_side_by_side(monkeypatch, tmp_path):
-    """The stored numbers flag the w0 epoch 1.5x slower; side by side it is unchanged (the
-    machine was slow, not the code): the row takes the side-by-side verdict."""
-    baseline = merged(
-        [results({CPU_W0: scaled(JITTER, f)}) for f in (1.0, 1.01, 0.99)],
-        recipe={
-            "python": "3.11.7",
-            "torch": "torch==2.13.0",
-            "packages": [],
-            "commit": "abc",
-            "args": [],
-        },
-    )
-    current = results({CPU_W0: scaled(JITTER, 1.5)})
-    baseline, current = Results.from_json(baseline), Results.from_json(current)
-    verdict = judge(baseline, current)
-    assert verdict.regressed
-    monkeypatch.setattr(
-        remeasure.recipes,
-        "rebuild",
-        lambda *a, **k: remeasure.SideSpec("A", sys.executable, isolated=True, what="the recipe"),
-    )
-    measured = []
-
-    class Measured:
-        def __init__(self, plans, *args, **kwargs):
-            measured.extend(plan.name for plan in plans)
-
-        def run(self):
-            return []
-
-    monkeypatch.setattr(remeasure, "Engine", Measured)
-    monkeypatch.setattr(
-        remeasure,
-        "judge_tallies",
-        lambda tallies, rule: [
-            Row("test_throughput[cpu-w0]", change=1.01, low=0.98, high=1.03, verdict="unchanged")
-        ],
-    )
-    remeasure.confirm_side_by_side(verdict, baseline, current, Args(), show=lambda line: None)
-    (row,) = verdict.rows
-    assert measured == ["test_throughput[cpu-w0]"]
-    assert row.verdict == "unchanged" and not verdict.regressed
-    assert row.note.startswith("not confirmed side by side: test_throughput[cpu-w0] 1.010x")

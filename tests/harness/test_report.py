@@ -172,7 +172,7 @@ def test_a_run_without_memory_and_overlap_says_so_and_drops_stale_plots(tmp_path
     stale = tmp_path / "overlap.png"
     stale.write_bytes(b"from an earlier run")
     built = report.build(Results.from_json(partial), tmp_path, source="partial")
-    assert [p.name for p in built.plots] == ["throughput.png", "startup.png"]
+    assert [p.name for p in built.plots] == ["throughput.png", "epoch.png", "startup.png"]
     assert not stale.exists() and not (tmp_path / "memory.png").exists()
     for title in ("Peak memory", "Overlap with the training step"):
         body = built.markdown.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
