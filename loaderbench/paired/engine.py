@@ -55,9 +55,15 @@ DUET_PROFILES = ("cpu", "io")
 #: Ratios between configurations (kind: measure, what arm ``b`` differs in, higher is better).
 RATIO_KINDS = {
     "speedup": "throughput at num_workers=0 over throughput at the case's workers",
+    "epoch_speedup": "a default loader's whole epoch at num_workers=0 over the case's (workers "
+    "started and stopped inside it)",
     "startup_ratio": "time to first batch with spawn/forkserver over fork",
     "overlap_gain": "epoch of load + step at num_workers=0 over the case's",
 }
+
+
+#: The ratios of the serial loader's time over the workers', by the measure timed.
+SERIAL_KINDS = {"speedup": "throughput", "epoch_speedup": "epoch", "overlap_gain": "overlap"}
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,8 @@ def ratio_plans(grid: Grid, kinds: tuple[str, ...] = tuple(RATIO_KINDS)) -> list
         if kind not in RATIO_KINDS:
             raise ValueError(f"unknown ratio {kind!r}; valid: {', '.join(RATIO_KINDS)}")
         for case in cases:
-            if kind in ("speedup", "overlap_gain") and case.num_workers:
-                measure = "throughput" if kind == "speedup" else "overlap"
+            if kind in SERIAL_KINDS and case.num_workers:
+                measure = SERIAL_KINDS[kind]
                 serial = Case(case.profile, 0, batch_size=case.batch_size)
                 plans.append(
                     Plan(

@@ -6,6 +6,7 @@ value is a one-line usage error (pytest exit code 4) before anything runs.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from loaderbench import machine, results, runner
 from loaderbench.grid import Grid, GridError, select
 from loaderbench.judging import derived
 from loaderbench.measuring import inject, layout, leaks, sharing, speed
-from loaderbench.suite import hypothesis_profiles, publish
+from loaderbench.suite import compare, hypothesis_profiles, publish
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
 hypothesis_profiles.register()
@@ -28,6 +29,7 @@ _CALL_OUTCOME = pytest.StashKey[str]()
 _PREEXISTING = pytest.StashKey[set]()
 _RERUN = pytest.StashKey[set]()
 _SPEED_AT_START = pytest.StashKey[float]()
+_COMPARED = pytest.StashKey[list]()  # the saved runs --benchmark-compare loaded, in its order
 
 DEFAULT_ROUNDS = 5
 
@@ -313,6 +315,31 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine.scrub(machine_info)
     results.write_fingerprint(machine_info, machine.fingerprint())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_benchmark_compare_machine_info(
+    config, benchmarksession, machine_info, compared_benchmark
+):
+    """Keep each saved run --benchmark-compare loads, for the verdict of the terminal summary,
+    which says in one line what pytest-benchmark's machine-info warning dumps as JSON."""
+    config.stash.setdefault(_COMPARED, []).append(compared_benchmark)
+    with compare.machine_warning_in_one_line(benchmarksession):
+        return (yield)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's own table
+def pytest_terminal_summary(terminalreporter, config):
+    saved = config.stash.get(_COMPARED, [])
+    session = getattr(config, "_benchmarksession", None)
+    if not saved or session is None or not session.benchmarks:
+        return
+    current = compare.current_results(config, session)
+    for path, data in zip(session.compared_mapping or {}, saved):
+        terminalreporter.section("loaderbench", sep="-", bold=True)
+        shown = os.path.relpath(Path(session.storage.path) / path)
+        for line in compare.verdict_lines(shown, data, current):
+            terminalreporter.write_line(line)
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

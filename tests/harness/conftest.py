@@ -9,6 +9,9 @@ tests judge a real rerun against them (run beside three other processes it measu
 - ``rerun-selects``, ``rerun-unreadable``: collection with --lb-rerun naming one node id, and
   with a file that is not there (test_confirm.py).
 - ``bad-runner``: --lb-runner with a class that is not a plain name (test_baseline_runner.py).
+- ``compare``: the same benchmark with pytest-benchmark's --benchmark-compare against the
+  committed baseline, ending in loaderbench's verdict (test_compare_summary.py; its timing is not
+  judged by any test).
 """
 
 from __future__ import annotations
@@ -76,6 +79,17 @@ def real_runs(tmp_path_factory) -> RealRuns:
         ),
         "bad-runner": (
             in_pytest("tests/benchmarks", "-q", "--co", "--lb-runner=../cpu"),
+            os.environ,
+        ),
+        "compare": (
+            in_pytest(
+                NOOP_W0,
+                "--benchmark-only",
+                "-q",
+                "--benchmark-storage=baselines/cpu",
+                "--benchmark-compare",
+                "--benchmark-columns=median",
+            ),
             os.environ,
         ),
     }

@@ -213,12 +213,15 @@ def test_a_ratio_row_runs_both_configurations_in_one_side():
     assert [p.name for p in plans] == [
         "speedup[cpu-w2-fork]",
         "speedup[cpu-w2-spawn]",
+        "epoch_speedup[cpu-w2-fork]",
+        "epoch_speedup[cpu-w2-spawn]",
         "startup_ratio[cpu-w2-spawn]",
         "overlap_gain[cpu-w2-fork]",
         "overlap_gain[cpu-w2-spawn]",
     ]
     speedup = plans[0]
     assert speedup.a == Arm(Case("cpu", 0), "throughput") and speedup.inverted
+    assert plans[2].a == Arm(Case("cpu", 0), "epoch") and plans[2].inverted
     world = World()
     engine = Engine(
         [speedup],
