@@ -57,6 +57,14 @@ class SideSpec:
     def command(self) -> list[str]:
         return [self.python, "-m", "loaderbench.paired.side", *self.settings]
 
+    @property
+    def working_directory(self) -> str | None:
+        """Where the side starts. ``python -m`` puts its working directory first on the import
+        path, ahead of PYTHONPATH: a side whose code comes from a checkout (a git ref, a
+        baseline's recipe) started from this project's folder would import this checkout's
+        loaderbench instead. So such a side starts in its checkout; the others here."""
+        return self.cwd or (self.pythonpath[0] if self.pythonpath else None)
+
     def environment(self, slot: tuple[int, int] = (0, 1)) -> dict[str, str]:
         """The side's environment: this one (without PYTHON*/LOADERBENCH_* when isolated), its
         path, a randomised memory layout (layout.py) for start ``slot`` = (k, n)."""
@@ -90,7 +98,7 @@ class SideProcess:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._log_file,
-                cwd=spec.cwd,
+                cwd=spec.working_directory,
                 env=spec.environment(slot),
                 start_new_session=True,
             )

@@ -103,3 +103,26 @@ def test_ab_with_a_side_that_dies_exits_2_and_writes_no_verdict(tmp_path, capsys
     assert code == 2 and err[-1].startswith("loaderbench ab: error: side ")
     assert "exited while timing test_throughput[user-w0] with code 3" in err[-1]
     assert not (out / "verdict.md").exists() and not (out / "verdict.json").exists()
+
+
+def test_a_side_whose_code_comes_from_a_checkout_runs_that_code(tmp_path):
+    """A git ref's or a baseline recipe's side imports loaderbench from its checkout, not from
+    the project folder the controller runs in (``python -m`` puts its working directory first on
+    the import path)."""
+    checkout = tmp_path / "checkout"
+    side = checkout / "loaderbench" / "paired" / "side.py"
+    side.parent.mkdir(parents=True)
+    (checkout / "loaderbench" / "__init__.py").write_text("")
+    (side.parent / "__init__.py").write_text("")
+    side.write_text(
+        "import json, sys\n"
+        'print(json.dumps({"op": "hello", "ok": True, "protocol": 1, "package": __file__}))\n'
+        "sys.stdout.flush()\n"
+        "sys.stdin.readline()\n"
+    )
+    spec = SideSpec("A", sys.executable, pythonpath=(str(checkout),), what="a checkout")
+    (started,) = SideProcess.start_all([(spec, tmp_path / "a.log")])
+    try:
+        assert started.hello["package"] == str(side)
+    finally:
+        started.close()
