@@ -47,8 +47,8 @@ STORED, SIDE_BY_SIDE, NOT_REACHED = "stored numbers", "side by side", "not reach
 #: The measures of the headline rows, in the order they are measured.
 HEADLINE_MEASURES = (THROUGHPUT, EPOCH, STARTUP)
 #: The engine's schedule for settling: the fewest blocks that show the spread between processes,
-#: one more for rows still open.
-SETTLE_BUDGET = Budget(seconds_per_row=10.0, blocks=4, min_blocks=3)
+#: one more for rows still open, and at least this many seconds a row.
+SETTLE_BUDGET = Budget(seconds_per_row=8.0, blocks=4, min_blocks=3)
 #: Seconds one block's fresh pair of side processes takes to start (both import torch).
 BLOCK_START_S = 4.0
 
@@ -77,10 +77,12 @@ def plan_of(bench: Benchmark) -> Plan | None:
 
 
 def estimate_s(bench: Benchmark, budget: Budget = SETTLE_BUDGET) -> float:
-    """Seconds the engine needs for a row at least: its minimum of blocks, each a warm round and
-    its minimum of pairs (two rounds each, a round lasting at least ``round_s``)."""
+    """Seconds a row is given: its minimum of blocks, each a warm round and its minimum of pairs
+    (two rounds each, a round lasting at least ``round_s``), and never less than the budget's
+    ``seconds_per_row``: with the minimum alone a cpu row's interval stayed wider than +/-20%."""
     round_s = max(bench.median, budget.round_s)
-    return budget.min_blocks * (bench.median + 2 * budget.min_pairs * round_s)
+    least = budget.min_blocks * (bench.median + 2 * budget.min_pairs * round_s)
+    return max(least, budget.seconds_per_row)
 
 
 def add_unjudged_time_rows(verdict: Verdict, current: Results) -> None:
@@ -227,7 +229,8 @@ def merge(verdict: Verdict, queue: list[Wanted], settled: Settled, budget_s: flo
             else f"not reached within the side-by-side budget ({budget_s:g} s)"
         )
         row.note = f"{why}; stored numbers: {row.note}"
-    more = sum(w.estimate_s for w in settled.not_reached)
+    # What the rows left would take at least, with one chunk's process starts.
+    more = sum(w.estimate_s for w in settled.not_reached) + SETTLE_BUDGET.blocks * BLOCK_START_S
     counts = {
         kind: sum(row.detail["judged"] == kind for row in verdict.rows)
         for kind in (STORED, SIDE_BY_SIDE, NOT_REACHED)

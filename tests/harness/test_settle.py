@@ -192,27 +192,28 @@ def test_the_budget_ends_the_queue_between_chunks_and_the_verdict_says_what_more
     verdict = judge(baseline, current)
     queue = settle.wanted(verdict, current)
     clock, runs = Clock(), []
-    engine = stand_in_engine(clock, lambda name: 1.0, seconds_per_run=30.0, runs=runs)
-    # Every estimate here: 3 blocks x (0.1 s warm + 4 rounds of 0.1 s) = 1.5 s a row, and 16 s of
-    # process starts a chunk: a 20 s budget takes two rows in a chunk.
-    assert all(w.estimate_s == pytest.approx(1.5) for w in queue)
-    done = measured(queue, clock, engine, budget_s=20.0)
+    engine = stand_in_engine(clock, lambda name: 1.0, seconds_per_run=40.0, runs=runs)
+    # Every estimate here: 3 blocks x (0.1 s warm + 4 rounds of 0.1 s) = 1.5 s a row, raised to
+    # the 8 s every row gets, and 16 s of process starts a chunk: 32 s take two rows in a chunk.
+    assert all(w.estimate_s == 8.0 for w in queue)
+    done = measured(queue, clock, engine, budget_s=32.0)
     assert runs == [["test_throughput[noop-w0]", "test_throughput[noop-w2-fork]"]]
-    assert len(done.not_reached) == len(queue) - 2 and done.spent_s == 30.0
-    settle.merge(verdict, queue, done, budget_s=20.0)
+    assert len(done.not_reached) == len(queue) - 2 and done.spent_s == 40.0
+    settle.merge(verdict, queue, done, budget_s=32.0)
     rows = {row.name: row for row in verdict.rows}
     assert rows["test_throughput[noop-w0]"].verdict == "unchanged"
     assert rows["test_throughput[noop-w0]"].detail["judged"] == settle.SIDE_BY_SIDE
     assert rows["test_throughput[noop-w0]"].note.startswith("side by side: 0% slower; stored")
     far = rows["test_epoch[cpu-w2-spawn]"]
     assert far.detail["judged"] == settle.NOT_REACHED and far.verdict == "inconclusive"
-    assert far.note.startswith("not reached within the side-by-side budget (20 s); stored")
+    assert far.note.startswith("not reached within the side-by-side budget (32 s); stored")
     assert verdict.judged.startswith(
         f"{len(verdict.rows) - len(queue)} rows judged by stored numbers, 2 side by side"
     )
     assert verdict.judged.endswith(
-        f"{len(queue) - 2} not re-measured: a budget about 30 s larger would reach them"
+        f"{len(queue) - 2} not re-measured: a budget about 150 s larger would reach them"
     )
+    # 16 rows of 8 s and one chunk's 16 s of process starts: 144 s, said in tens.
     assert verdict.judged in verdict.to_text().splitlines()[0]
 
 
