@@ -113,13 +113,13 @@ def wanted(verdict: Verdict, current: Results) -> list[Wanted]:
     found: list[tuple[tuple, Wanted]] = []
     for order, row in enumerate(verdict.rows):
         confirm = row.verdict == "regressed"
-        settle = row.kind == "seconds" and row.verdict in ("inconclusive", "new")
+        unsettled = row.kind == "seconds" and row.verdict in ("inconclusive", "new")
         inputs = [benches.get(name) for name in row.inputs]
         plans = [plan_of(b) if b else None for b in inputs]
-        if not (confirm or settle) or not plans or None in plans:
+        if not (confirm or unsettled) or not plans or None in plans:
             continue
         measured = [b for b in inputs if b is not None]
-        head = headline(measured[0]) if settle and len(measured) == 1 else None
+        head = headline(measured[0]) if unsettled and len(measured) == 1 else None
         rank = (0, 0, 0, order) if confirm else (1, *head, order) if head else (2, 0, 0, order)
         found.append(
             (
@@ -134,7 +134,7 @@ def wanted(verdict: Verdict, current: Results) -> list[Wanted]:
     return [w for _, w in sorted(found, key=lambda pair: pair[0])]
 
 
-def chunks(queue: list[Wanted], left_s: float, block_start_s: float = BLOCK_START_S):
+def next_chunk(queue: list[Wanted], left_s: float, block_start_s: float = BLOCK_START_S):
     """The first rows of ``queue`` whose estimates, with the blocks' process starts, fit in
     ``left_s`` (at least one row, so a budget smaller than a row still measures one)."""
     overhead = SETTLE_BUDGET.blocks * block_start_s
@@ -181,7 +181,7 @@ def measure(
         left = budget_s - (clock() - begun)
         if left <= 0:
             break
-        chunk = chunks(queue, left)
+        chunk = next_chunk(queue, left)
         plans = list(dict.fromkeys(p for w in chunk for p in w.plans if p.name not in done))
         show(
             f"loaderbench: side by side against the baseline's recipe: {len(chunk)} row(s) "
@@ -257,6 +257,11 @@ def _take(row: Row, seen: list[Row]) -> None:
         for s in seen
     )
     stored = f"stored numbers: {row.verdict}, {row.note}"
+    unmeasured = [s for s in seen if s.change is None]
+    if unmeasured:  # a side refused the measure (its loaderbench predates it), or no pairs
+        row.detail["judged"] = NOT_REACHED
+        row.note = f"not measured side by side: {unmeasured[0].note}; {stored}"
+        return
     row.detail.update(judged=SIDE_BY_SIDE, side_by_side=said, stored_verdict=row.verdict)
     if row.kind == "seconds" and len(seen) == 1:
         (own,) = seen

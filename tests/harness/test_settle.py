@@ -317,3 +317,20 @@ def test_a_recipe_that_cannot_be_installed_exits_2_with_the_stored_verdict_writt
 def test_a_negative_budget_is_refused_in_one_line(files, capsys):
     assert main(["gate", *map(str, files), "--side-by-side", "-5"]) == 2
     assert "--side-by-side must be >= 0 seconds" in capsys.readouterr().err
+
+
+def test_a_row_the_recipe_cannot_measure_keeps_its_stored_verdict_and_says_why():
+    """A recipe made before the epoch measure refuses it: the row is not re-measured."""
+    row = Row("test_epoch[cpu-w0]", baseline=0.1, current=0.12, verdict="inconclusive", note="wide")
+    refused = Row(
+        "test_epoch[cpu-w0]",
+        verdict="inconclusive",
+        note="not judged: side A (the recipe) does not measure epoch: its loaderbench predates it",
+    )
+    settle._take(row, [refused])
+    assert (row.baseline, row.current, row.verdict) == (0.1, 0.12, "inconclusive")
+    assert row.detail["judged"] == settle.NOT_REACHED
+    assert row.note == (
+        "not measured side by side: not judged: side A (the recipe) does not measure epoch: its "
+        "loaderbench predates it; stored numbers: inconclusive, wide"
+    )
