@@ -72,7 +72,8 @@ bench: venv
 	@# Stored numbers first; what they leave open is measured side by side with the baseline's
 	@# recipe within REMEASURE seconds. The report shows that verdict; make exits with its code.
 	status=0; $(PY) -m loaderbench gate $(RESULTS) --baselines $(BASELINES) --confirm $(CONFIRM) \
-	  --side-by-side $(REMEASURE) --markdown $(VERDICT) || status=$$?; \
+	  --side-by-side $(REMEASURE) --out $(dir $(RESULTS))side-by-side --markdown $(VERDICT) \
+	  || status=$$?; \
 	$(PY) -m loaderbench report $(RESULTS) --verdict $(VERDICT) --out $(dir $(RESULTS)) && exit $$status
 
 # Prints the ten slowest tests. test-fast: the pure-logic tests only (no worker or other process,

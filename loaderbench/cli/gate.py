@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -23,12 +24,17 @@ from loaderbench.storage import write_atomic
 
 
 def report(verdict: Verdict, markdown_path: Path, preamble: list[str]) -> None:
-    """Print the verdict and write it as markdown."""
+    """Print the verdict, write it as markdown and, beside it, as JSON (every row, how it was
+    judged, its pairs when measured side by side)."""
     print("\n".join(preamble))
     print(verdict.to_text())
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(markdown_path, verdict.to_markdown(preamble))
-    print(f"verdict written to {markdown_path}")
+    json_path = markdown_path.with_suffix(".json")
+    write_atomic(
+        json_path, json.dumps({"preamble": preamble, **verdict.as_dict()}, indent=1) + "\n"
+    )
+    print(f"verdict written to {markdown_path} (and {json_path.name})")
 
 
 def cmd_gate(args) -> int:
