@@ -70,8 +70,8 @@ def kill(procs: list[psutil.Process]) -> None:
 #: worker and 10 with two (measured), so it is always caught.
 FD_TOLERANCE = 3
 
-#: Device nodes only the NVIDIA driver opens. A CUDA context keeps them until the process ends,
-#: and opens more as it maps memory: they are never a test's.
+#: Device nodes only the NVIDIA driver opens; a CUDA context keeps them until the process ends.
+#: Whenever they appear, they are the runtime's, never a test's.
 CUDA_DEVICE_NODE = re.compile(r"/dev/nvidia(\d+|ctl|-uvm|-uvm-tools|-modeset|-caps/.+)")
 
 #: What else the CUDA runtime opens once per process, when it first initialises: the anon inodes
