@@ -12,6 +12,8 @@
 #   make ab B_ARGS='--lb-cost-scale=1.1' ARGS='--lb-profiles=cpu'   two sides, measured side by side
 #   make remeasure ARGS='--lb-profiles=cpu'   the baseline's recipe rebuilt, side by side with this
 #   make tune DATASET=mypkg.data:make_dataset ARGS='--step-ms 20'   settings for your own dataset
+#   make floors                          make test and a narrowed bench at every declared floor
+#   make gpu-check                       on a CUDA machine, offline, with its own python3 (docs/gpu.md)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -42,12 +44,16 @@ A_REPO ?=
 B_REPO ?=
 HYPOTHESIS_PROFILE ?= ci
 DATASET ?=
+FLOORS_VENV ?= .venv-floors
+GPU_CHECK_OUT ?= results/gpu-check
 
 PY    := $(VENV)/bin/python
 VERDICT := $(dir $(RESULTS))verdict.md
 STAMP := $(VENV)/.loaderbench-installed
+FLOORS := .ci/floors.txt
+FLOORS_PY := $(FLOORS_VENV)/bin/python
 
-.PHONY: bench test test-fast lint docs venv clean report baseline ab remeasure tune
+.PHONY: bench test test-fast lint docs venv clean report baseline ab remeasure tune floors gpu-check
 
 # Reinstalls only when TORCH or pyproject.toml changed since the last install.
 venv:
@@ -133,5 +139,30 @@ remeasure: venv
 	$(PY) -m loaderbench gate --remeasure --baselines $(BASELINES) --budget $(BUDGET) \
 	  --blocks $(BLOCKS) --measures $(MEASURES) -- $(ARGS)
 
+# The lowest-versions environment: every direct dependency at the floor pyproject.toml declares
+# (.ci/floors.txt, held equal to it by tests/harness/test_floors.py; the docs extra as pinned),
+# in $(FLOORS_VENV); there the tests as `make test` runs them, then a narrowed benchmark run that
+# must write its JSON. Reinstalls only when .ci/floors.txt or pyproject.toml changed.
+floors:
+	@test -x $(FLOORS_PY) || $(PYTHON) -m venv $(FLOORS_VENV)
+	@want="$$(cksum < $(FLOORS)) $$(cksum < pyproject.toml)"; \
+	if [ "$$(cat $(FLOORS_VENV)/.loaderbench-installed 2>/dev/null)" != "$$want" ]; then \
+	  echo "loaderbench: installing the declared floors ($(FLOORS)) into $(FLOORS_VENV)"; \
+	  $(FLOORS_PY) -m pip install --quiet --disable-pip-version-check -c $(FLOORS) -e '.[test,docs]' && \
+	  echo "$$want" > $(FLOORS_VENV)/.loaderbench-installed; \
+	fi
+	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(FLOORS_PY) -m pytest --benchmark-disable -p no:cacheprovider --durations=10 $(ARGS)
+	@mkdir -p results && rm -f results/floors.json
+	LOADERBENCH_LAYOUT_PAD="$$($(FLOORS_PY) -m loaderbench.measuring.layout)" \
+	  $(FLOORS_PY) -m pytest tests/benchmarks --benchmark-only --benchmark-quiet -q -p no:cacheprovider \
+	  --lb-profiles=noop --lb-workers=0,2 --lb-start-methods=fork --benchmark-json=results/floors.json
+	$(FLOORS_PY) -m loaderbench table results/floors.json
+
+# On a CUDA machine without network whose python3 already holds torch and the test dependencies
+# (no venv): the GPU tests, the quick grid as gpu.yml runs it, and the whole suite, each under its
+# own time limit; logs and JSON in $(GPU_CHECK_OUT). DRY_RUN=1 prints the steps only.
+gpu-check:
+	GPU_CHECK_OUT=$(GPU_CHECK_OUT) .github/gpu-check $(if $(DRY_RUN),--dry-run)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis results/*.json
+	rm -rf $(VENV) $(FLOORS_VENV) .pytest_cache .hypothesis results/*.json

@@ -242,7 +242,7 @@ def lb_dataset_for(lb_settings):
 def _lb_no_orphan_workers(request):
     """No worker process or file descriptor may outlive the test that started it, in any mode."""
     before = {p.pid for p in leaks.child_processes()}
-    fds_before = leaks.open_fds()
+    fds_before = leaks.snapshot()
     yield
     new = [p for p in leaks.child_processes() if p.pid not in before]
     left = leaks.survivors(new) if new else []

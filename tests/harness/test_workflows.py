@@ -266,6 +266,16 @@ def test_ci_tests_every_supported_python_and_judges_time_side_by_side():
             assert venv["with"]["python-version"] in pythons
 
 
+def test_ci_runs_the_suite_at_every_declared_floor_with_the_floor_torch():
+    """The lowest-versions job: `make floors` on push and pull request, its torch read from
+    .ci/floors.txt (the CPU build), not the pin that the other jobs install."""
+    job = load(CI)["jobs"]["floors"]
+    runs = [step.get("run", "") for step in job["steps"]]
+    assert job["if"] == "github.event_name != 'schedule'"
+    assert runs[-1] == "make floors"
+    assert any(".ci/floors.txt" in run and "download.pytorch.org/whl/cpu" in run for run in runs)
+
+
 @pytest.mark.parametrize("path", [CI, GPU], ids=lambda p: p.name)
 def test_every_gate_confirms_and_its_report_shows_that_verdict(path):
     """A regression fails a job only after fresh reruns confirm it; the report written after the
