@@ -55,7 +55,9 @@ class SideSpec:
         return f"{self.label}: {self.what} ({self.python}){settings}"
 
     def command(self) -> list[str]:
-        return [self.python, "-m", "loaderbench.paired.side", *self.settings]
+        # Absolute: the side may start in another directory (working_directory).
+        python = os.path.abspath(self.python) if os.sep in self.python else self.python
+        return [python, "-m", "loaderbench.paired.side", *self.settings]
 
     @property
     def working_directory(self) -> str | None:
@@ -79,7 +81,8 @@ class SideSpec:
                 if self.isolated
                 else [p for p in base.get("PYTHONPATH", "").split(os.pathsep) if p]
             )
-            base["PYTHONPATH"] = os.pathsep.join([*self.pythonpath, *inherited])
+            own = [os.path.abspath(path) for path in self.pythonpath]
+            base["PYTHONPATH"] = os.pathsep.join([*own, *inherited])
         base.update(self.extra_env)
         return layout.environment(*slot, base=base)
 

@@ -5,6 +5,7 @@ no verdict written."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_ab_with_a_side_that_dies_exits_2_and_writes_no_verdict(tmp_path, capsys
 def test_a_side_whose_code_comes_from_a_checkout_runs_that_code(tmp_path):
     """A git ref's or a baseline recipe's side imports loaderbench from its checkout, not from
     the project folder the controller runs in (``python -m`` puts its working directory first on
-    the import path)."""
+    the import path), also when its interpreter and checkout are given as relative paths."""
     checkout = tmp_path / "checkout"
     side = checkout / "loaderbench" / "paired" / "side.py"
     side.parent.mkdir(parents=True)
@@ -120,7 +121,9 @@ def test_a_side_whose_code_comes_from_a_checkout_runs_that_code(tmp_path):
         "sys.stdout.flush()\n"
         "sys.stdin.readline()\n"
     )
-    spec = SideSpec("A", sys.executable, pythonpath=(str(checkout),), what="a checkout")
+    # Both as relative paths, as a cache folder under the project gives them (.venv-ab/...).
+    python, path = os.path.relpath(sys.executable), os.path.relpath(checkout)
+    spec = SideSpec("A", python, pythonpath=(path,), what="a checkout")
     (started,) = SideProcess.start_all([(spec, tmp_path / "a.log")])
     try:
         assert started.hello["package"] == str(side)
