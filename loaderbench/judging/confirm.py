@@ -119,7 +119,7 @@ def confirm(
     if runs < 1:
         return verdict
     verdict.rule += f"; a regression must repeat in {runs} fresh rerun{'s' if runs > 1 else ''}"
-    # A row already confirmed side by side (remeasure.confirm_side_by_side) needs no rerun; a
+    # A row already confirmed side by side (paired/settle.py, gate --side-by-side) needs no rerun; a
     # memory row cannot be confirmed by a narrowed rerun (module docstring).
     standing = [
         row
