@@ -5,7 +5,7 @@ Each run compares, side by side (the engine of `loaderbench ab`, same budget):
 
 - A against A (the same environment twice): any row called regressed is a false alarm;
 - A against B with more work per sample (``--slowdowns 1.10,1.25``: B's ``--lb-cost-scale``);
-- A against B with a slowdown injected into DataLoader itself (``--inject NAME=SECONDS``,
+- A against B with a slowdown injected into DataLoader itself (``--inject NAME=VALUE``,
   inject.py: per batch on the way from a worker, per worker start, per batch in the main process).
 
 The table gives, per row, the false alarms and the spread of the A/A estimates, and for each
@@ -288,7 +288,7 @@ def register(commands) -> None:
         "--inject",
         action="append",
         default=[],
-        metavar="NAME=SECONDS",
+        metavar="NAME=VALUE",
         help="a slowdown injected into DataLoader on side B (inject.py), each a "
         "comparison; repeatable",
     )

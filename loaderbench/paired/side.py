@@ -1,7 +1,7 @@
 """One side of a side-by-side comparison: a long-lived measuring process.
 
     python -m loaderbench.paired.side [--lb-cost-scale=F] [--lb-dataset=MOD:FN]
-                                      [--lb-inject=NAME=SECONDS ...] [--lb-worker-ballast-mb=MB]
+                                      [--lb-inject=NAME=VALUE ...] [--lb-worker-ballast-mb=MB]
 
 It builds datasets as a benchmark run with the same settings would (``bench_datasets``), holds up
 to two loaders at a time (slots ``a`` and ``b``: the two configurations of a ratio live in one
@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # torch is imported only once a side measures
 SETTINGS = {
     "--lb-cost-scale": "multiply every profile's cost knob (e.g. 1.1 for 10% more work)",
     "--lb-dataset": "your own dataset, package.module:callable (profile 'user')",
-    "--lb-inject": "a slowdown put into DataLoader itself, NAME=SECONDS (inject.py; repeatable)",
+    "--lb-inject": "a slowdown put into DataLoader itself, NAME=VALUE (inject.py; repeatable)",
     "--lb-worker-ballast-mb": "every worker process holds this many MB more",
 }
 
