@@ -18,7 +18,6 @@ import pytest
 import torch
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-from torch.utils.data import DataLoader
 
 from bench_datasets import ShardedIterable
 from bench_datasets.planned import (
@@ -27,7 +26,7 @@ from bench_datasets.planned import (
     planned_sample,
     record_worker_start,
 )
-from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, running
+from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, make_loader, running
 
 from .agreement import check_iterable_agrees, check_map_style_agrees, map_style_pool
 from .checks import check_epochs
@@ -216,7 +215,7 @@ def test_property_5_reports_an_iterable_that_does_not_shard_with_its_duplicates(
     """The iterable checker names the duplicated samples of a dataset that does not shard."""
 
     def prop(length, workers, batch_size, seed):
-        loader = DataLoader(
+        loader = make_loader(
             UnshardedIterable(PlannedRange(length, seed)),
             batch_size=batch_size,
             num_workers=workers,
