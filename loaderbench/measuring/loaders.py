@@ -128,6 +128,17 @@ def current_loader() -> LoaderClass:
     return _current[0]
 
 
+@contextmanager
+def using(loader: LoaderClass) -> Iterator[LoaderClass]:
+    """Build loaders with ``loader`` inside the block, then with the class in use before it."""
+    before = current_loader()
+    use_loader(loader)
+    try:
+        yield loader
+    finally:
+        use_loader(before)
+
+
 def make_loader(dataset, **kwargs) -> DataLoader:
     """A loader of the current class with DataLoader's arguments ``kwargs``."""
     return current_loader().cls(dataset, **kwargs)
