@@ -301,7 +301,7 @@ def locate_baseline(
             )
         raise InputError(f"{path}: no such file, and no baseline folder (NNNN_*.json) either")
     if fingerprint:
-        files = same_kind_baselines(path, fingerprint) or files
+        files = same_kind_baselines(path, fingerprint, loader) or files
     own = [f for f in files if f.parent.name == get_machine_id()]
     return max(own or files, key=lambda f: f.name)
 

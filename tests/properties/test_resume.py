@@ -96,7 +96,9 @@ class Setup:
         """A fresh loader: a new dataset and generator, as a restarted training job builds them."""
         if self.kind == "map":
             dataset = PlannedRange(self.length, self.seed, {0: 3, self.length - 1: 3})
-            options = dict(shuffle=True, generator=torch.Generator().manual_seed(self.generator_seed))
+            options = dict(
+                shuffle=True, generator=torch.Generator().manual_seed(self.generator_seed)
+            )
         else:
             dataset, options = PositionedStream(self.length, self.seed), {}
         case = Case("planned", self.workers, self.start_method)

@@ -166,6 +166,7 @@ SMALLEST = Run(12, 4, False, 7, "shuffle", 1, "fork", 2, False, True)
 #: The same with one persistent worker of the first slow start method (one start only).
 SMALLEST_SLOW = replace(SMALLEST, start_method=(SLOW_METHODS or ["fork"])[0], persistent=True)
 
+
 @example(run=SMALLEST)
 @given(run=runs())
 def test_the_same_generator_gives_the_same_epochs_whatever_the_workers(run):
