@@ -62,7 +62,7 @@ venv:
 	if [ "$$(cat $(STAMP) 2>/dev/null)" != "$$want" ]; then \
 	  echo "loaderbench: installing $(TORCH) and the project into $(VENV)"; \
 	  $(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)" && \
-	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,lint,docs]' && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,stateful,lint,docs]' && \
 	  echo "$$want" > $(STAMP); \
 	fi
 

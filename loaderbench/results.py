@@ -347,7 +347,8 @@ class Results:
     derived: tuple[Derived, ...] = ()
     fingerprint: Mapping[str, Any] = field(default_factory=dict)  #: machine_info.loaderbench
     runner: str | None = None
-    #: The run's settings as the plugin wrote them: grid, cost_scale, injected, worker_ballast_mb.
+    #: The run's settings as the plugin wrote them: grid, cost_scale, injected, worker_ballast_mb,
+    #: loader ({"class": MODULE:CLASS, "package": ..., "version": ...}).
     settings: Mapping[str, Any] = field(default_factory=dict)
     #: The speed probe at the run's start and end, in seconds ({"start": ..., "end": ...}).
     run_probes: Mapping[str, float] = field(default_factory=dict)
@@ -440,6 +441,14 @@ class Results:
         return self.baseline.noise if self.baseline is not None else None
 
     @property
+    def loader_class(self) -> str:
+        """The loader class the run measured, MODULE:CLASS (torch's DataLoader when unrecorded:
+        runs before ``--lb-loader`` existed measured nothing else)."""
+        recorded = _mapping(self.settings.get("loader"))
+        found = recorded.get("class")
+        return found if isinstance(found, str) else DEFAULT_LOADER
+
+    @property
     def recipe(self) -> dict | None:
         return self.baseline.recipe if self.baseline is not None else None
 
@@ -449,8 +458,10 @@ class Results:
         return next((b.name for b in self.benchmarks if not b.rounds), None)
 
 
+#: The loader class a run measures unless it names another (``--lb-loader``).
+DEFAULT_LOADER = "torch.utils.data:DataLoader"
 #: The run settings of the ``loaderbench`` section (Results.settings).
-_SETTINGS = ("grid", "cost_scale", "injected", "worker_ballast_mb", "layout_pad")
+_SETTINGS = ("grid", "cost_scale", "injected", "worker_ballast_mb", "layout_pad", "loader")
 #: Parts of the ``loaderbench`` section the model holds as fields.
 _MODELLED = ("derived", "runner", "speed_probe", "invocation", "baseline", *_SETTINGS)
 

@@ -57,7 +57,10 @@ def cmd_gate(args) -> int:
                 "loaderbench gate BASELINE CURRENT"
             )
         baseline_path = locate_baseline(
-            Path(args.baselines) / runner, runner=runner, fingerprint=current.fingerprint
+            Path(args.baselines) / runner,
+            runner=runner,
+            fingerprint=current.fingerprint,
+            loader=current.loader_class,
         )
     baseline = load_judgeable(baseline_path)
     check_same_runner(baseline, current, baseline_path, current_path)

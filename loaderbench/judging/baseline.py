@@ -53,6 +53,7 @@ from loaderbench.errors import InputError
 from loaderbench.judging import derived
 from loaderbench.measuring import layout
 from loaderbench.results import (
+    DEFAULT_LOADER,
     MEMORY,
     BaselineRecord,
     Benchmark,
@@ -73,7 +74,7 @@ MEMORY_QUANTITIES = ("peak_anon_pss_mb", "anon_pss_per_worker_mb")
 #: What runs added to a baseline (--extend) must share with it, beyond the machine kind: the
 #: software measured (fingerprint fields) and the grid settings (loaderbench section).
 EXTEND_SAME_FIELDS = ("torch", "python", "cuda")
-EXTEND_SAME_SETTINGS = ("grid", "cost_scale", "runner")
+EXTEND_SAME_SETTINGS = ("grid", "cost_scale", "runner", "loader")
 
 
 # --- noise ----------------------------------------------------------------------------------------
@@ -271,14 +272,26 @@ def _kind(path: Path) -> dict:
 
 
 def locate_baseline(
-    path: Path, runner: str | None = None, fingerprint: Mapping[str, Any] | None = None
+    path: Path,
+    runner: str | None = None,
+    fingerprint: Mapping[str, Any] | None = None,
+    loader: str | None = None,
 ) -> Path:
-    """``path`` itself when a file. In a folder: the latest baseline recorded on ``fingerprint``'s
-    machine kind (this Python's machine id first), else the latest of any kind (the verdict then
-    judges ratios only, and says why)."""
+    """``path`` itself when a file. In a folder: of the baselines that measured the loader class
+    ``loader`` (when given), the latest recorded on ``fingerprint``'s machine kind (this Python's
+    machine id first), else the latest of any kind (the verdict then judges ratios only, and
+    says why)."""
     if path.is_file():
         return path
     files = baseline_files(path) if path.is_dir() else []
+    if files and loader:
+        files = [f for f in files if load_results(f).loader_class == loader]
+        if not files:
+            raise InputError(
+                f"no baseline in {path}/ measured the loader class {loader}: record one with "
+                f"`make baseline ARGS='--lb-loader={loader}'`, or judge this run against "
+                "another with the same --lb-loader"
+            )
     if not files:
         if runner:
             raise InputError(
@@ -288,22 +301,42 @@ def locate_baseline(
             )
         raise InputError(f"{path}: no such file, and no baseline folder (NNNN_*.json) either")
     if fingerprint:
-        files = same_kind_baselines(path, fingerprint) or files
+        files = same_kind_baselines(path, fingerprint, loader) or files
     own = [f for f in files if f.parent.name == get_machine_id()]
     return max(own or files, key=lambda f: f.name)
 
 
-def same_kind_baselines(folder: Path, fingerprint: Mapping[str, Any]) -> list[Path]:
-    """The baselines in ``folder`` recorded on ``fingerprint``'s machine kind."""
+def same_kind_baselines(
+    folder: Path, fingerprint: Mapping[str, Any], loader: str | None = None
+) -> list[Path]:
+    """The baselines in ``folder`` recorded on ``fingerprint``'s machine kind (and, when given,
+    measuring the loader class ``loader``)."""
     return [
-        f for f in baseline_files(folder) if not machine.kind_differences(_kind(f), fingerprint)
+        f
+        for f in baseline_files(folder)
+        if not machine.kind_differences(_kind(f), fingerprint)
+        and (loader is None or load_results(f).loader_class == loader)
     ]
 
 
-def refuse_overwrite(folder: Path, fingerprint: dict, force: bool) -> list[Path]:
-    """This machine kind's baselines in ``folder``; an InputError when there are some and ``force``
-    is off. Other kinds' baselines are neither returned nor touched."""
-    existing = same_kind_baselines(folder, fingerprint)
+def loader_of(pytest_args: list[str]) -> str:
+    """The loader class a grid run with ``pytest_args`` measures (its last --lb-loader)."""
+    chosen = DEFAULT_LOADER
+    for arg, following in zip(pytest_args, [*pytest_args[1:], ""]):
+        if arg.startswith("--lb-loader="):
+            chosen = arg.split("=", 1)[1]
+        elif arg == "--lb-loader" and following:
+            chosen = following
+    return chosen
+
+
+def refuse_overwrite(
+    folder: Path, fingerprint: dict, force: bool, loader: str = DEFAULT_LOADER
+) -> list[Path]:
+    """This machine kind's baselines of the loader class ``loader`` in ``folder``; an InputError
+    when there are some and ``force`` is off. Other kinds' and other loaders' baselines are
+    neither returned nor touched."""
+    existing = same_kind_baselines(folder, fingerprint, loader)
     if existing and not force:
         raise InputError(
             f"{existing[0]} already holds this runner class's baseline for this machine "
@@ -422,12 +455,13 @@ def record(
     run = run or run_grid
     folder = root / runner
     fingerprint = fingerprint or machine.fingerprint()
+    loader = loader_of(pytest_args)
     # Before spending minutes on runs that could not be stored.
     if extend:
-        prior_path, prior = extendable_baseline(folder, fingerprint)
+        prior_path, prior = extendable_baseline(folder, fingerprint, loader)
         check_same_code(prior, prior_path, recipe)
     else:
-        refuse_overwrite(folder, fingerprint, force)
+        refuse_overwrite(folder, fingerprint, force, loader)
     progress = Progress(runs)
     results = []
     with tempfile.TemporaryDirectory(prefix="loaderbench-baseline-") as tmp:
@@ -448,7 +482,7 @@ def record(
         return prior_path
     merged = merge_runs(results, recipe=recipe)
     kind = dict(merged.fingerprint)
-    existing = refuse_overwrite(folder, kind, force)
+    existing = refuse_overwrite(folder, kind, force, merged.loader_class)
     target = baseline_target(folder, kind)
     write_json_atomic(target, merged.to_json())
     for old in existing:
@@ -456,10 +490,13 @@ def record(
     return target
 
 
-def extendable_baseline(folder: Path, fingerprint: dict) -> tuple[Path, Results]:
-    """This machine kind's baseline in ``folder`` and its contents; an InputError when there is
-    none, or when it is not one ``loaderbench baseline`` wrote (no noise bands or raw rounds)."""
-    existing = same_kind_baselines(folder, fingerprint)
+def extendable_baseline(
+    folder: Path, fingerprint: dict, loader: str = DEFAULT_LOADER
+) -> tuple[Path, Results]:
+    """This machine kind's baseline of the loader class ``loader`` in ``folder`` and its
+    contents; an InputError when there is none, or when it is not one ``loaderbench baseline``
+    wrote (no noise bands or raw rounds)."""
+    existing = same_kind_baselines(folder, fingerprint, loader)
     if not existing:
         raise InputError(
             f"no baseline for this machine ({machine.kind_slug(fingerprint)}) in "

@@ -301,6 +301,14 @@ def load_judgeable(path: str | Path) -> Results:
 
 
 def check_same_runner(baseline: Results, current: Results, baseline_path, current_path) -> None:
+    """Both of one runner class, and both of one loader class: another loader's seconds are
+    not this loader's baseline (`make ab` compares two loaders side by side)."""
+    if baseline.loader_class != current.loader_class:
+        raise InputError(
+            f"{baseline_path} measured the loader class {baseline.loader_class} but "
+            f"{current_path} measured {current.loader_class}: judge it against a baseline "
+            "recorded with the same --lb-loader (compare two loaders with `make ab`)"
+        )
     base_runner, cur_runner = baseline.runner, current.runner
     if base_runner and cur_runner and base_runner != cur_runner:
         raise InputError(

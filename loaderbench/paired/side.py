@@ -2,6 +2,7 @@
 
     python -m loaderbench.paired.side [--lb-cost-scale=F] [--lb-dataset=MOD:FN]
                                       [--lb-inject=NAME=VALUE ...] [--lb-worker-ballast-mb=MB]
+                                      [--lb-loader=MODULE:CLASS]
 
 It builds datasets as a benchmark run with the same settings would (``bench_datasets``), holds up
 to two loaders at a time (slots ``a`` and ``b``: the two configurations of a ratio live in one
@@ -42,6 +43,7 @@ SETTINGS = {
     "--lb-dataset": "your own dataset, package.module:callable (profile 'user')",
     "--lb-inject": "a slowdown put into DataLoader itself, NAME=VALUE (inject.py; repeatable)",
     "--lb-worker-ballast-mb": "every worker process holds this many MB more",
+    "--lb-loader": "the loader class, MODULE:CLASS taking DataLoader's arguments (loaders.py)",
 }
 
 
@@ -53,6 +55,7 @@ def _settings_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lb-dataset", default=None)
     parser.add_argument("--lb-inject", action="append", default=[])
     parser.add_argument("--lb-worker-ballast-mb", type=float, default=0.0)
+    parser.add_argument("--lb-loader", default=None)
     return parser
 
 
@@ -267,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_settings(sys.argv[1:] if argv is None else argv)
         import bench_datasets
-        from loaderbench.measuring import inject
+        from loaderbench.measuring import inject, loaders
 
+        if args.lb_loader:
+            loaders.use_loader(loaders.resolve_loader(args.lb_loader))
         injected = inject.parse(args.lb_inject)
         inject.install(injected)
         datasets = bench_datasets.DatasetCache(
@@ -283,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             "dataset": args.lb_dataset,
             "injected": injected,
             "worker_ballast_mb": args.lb_worker_ballast_mb,
+            "loader": loaders.current_loader().describe(),
         }
         reply(hello(settings))
     except Exception as exc:

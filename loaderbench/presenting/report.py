@@ -191,7 +191,10 @@ def _baseline_path(args, current: Results) -> Path | str:
         )
     try:
         return locate_baseline(
-            Path(args.baselines) / runner, runner=runner, fingerprint=dict(current.fingerprint)
+            Path(args.baselines) / runner,
+            runner=runner,
+            fingerprint=dict(current.fingerprint),
+            loader=current.loader_class,
         )
     except InputError as exc:
         return str(exc)

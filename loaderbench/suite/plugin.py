@@ -18,7 +18,7 @@ from bench_datasets import USER_PROFILE, UserDatasetError
 from loaderbench import machine, results, runner
 from loaderbench.grid import Grid, GridError, select
 from loaderbench.judging import derived
-from loaderbench.measuring import inject, layout, leaks, sharing, speed
+from loaderbench.measuring import inject, layout, leaks, loaders, sharing, speed
 from loaderbench.suite import compare, hypothesis_profiles, publish
 
 # Registered at import, before Hypothesis' own plugin loads the profile named on the command line.
@@ -87,6 +87,14 @@ def pytest_addoption(parser):
         metavar="MODULE:CALLABLE",
         help="your own dataset: package.module:callable returning a Dataset; runs the "
         "grid as profile 'user'",
+    )
+    group.addoption(
+        "--lb-loader",
+        default=results.DEFAULT_LOADER,
+        metavar="MODULE:CLASS",
+        help="the loader class every benchmark and property builds, one that takes "
+        "DataLoader's arguments, e.g. torchdata.stateful_dataloader:StatefulDataLoader. "
+        f"Default: {results.DEFAULT_LOADER}",
     )
     group.addoption(
         "--lb-rounds",
@@ -172,6 +180,10 @@ def pytest_configure(config):
         runner_class = runner.parse_runner(chosen) if chosen else runner.default_runner()
     except ValueError as exc:
         raise pytest.UsageError(f"--lb-runner / ${runner.ENV_VAR}: {exc}") from None
+    try:
+        loaders.use_loader(loaders.resolve_loader(config.getoption("--lb-loader")))
+    except loaders.LoaderClassError as exc:
+        raise pytest.UsageError(str(exc)) from None
     rerun = config.getoption("--lb-rerun")
     if rerun:
         try:
@@ -355,6 +367,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
             else {}
         ),
         "layout_pad": layout.recorded_pad(),
+        "loader": loaders.current_loader().record(),
     }
     results.write_run(
         output_json,

@@ -75,6 +75,18 @@ def _methods(text: str | None) -> tuple[str, ...] | None:
     return methods
 
 
+def _use_loader(spec: str | None) -> None:
+    """Tune the loader class ``spec`` (MODULE:CLASS) names: every loader measured is built with it."""
+    if not spec:
+        return
+    from loaderbench.measuring import loaders
+
+    try:
+        loaders.use_loader(loaders.resolve_loader(spec, option="--loader"))
+    except loaders.LoaderClassError as exc:
+        raise InputError(str(exc)) from None
+
+
 def cmd_tune(args) -> int:
     from loaderbench.tuning import DEFAULT_OUT, tune
     from loaderbench.tuning.search import Settings, plan_workload, sweep
@@ -91,6 +103,7 @@ def cmd_tune(args) -> int:
     if args.device and args.device not in ("cpu", "cuda"):
         raise InputError(f"--device: {args.device!r}; valid: cpu, cuda")
     methods = _methods(args.start_methods)
+    _use_loader(args.loader)
     dataset, name = _dataset(args)
     collate = _callable(args.collate, "--collate") if args.collate else None
     step = _callable(args.step, "--step") if args.step else None
@@ -160,6 +173,12 @@ def register(commands) -> None:
         "Dataset or IterableDataset (as --lb-dataset)",
     )
     parser.add_argument("--profile", help="a built-in profile instead (cpu, io, ...)")
+    parser.add_argument(
+        "--loader",
+        metavar="MODULE:CLASS",
+        help="the loader class to tune, one that takes DataLoader's arguments, e.g. "
+        "torchdata.stateful_dataloader:StatefulDataLoader (default: torch.utils.data:DataLoader)",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="default: 64")
     parser.add_argument("--collate", metavar="MOD:CALLABLE", help="the collate function")
     parser.add_argument(

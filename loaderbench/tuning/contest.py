@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from loaderbench.judging.intervals import PairedEstimate, paired
-from loaderbench.measuring.loaders import batch_length, shutdown
+from loaderbench.measuring.loaders import batch_length, make_loader, shutdown
 from loaderbench.measuring.memory import MB, usage_by_process, worker_pids
 from loaderbench.measuring.overlap import synchronize, to_device
 from loaderbench.paired.engine import settled
@@ -128,7 +128,7 @@ class Workload:
             )
             if candidate.prefetch_factor is not None:
                 kwargs["prefetch_factor"] = candidate.prefetch_factor
-        return DataLoader(self.dataset, **kwargs)
+        return make_loader(self.dataset, **kwargs)
 
     def consume(self, batch) -> None:
         """What the loop does with a batch: the step, or at least the move to the device."""

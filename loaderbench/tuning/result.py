@@ -102,10 +102,13 @@ class TuneResult:
         return kwargs
 
     def snippet(self) -> str:
-        """A ready-to-paste ``DataLoader(...)`` call, one setting per line with its reason."""
+        """A ready-to-paste ``DataLoader(...)`` call (of the class tuned, ``--loader``), one
+        setting per line with its reason."""
         reasons = {d.setting: d.reason for d in self.decisions}
         reasons.setdefault("batch_size", "as given")
-        lines = ["DataLoader("]
+        from loaderbench.measuring.loaders import current_loader
+
+        lines = [f"{current_loader().name}("]
         lines.append("    dataset,")
         for key, value in self.loader_kwargs().items():
             reason = reasons.get(key, "")
@@ -201,8 +204,11 @@ class TuneResult:
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
+        from loaderbench.measuring.loaders import current_loader
+
         return {
             "dataset": self.dataset,
+            "loader": current_loader().record(),
             "batch_size": self.batch_size,
             "device": self.device,
             "recommendation": self.loader_kwargs(),

@@ -21,7 +21,7 @@ from torch.utils.data import BatchSampler, DataLoader, IterableDataset
 
 from bench_datasets.planned import PlanningSampler
 from loaderbench.grid import Case
-from loaderbench.measuring.loaders import build_loader, running
+from loaderbench.measuring.loaders import build_loader, make_loader, running
 from loaderbench.tuning.diagnose import explain_mismatch
 
 from .oracle import LoaderMismatch, check_in_order, check_same_multiset, unbatch
@@ -58,7 +58,9 @@ def check_map_style_agrees(
     delivered = list(loader)
     drawn = sampler.epochs[-1]
     reference = list(
-        DataLoader(loader.dataset, batch_sampler=drawn, num_workers=0, collate_fn=loader.collate_fn)
+        make_loader(
+            loader.dataset, batch_sampler=drawn, num_workers=0, collate_fn=loader.collate_fn
+        )
     )
     with explained(loader.dataset):
         check_in_order(

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
-from torch.utils.data import DataLoader
 
 from bench_datasets.planned import (
     PlannedBatchDataset,
@@ -23,7 +22,7 @@ from bench_datasets.planned import (
     record_worker_start,
 )
 from loaderbench.grid import Case, available_start_methods
-from loaderbench.measuring.loaders import build_loader, shutdown
+from loaderbench.measuring.loaders import build_loader, make_loader, shutdown
 
 from .strategies import Example
 
@@ -127,7 +126,7 @@ class Pool:
 def reference_epoch(key: PoolKey, drawn: list, seed: int) -> list:
     """The same draws through the same dataset and collation with ``num_workers=0``."""
     sampler = PlanningSampler().use(drawn, seed=seed)
-    loader = DataLoader(
+    loader = make_loader(
         Pool.dataset_for(key), num_workers=0, **Pool.carrier_arguments(key, sampler)
     )
     return list(loader)

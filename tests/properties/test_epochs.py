@@ -8,11 +8,10 @@ import pytest
 import torch
 from hypothesis import given, note
 from hypothesis import strategies as st
-from torch.utils.data import DataLoader
 
 from bench_datasets.planned import PlannedRange
 from loaderbench.grid import available_start_methods
-from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, shutdown
+from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, make_loader, shutdown
 
 from .checks import check_epoch, check_partial_epoch
 from .oracle import check_in_order, oracle_batches
@@ -108,7 +107,7 @@ def test_the_loaders_own_shuffle_is_followed_epoch_after_epoch(
     workers' base seed from g: persistent workers draw it once, so from epoch 2 on the order
     differs from a non-persistent loader's (a torch behaviour, not a bug). Each epoch is checked
     against what that epoch's sampler actually drew."""
-    loader = DataLoader(
+    loader = make_loader(
         PlannedRange(length, seed, {0: 3, length - 1: 3}),
         batch_size=batch_size,
         shuffle=True,

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from bench_datasets import ShardedIterable
 from bench_datasets.planned import PlannedRange, planned_sample
 from loaderbench.grid import available_start_methods
-from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, running
+from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, make_loader, running
 
 from .oracle import check_iterable_loader
 from .strategies import DELAYS_MS
@@ -34,7 +34,7 @@ def expected_indices(length: int, workers: int, batch_size: int | None, drop_las
 def sharded_loader(
     length, seed, delays, workers, batch_size, drop_last, start_method, persistent
 ) -> DataLoader:
-    return DataLoader(
+    return make_loader(
         ShardedIterable(PlannedRange(length, seed, delays)),
         batch_size=batch_size,
         drop_last=drop_last,

@@ -18,7 +18,6 @@ import pytest
 import torch
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
-from torch.utils.data import DataLoader
 
 from bench_datasets import ShardedIterable
 from bench_datasets.planned import (
@@ -27,10 +26,17 @@ from bench_datasets.planned import (
     planned_sample,
     record_worker_start,
 )
-from loaderbench.measuring.loaders import DEFAULT_TIMEOUT_S, running
+from loaderbench.measuring.loaders import (
+    DEFAULT_TIMEOUT_S,
+    make_loader,
+    resolve_loader,
+    running,
+    using,
+)
 
 from .agreement import check_iterable_agrees, check_map_style_agrees, map_style_pool
 from .checks import check_epochs
+from .findings import STATEFUL_MISSING
 from .oracle import LoaderMismatch, check_iterable_loader
 from .pools import Pool, PoolKey, fresh_pool
 from .strategies import examples
@@ -216,7 +222,7 @@ def test_property_5_reports_an_iterable_that_does_not_shard_with_its_duplicates(
     """The iterable checker names the duplicated samples of a dataset that does not shard."""
 
     def prop(length, workers, batch_size, seed):
-        loader = DataLoader(
+        loader = make_loader(
             UnshardedIterable(PlannedRange(length, seed)),
             batch_size=batch_size,
             num_workers=workers,
@@ -324,3 +330,39 @@ def test_the_state_machine_catches_a_batch_carried_over_between_epochs(ordered_p
             settings(SEARCH, stateful_step_count=8),
         )
     print(f"\nstate machine, carry_over_leftovers: {str(caught.value).splitlines()[1]}")
+
+
+class ExtraDrawWithWorkers(torch.utils.data.DataLoader):
+    """A DataLoader that takes one value more from its generator when it has workers, so that its
+    shuffle order depends on num_workers (what torch refused in pytorch/pytorch#12935)."""
+
+    def _get_iterator(self):
+        if self.num_workers and self.generator is not None:
+            torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        return super()._get_iterator()
+
+
+def test_property_8_catches_an_order_that_depends_on_num_workers():
+    """A loader whose seeded shuffle depends on num_workers fails the same-epochs property (8)."""
+    from .test_same_epochs_whatever_the_workers import check_same_epochs, runs
+
+    with using(resolve_loader(f"{__name__}:ExtraDrawWithWorkers")):
+        tried, message = examples_until_caught(check_same_epochs, run=runs())
+    assert "against num_workers=0" in message, message
+    print(f"\nextra draw with workers: caught after {tried} examples\n{message.splitlines()[0]}")
+
+
+@pytest.mark.parametrize("breakage", ["first_batch_skipped", "last_batch_repeated"])
+def test_property_9_catches_a_resume_that_skips_or_repeats_a_batch(breakage):
+    """A StatefulDataLoader resume that loses the first batch after it, or repeats the last one
+    before it, fails the resume state machine (9)."""
+    pytest.importorskip("torchdata.stateful_dataloader", reason=STATEFUL_MISSING)
+    from . import test_resume
+
+    with pytest.raises(LoaderMismatch) as caught:
+        test_resume.run_machine(
+            test_resume.setups(max_workers=0),  # the breakage is in the resume, not the workers
+            settings(SEARCH, stateful_step_count=6),
+            after_resume=getattr(test_resume, breakage),
+        )
+    print(f"\nresume, {breakage}: {str(caught.value).splitlines()[0]}")

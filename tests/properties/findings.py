@@ -1,0 +1,32 @@
+"""What loader classes other than torch's DataLoader do differently (docs/loaders.md).
+
+``FINDINGS``: the properties a loader class breaks, by class and test name, each with its
+minimal reproduction. Under that ``--lb-loader`` they are expected to fail (``xfail``, strict, so
+that a fix upstream turns them red; conftest.py marks them), and each has an explicit example that
+fails every time.
+"""
+
+STATEFUL = "torchdata.stateful_dataloader:StatefulDataLoader"
+STATEFUL_MISSING = (
+    "torchdata is not installed: pip install 'loaderbench[stateful]' (make venv does)"
+)
+
+#: torchdata 0.11.0: a seeded shuffle follows num_workers (property 8).
+STATEFUL_SHUFFLE_FOLLOWS_WORKERS = (
+    "StatefulDataLoader(range(12), batch_size=4, shuffle=True, "
+    "generator=torch.Generator().manual_seed(7)): num_workers=0 gives "
+    "[[3, 4, 0, 5], [7, 9, 11, 6], [8, 1, 10, 2]], num_workers=1 or 2 (fork) "
+    "[[9, 5, 2, 3], [4, 7, 6, 8], [1, 11, 0, 10]]; its RandomSampler draws its permutation "
+    "when iterated, and its workers' iterator iterates the sampler twice at start, so with "
+    "workers the generator gives one permutation more before epoch 1 (torchdata 0.11.0)"
+)
+
+FINDINGS = {
+    STATEFUL: {
+        name: STATEFUL_SHUFFLE_FOLLOWS_WORKERS
+        for name in (
+            "test_the_same_generator_gives_the_same_epochs_whatever_the_workers",
+            "test_the_same_generator_gives_the_same_epochs_with_spawn_and_forkserver",
+        )
+    },
+}

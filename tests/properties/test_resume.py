@@ -1,0 +1,262 @@
+"""Property 9: torchdata's StatefulDataLoader resumes exactly where its state_dict() was taken.
+
+A state machine iterates a loader, takes ``state_dict()`` at random points of random epochs
+(mid-epoch, at an epoch's last batch, between epochs), builds a fresh loader of the same settings,
+calls ``load_state_dict`` and goes on: the rest of that epoch, and every later epoch, must equal
+the uninterrupted run of the same settings, batch for batch (``torch.equal``). It covers 0 and
+1-3 workers, fork and spawn, persistent or not, a shuffled map-style dataset and an iterable
+dataset that keeps its own state (its position in its shard).
+
+Skipped, saying why, without torchdata (``pip install 'loaderbench[stateful]'``; `make venv`
+installs it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import pytest
+import torch
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from torch.utils.data import IterableDataset, get_worker_info
+
+from bench_datasets.planned import PlannedRange, planned_sample
+from loaderbench.grid import Case, available_start_methods
+from loaderbench.measuring.loaders import build_loader, resolve_loader, shutdown, using
+
+from .findings import STATEFUL, STATEFUL_MISSING
+from .oracle import LoaderMismatch, check_in_order
+
+pytest.importorskip("torchdata.stateful_dataloader", reason=STATEFUL_MISSING)
+
+pytestmark = pytest.mark.processes  # every test here starts worker processes
+
+EPOCHS = 3
+
+
+class PositionedStream(IterableDataset):
+    """An iterable dataset that keeps its own state: where it is in its worker's shard.
+    ``state_dict`` / ``load_state_dict`` are what StatefulDataLoader saves and restores (in each
+    worker, for the copy that worker holds)."""
+
+    def __init__(self, length: int, seed: int):
+        self.length, self.seed, self.position = length, seed, 0
+
+    def shard(self) -> range:
+        info = get_worker_info()
+        return range(self.length) if info is None else range(info.id, self.length, info.num_workers)
+
+    def __iter__(self) -> Iterator[dict]:
+        shard = self.shard()
+        while self.position < len(shard):
+            index = shard[self.position]
+            self.position += 1
+            yield planned_sample(self.seed, index)
+        self.position = 0  # the next pass starts again from the beginning
+
+    def state_dict(self) -> dict:
+        return {"position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.position = state["position"]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The settings a loader is built with, the same before and after every resume."""
+
+    kind: str  # "map" (shuffled) or "iterable" (PositionedStream)
+    length: int
+    batch_size: int
+    workers: int
+    start_method: str
+    persistent: bool
+    seed: int
+    generator_seed: int
+
+    def __str__(self) -> str:
+        where = f"{self.start_method}-w{self.workers}" if self.workers else "w0"
+        return (
+            f"StatefulDataLoader({self.kind}) {where} persistent={self.persistent} "
+            f"length={self.length} batch_size={self.batch_size} seed={self.seed} "
+            f"generator_seed={self.generator_seed}"
+        )
+
+    def loader(self):
+        """A fresh loader: a new dataset and generator, as a restarted training job builds them."""
+        if self.kind == "map":
+            dataset = PlannedRange(self.length, self.seed, {0: 3, self.length - 1: 3})
+            options = dict(
+                shuffle=True, generator=torch.Generator().manual_seed(self.generator_seed)
+            )
+        else:
+            dataset, options = PositionedStream(self.length, self.seed), {}
+        case = Case("planned", self.workers, self.start_method)
+        with using(resolve_loader(STATEFUL)):
+            return build_loader(
+                dataset,
+                case,
+                persistent=self.persistent and self.workers > 0,
+                batch_size=self.batch_size,
+                **options,
+            )
+
+    def uninterrupted(self) -> list[list]:
+        loader = self.loader()
+        try:
+            return [list(loader) for _ in range(EPOCHS)]
+        finally:
+            shutdown(loader)
+
+
+@st.composite
+def setups(draw, start_methods=("fork",), max_workers: int = 3) -> Setup:
+    workers = draw(st.integers(0, max_workers))
+    return Setup(
+        kind=draw(st.sampled_from(("map", "iterable"))),
+        length=draw(st.integers(1, 20)),
+        batch_size=draw(st.integers(1, 5)),
+        workers=workers,
+        start_method=draw(st.sampled_from(start_methods)),
+        persistent=workers > 0 and draw(st.booleans()),
+        seed=draw(st.integers(0, 2**32)),
+        generator_seed=draw(st.integers(0, 2**32)),
+    )
+
+
+def as_delivered(iterator: Iterator, last) -> Iterator:
+    """What the machine iterates after a resume: the restored loader's batches, unchanged.
+    (Breakage tests replace it with a resume that skips or repeats a batch.)"""
+    return iterator
+
+
+class ResumeMachine(RuleBasedStateMachine):
+    """One loader under checkpoint and resume, against the uninterrupted run of its settings."""
+
+    setups = setups()  # replaced by each test before it runs the machine
+    after_resume = staticmethod(as_delivered)
+
+    @initialize(data=st.data())
+    def start(self, data):
+        self.setup = data.draw(self.setups, label="setup")
+        self.expected = self.setup.uninterrupted()
+        self.loader = self.setup.loader()
+        self.iterator: Iterator | None = None
+        self.resumed = False
+        self.epoch = self.position = 0
+        self.last = None
+        self.resumes: list[str] = []
+
+    def where(self) -> str:
+        return (
+            f"{self.setup} epoch {self.epoch + 1} batch {self.position}; state_dict() taken and "
+            f"loaded at {self.resumes or 'no point'}"
+        )
+
+    @precondition(lambda self: self.epoch < EPOCHS)
+    @rule(count=st.integers(1, 4))
+    def take(self, count):
+        """The next ``count`` batches equal the uninterrupted run's, across epoch ends."""
+        for _ in range(count):
+            if self.iterator is None:
+                self.iterator = iter(self.loader)
+                if self.resumed:
+                    self.iterator = self.after_resume(self.iterator, self.last)
+                    self.resumed = False
+            expected = self.expected[self.epoch]
+            batch = next(self.iterator, None)
+            if batch is None:
+                if self.position != len(expected):
+                    raise LoaderMismatch(
+                        f"{self.where()}\nthe epoch ended after {self.position} of "
+                        f"{len(expected)} batches"
+                    )
+                self.epoch, self.position, self.iterator = self.epoch + 1, 0, None
+                if self.epoch == EPOCHS:
+                    return
+                continue
+            if self.position >= len(expected):
+                raise LoaderMismatch(f"{self.where()}\nan extra batch past the epoch's end")
+            check_in_order([batch], [expected[self.position]], self.where())
+            self.position, self.last = self.position + 1, batch
+
+    @precondition(lambda self: self.epoch < EPOCHS)
+    @rule()
+    def checkpoint_and_resume(self):
+        """state_dict(), a fresh loader of the same settings, load_state_dict(): go on."""
+        state = self.loader.state_dict()
+        shutdown(self.loader)
+        self.resumes.append(f"epoch {self.epoch + 1} batch {self.position}")
+        self.loader = self.setup.loader()
+        self.loader.load_state_dict(state)
+        self.iterator, self.resumed = None, True
+
+    @precondition(lambda self: self.epoch == EPOCHS)
+    @rule()
+    def run_over(self):
+        """Every epoch of the uninterrupted run was delivered: nothing more to compare."""
+
+    def teardown(self):
+        loader = getattr(self, "loader", None)
+        if loader is not None:
+            self.iterator = None
+            shutdown(loader)
+
+
+def run_machine(strategy, machine_settings, after_resume=as_delivered) -> None:
+    ResumeMachine.setups = strategy
+    ResumeMachine.after_resume = staticmethod(after_resume)
+    try:
+        run_state_machine_as_test(ResumeMachine, settings=machine_settings)
+    finally:
+        ResumeMachine.setups, ResumeMachine.after_resume = setups(), staticmethod(as_delivered)
+
+
+#: Examples: every resume starts the workers again (and the uninterrupted run once more), so a
+#: quarter of the profile's with fork.
+FORK_SETTINGS = settings(
+    max_examples=max(1, settings.default.max_examples // 4), stateful_step_count=6
+)
+#: spawn: about 2 s per worker start here, so a 20th of the profile's, one persistent worker
+#: (fork covers several workers, and persistence on and off).
+SPAWN_SETTINGS = settings(
+    max_examples=max(1, settings.default.max_examples // 20), stateful_step_count=4
+)
+
+
+def test_a_resumed_stateful_dataloader_continues_exactly_where_it_stopped():
+    """0-3 fork workers, persistent or not, shuffled map-style or a stateful stream: every batch
+    after any number of resumes at any point equals the uninterrupted run's."""
+    run_machine(setups(), FORK_SETTINGS)
+
+
+@pytest.mark.skipif("spawn" not in available_start_methods(), reason="spawn is not offered here")
+def test_a_resumed_stateful_dataloader_continues_exactly_with_spawn_workers():
+    """The same machine with one persistent spawn worker."""
+    run_machine(
+        setups(start_methods=("spawn",), max_workers=1)
+        .filter(lambda s: s.workers > 0)
+        .map(lambda s: replace(s, persistent=True)),
+        SPAWN_SETTINGS,
+    )
+
+
+def first_batch_skipped(iterator: Iterator, last) -> Iterator:
+    """A lossy resume: the first batch after it is lost."""
+    next(iterator, None)
+    return iterator
+
+
+def last_batch_repeated(iterator: Iterator, last) -> Iterator:
+    """A resume that repeats the batch delivered just before the checkpoint."""
+    return iterator if last is None else itertools.chain([last], iterator)
