@@ -11,16 +11,10 @@ this run as it ran (its interpreter and ``--lb-*`` settings, injected slowdowns 
 The rows are measured in order of how much they matter, within one budget of wall-clock seconds:
 
 1. rows the stored numbers flag as regressed: an unconfirmed regression would fail the run;
-2. suspects: open rows whose stored estimate is slower than the baseline by more than the rule's
-   smallest effect, the slowest first. On the baseline's own machine kind the stored numbers
-   point where a slowdown is even when their interval cannot call it (a 20% slower spawn start
-   sits among seventy rows), so the budget goes there before it goes anywhere else;
-3. the headline rows: throughput, whole epoch and first batch, at 0 workers and at the run's
+2. the headline rows: throughput, whole epoch and first batch, at 0 workers and at the run's
    largest worker count with fork, for every profile (measure by measure, so that a small budget
    still covers every profile's throughput);
-4. every other time row, in the run's order.
-
-On another machine kind no seconds are judged, there are no suspects, and the order is 1, 3, 4.
+3. every other time row, in the run's order.
 
 They go to the engine in chunks that fit the budget left (``estimate_s`` of each row); the
 budget ends the queue, never a row half-measured. A row judged side by side takes that verdict
@@ -101,9 +95,8 @@ def add_unjudged_time_rows(verdict: Verdict, current: Results) -> None:
             verdict.rows.append(not_judged(Row(bench.name, "seconds", inputs=(bench.name,)), why))
 
 
-def wanted(verdict: Verdict, current: Results, min_effect: float = 0.05) -> list[Wanted]:
-    """The rows to measure side by side, most wanted first (module docstring); a suspect's
-    stored estimate is slower than ``1 + min_effect``."""
+def wanted(verdict: Verdict, current: Results) -> list[Wanted]:
+    """The rows to measure side by side, most wanted first (module docstring)."""
     benches = current.by_name()
     grid = [benches[n] for n in benches if plan_of(benches[n]) is not None]
     most = max((b.num_workers or 0 for b in grid), default=0)
@@ -127,15 +120,7 @@ def wanted(verdict: Verdict, current: Results, min_effect: float = 0.05) -> list
             continue
         measured = [b for b in inputs if b is not None]
         head = headline(measured[0]) if unsettled and len(measured) == 1 else None
-        suspect = unsettled and row.change is not None and row.change > 1 + min_effect
-        if confirm:
-            rank: tuple = (0, 0, 0, order)
-        elif suspect:
-            rank = (1, -(row.change or 0.0), 0, order)
-        elif head:
-            rank = (2, *head, order)
-        else:
-            rank = (3, 0, 0, order)
+        rank = (0, 0, 0, order) if confirm else (1, *head, order) if head else (2, 0, 0, order)
         found.append(
             (
                 rank,
@@ -337,7 +322,7 @@ def settle(
     into ``verdict``; returns "" or, when side by side could not run or finish (no recipe, a
     recipe that cannot be installed, a side that died), the one line saying why."""
     add_unjudged_time_rows(verdict, current)
-    queue = wanted(verdict, current, rule.min_effect)
+    queue = wanted(verdict, current)
     verdict.rule += (
         f"; time rows the stored numbers leave open or flag are measured side by side against "
         f"the baseline's recipe (budget {budget_s:g} s): regressed = the "

@@ -105,35 +105,6 @@ def test_a_stored_regression_is_measured_before_anything_else():
     assert all(w.row.verdict != "unchanged" for w in rest)
 
 
-def test_a_row_the_stored_numbers_suspect_goes_before_the_headline_rows():
-    """Noisy stored runs cannot call a 30% slower spawn start, but its estimate points there: it
-    is measured right after the stored regressions, the slowest suspect first."""
-    baseline = merged([grid_run(f) for f in (1.0, 1.6, 0.7)], recipe=RECIPE)
-    current = grid_run()
-    for name, factor in (
-        ("test_time_to_first_batch[cpu-w2-spawn]", 1.3),
-        ("test_epoch[noop-w2-spawn]", 1.6),
-    ):
-        slow = next(b for b in current["benchmarks"] if b["name"] == name)
-        slow["stats"]["data"] = scaled(slow["stats"]["data"], factor)
-        slow["stats"]["median"] *= factor
-    baseline, current_model = Results.from_json(baseline), Results.from_json(current)
-    verdict = judge(baseline, current_model)
-    assert all(r.verdict == "inconclusive" for r in verdict.rows if r.kind == "seconds")
-
-    def order(min_effect):  # after the derived ratios the spawn rows flag, measured first
-        queue = settle.wanted(verdict, current_model, min_effect=min_effect)
-        return [w.row.name for w in queue if w.row.kind == "seconds"]
-
-    assert order(0.05)[:3] == [
-        "test_epoch[noop-w2-spawn]",
-        "test_time_to_first_batch[cpu-w2-spawn]",
-        "test_throughput[noop-w0]",
-    ]
-    # A suspect is slower than the smallest effect: at 30% it is not one.
-    assert order(0.30)[:2] == ["test_epoch[noop-w2-spawn]", "test_throughput[noop-w0]"]
-
-
 def test_another_machine_kinds_baseline_leaves_every_time_row_to_side_by_side():
     """Seconds are not judged across machine kinds: they become rows, not judged, to measure."""
     baseline, current = baseline_and_current(cpu_model="Another CPU")
