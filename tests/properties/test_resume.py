@@ -47,10 +47,14 @@ EPOCHS = 3
 class PositionedStream(IterableDataset):
     """An iterable dataset that keeps its own state: where it is in its worker's shard.
     ``state_dict`` / ``load_state_dict`` are what StatefulDataLoader saves and restores (in each
-    worker, for the copy that worker holds)."""
+    worker, for the copy that worker holds).
+
+    A finished pass keeps its position at the shard's end, and the next pass starts from 0
+    unless a state was just loaded: a stream that reset to 0 as it ran out would, after a
+    partial last batch, hold the state of a fresh pass (``ResettingStream``)."""
 
     def __init__(self, length: int, seed: int):
-        self.length, self.seed, self.position = length, seed, 0
+        self.length, self.seed, self.position, self.loaded = length, seed, 0, False
 
     def shard(self) -> range:
         info = get_worker_info()
@@ -58,17 +62,31 @@ class PositionedStream(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         shard = self.shard()
+        if self.position >= len(shard) and not self.loaded:
+            self.position = 0  # a new pass
+        self.loaded = False
         while self.position < len(shard):
             index = shard[self.position]
             self.position += 1
             yield planned_sample(self.seed, index)
-        self.position = 0  # the next pass starts again from the beginning
 
     def state_dict(self) -> dict:
         return {"position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
-        self.position = state["position"]
+        self.position, self.loaded = state["position"], True
+
+
+class ResettingStream(PositionedStream):
+    """The same stream written the common way: its position goes back to 0 as it runs out."""
+
+    def __iter__(self) -> Iterator[dict]:
+        shard = self.shard()
+        while self.position < len(shard):
+            index = shard[self.position]
+            self.position += 1
+            yield planned_sample(self.seed, index)
+        self.position = 0
 
 
 @dataclass(frozen=True)
@@ -260,3 +278,37 @@ def first_batch_skipped(iterator: Iterator, last) -> Iterator:
 def last_batch_repeated(iterator: Iterator, last) -> Iterator:
     """A resume that repeats the batch delivered just before the checkpoint."""
     return iterator if last is None else itertools.chain([last], iterator)
+
+
+def test_a_stream_that_resets_as_it_runs_out_replays_its_last_shard_after_a_resume():
+    """torchdata 0.11.0, documented in docs/loaders.md: a worker's state is taken after each
+    batch. A partial last batch runs the stream to its end inside the fetch, so a stream that
+    resets its position there hands StatefulDataLoader a fresh pass's state, and a resume after
+    the epoch's last batch replays that worker's shard. ``PositionedStream`` keeps its end."""
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    def rest_after_checkpoint(dataset_class) -> list[list[int]]:
+        def loader():
+            return StatefulDataLoader(
+                dataset_class(19, 0),
+                batch_size=5,
+                num_workers=2,
+                multiprocessing_context="fork",
+                collate_fn=lambda samples: [int(s["index"]) for s in samples],
+            )
+
+        first = loader()
+        batches = iter(first)
+        for _ in range(4):  # the whole epoch: shards of 10 and 9, batches 5, 5, 5, 4
+            next(batches)
+        state = first.state_dict()
+        shutdown(first)
+        resumed = loader()
+        resumed.load_state_dict(state)
+        try:
+            return list(resumed)
+        finally:
+            shutdown(resumed)
+
+    assert rest_after_checkpoint(PositionedStream) == []
+    assert rest_after_checkpoint(ResettingStream) == [[1, 3, 5, 7, 9], [11, 13, 15, 17]]
