@@ -66,6 +66,7 @@ from loaderbench.tuning.generators import (
     WORKER_SEED,
     Found,
     find_generators,
+    reseeded_functions,
     reseeded_sentence,
     worker_init_source,
 )
@@ -318,8 +319,8 @@ def _copied_random_state(
             f"globals of their modules makes the workers differ once reseeded): {evidence}",
             f"Find the generator the samples draw from and reseed it in a worker_init_fn from "
             f"torch.initial_seed() (for a numpy Generator g: `g.bit_generator.state = "
-            f"numpy.random.PCG64({WORKER_SEED}).state`), or draw from torch.rand*, random.* or "
-            f"numpy.random.* functions, which workers get reseeded.",
+            f"numpy.random.PCG64({WORKER_SEED}).state`), or draw from {reseeded_functions()} "
+            f"({reseeded_sentence()}).",
         )
     named = "; ".join(f"{f.where} (a {f.kind})" for f in found)
     verb = "is" if len(found) == 1 else "are"
@@ -351,10 +352,10 @@ def _nondeterministic(evidence: str) -> Diagnosis:
         "nondeterministic",
         f"Property 7 (workers deliver what no workers deliver) cannot hold for this dataset: "
         f"{evidence}, so any two loaders differ whatever the workers do.",
-        "Derive the randomness from a seed: from the index (e.g. rng = numpy.random.default_rng("
-        "[seed, index]) in __getitem__), or from torch.rand*, random.* or numpy.random.* "
-        "functions, which DataLoader reseeds in every worker from the loader's seed; not from "
-        "os.urandom, the clock or a generator made without a seed.",
+        f"Derive the randomness from a seed: from the index (e.g. rng = numpy.random.default_rng("
+        f"[seed, index]) in __getitem__), or from {reseeded_functions()} ({reseeded_sentence()}, "
+        f"from the loader's seed); not from os.urandom, the clock or a generator made without a "
+        f"seed.",
     )
 
 

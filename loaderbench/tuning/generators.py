@@ -290,3 +290,19 @@ def worker_init_fn(found: list[Found], then: Callable | None = None) -> Callable
         reseed(worker_id)
 
     return both
+
+
+_FUNCTIONS = {
+    "Python's random module": "random.*",
+    "torch's global generator": "torch.rand*",
+    "numpy's global numpy.random state": "numpy.random.*",
+}
+
+
+def reseeded_functions() -> str:
+    """The random functions whose state the installed torch reseeds per worker, e.g.
+    "torch.rand*, random.* or numpy.random.* functions"."""
+    names = [_FUNCTIONS[what] for what in reseeded_by_torch()]
+    if not names:
+        return "no global random functions"
+    return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1] + " functions"
