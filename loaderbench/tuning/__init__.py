@@ -72,6 +72,8 @@ def tune(
     diagnose: bool = True,
     name: str | None = None,
     show: Callable[[str], None] | None = None,
+    worker_init_fn: Callable | None = None,
+    worker_init_name: str | None = None,
 ):
     """Find the DataLoader settings for ``dataset`` on this machine: a TuneResult (result.py).
 
@@ -81,7 +83,8 @@ def tune(
     interrupted. ``seconds_per_setting``: how long each setting of a contest may be measured
     (a contest stops sooner once it has answered its question; one that asks a single question
     gets a third of it). ``prefetch_factors``: those tried at the chosen worker count (2, the
-    default, is always the reference).
+    default, is always the reference). ``worker_init_fn`` goes to every loader with workers,
+    the diagnoses' included (``worker_init_name`` is how the printed call names it).
     """
     import multiprocessing
     import os
@@ -125,7 +128,9 @@ def tune(
             "loaderbench tune: diagnosing the dataset (determinism, worker random state, "
             "sharding, pickling, worker crashes and hangs, memory per worker)"
         )
-        found = diagnoses_of.diagnose(dataset, collate_fn=collate_fn, batch_size=batch_size)
+        found = diagnoses_of.diagnose(
+            dataset, collate_fn=collate_fn, batch_size=batch_size, worker_init_fn=worker_init_fn
+        )
         for diagnosis in found:
             show(f"  {diagnosis.code}: {diagnosis.message()}")
     result = TuneResult(
@@ -138,6 +143,9 @@ def tune(
         diagnoses=found,
         alpha=settings.alpha,
         machine=machine.fingerprint(),
+        min_effect=min_effect,
+        worker_init_fn=worker_init_name
+        or (getattr(worker_init_fn, "__qualname__", None) if worker_init_fn else None),
     )
     if any(d.blocks_workers for d in found):
         result.decisions = [
@@ -156,6 +164,7 @@ def tune(
         step=step,
         device=target,
         round_s=settings.round_s,
+        worker_init_fn=worker_init_fn,
     )
     search = Search(workload, settings, spawn_ok=not any(d.blocks_spawn for d in found), show=show)
     search.started = started
@@ -192,14 +201,73 @@ def _prefetch_factors(value) -> tuple[int, ...]:
     return tuple(value)
 
 
+#: Whole epochs of a default loader timed to decide persistent_workers (their medians count).
+DEFAULT_EPOCHS = 3
+
+
+def default_epoch(workload, candidate, dataset, epochs: int = DEFAULT_EPOCHS) -> dict:
+    """A default loader's epoch (``persistent_workers=False``) with ``candidate``'s settings,
+    timed whole by measuring.measure.timed_epoch ``epochs`` times: the medians of its start
+    (``iter()`` to the first batch, workers starting), steady part and shutdown (the workers
+    stopping), over the workload's samples; and the epoch scaled to the whole dataset (the
+    steady part per sample times its length, start and shutdown once)."""
+    import statistics
+
+    from loaderbench.measuring.loaders import shutdown
+    from loaderbench.measuring.measure import EPOCH_PHASES, timed_epoch
+
+    loader = workload.loader(candidate, persistent=False)
+    runs = []
+    try:
+        for _ in range(epochs):
+            phases, _, samples = timed_epoch(loader)
+            runs.append((phases, samples))
+    finally:
+        shutdown(loader)
+    record: dict = {
+        name: statistics.median(phases[name] for phases, _ in runs) for name in EPOCH_PHASES
+    }
+    timed = runs[0][1]
+    record.update(samples=timed, dataset_samples=len(dataset), epochs=epochs)
+    restart = record["start_s"] + record["shutdown_s"]
+    record["restart_s"] = restart
+    record["epoch_s"] = restart + record["steady_s"] * len(dataset) / max(timed, 1)
+    return record
+
+
 def _persistent(result, workload, dataset) -> bool:
-    """Keep workers between epochs when restarting them costs at least PERSISTENT_SHARE of an
-    epoch (measured: the pick's time to first batch against its round time scaled to an epoch)."""
+    """Keep workers between epochs when a default loader's restart (its epoch's start and
+    shutdown, measured over whole epochs, default_epoch) costs at least PERSISTENT_SHARE of
+    that epoch."""
     from loaderbench.tuning.contest import median_of
     from loaderbench.tuning.result import workers_text
 
     if not result.pick.num_workers:
         return False
+    if not workload.iterable:
+        epoch = result.default_epoch = default_epoch(workload, result.pick, dataset)
+        share = epoch["restart_s"] / epoch["epoch_s"] if epoch["epoch_s"] else 0.0
+        keep = share >= PERSISTENT_SHARE
+        verdict = "keep them" if keep else "not worth holding their memory between epochs"
+        scaled = (
+            ""
+            if epoch["samples"] == epoch["dataset_samples"]
+            else f" (scaled from {epoch['samples']} of its {epoch['dataset_samples']} samples)"
+        )
+        result.decisions.append(
+            _decision(
+                "persistent_workers",
+                keep,
+                (
+                    f"a default loader's epoch with {workers_text(result.pick.num_workers)} "
+                    f"(median of {epoch['epochs']}): start {epoch['start_s']:.2f} s, steady "
+                    f"{epoch['steady_s']:.2f} s, shutdown {epoch['shutdown_s']:.2f} s; "
+                    f"restarting costs {epoch['restart_s']:.2f} s, {share:.1%} of an epoch of "
+                    f"about {epoch['epoch_s']:.1f} s{scaled}: {verdict}"
+                ),
+            )
+        )
+        return keep
     entry = _pick_entry(result)
     first = median_of(entry.first_batch_s) if entry else None
     per_round = median_of(entry.round_s) if entry else None
