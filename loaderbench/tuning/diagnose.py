@@ -33,7 +33,6 @@ import multiprocessing
 import operator
 import os
 import pickle
-import random
 import re
 import signal
 import time
@@ -375,7 +374,6 @@ def _children(value: Any, path: str) -> Iterator[tuple[str, Any]]:
             return
         for name, child in list(attributes.items()):
             yield f"{path}.{name}", child
-
 
 
 # --- nondeterministic streams and unsharded-iterable ---------------------------------------------

@@ -86,7 +86,9 @@ def reseeded_sentence() -> str:
     if not states:
         return "this torch's DataLoader reseeds no global random state per worker"
     listed = ", ".join(states[:-1]) + (" and " if len(states) > 1 else "") + states[-1]
-    return f"DataLoader reseeds {listed} in every worker, as torch/utils/data/_utils/worker.py does it"
+    return (
+        f"DataLoader reseeds {listed} in every worker, as torch/utils/data/_utils/worker.py does it"
+    )
 
 
 # --- the generators a dataset holds ---------------------------------------------------------
@@ -110,8 +112,8 @@ def kind_of(value: Any) -> str | None:
 
 def _global_states() -> set[int]:
     """Ids of the generator objects behind the global functions that DataLoader reseeds."""
-    states = {id(random._inst), id(torch.default_generator)}  # type: ignore[attr-defined]
-    states.add(id(np.random.mtrand._rand))  # type: ignore[attr-defined]
+    states = {id(random._inst), id(torch.default_generator)}
+    states.add(id(np.random.mtrand._rand))
     return states
 
 
@@ -234,7 +236,7 @@ def _function_of(value: Any) -> types.FunctionType | None:
         value = value.__func__
     if isinstance(value, types.FunctionType):
         return value
-    call = getattr(type(value), "__call__", None)
+    call = next((vars(k)["__call__"] for k in type(value).__mro__ if "__call__" in vars(k)), None)
     return call if isinstance(call, types.FunctionType) else None
 
 
@@ -248,7 +250,9 @@ def _closure(value: Any, expression: str) -> Iterator[tuple[str, str, Any]]:
         prefix += ".__func__"
     elif not isinstance(value, types.FunctionType):
         prefix = f"type({expression}).__call__"
-    for position, (name, cell) in enumerate(zip(function.__code__.co_freevars, function.__closure__)):
+    for position, (name, cell) in enumerate(
+        zip(function.__code__.co_freevars, function.__closure__)
+    ):
         try:
             contents = cell.cell_contents
         except ValueError:  # an empty cell

@@ -210,9 +210,7 @@ class TuneResult:
             )
         if self.notes or self.diagnosis_notes():
             lines += (
-                ["## Notes", ""]
-                + [f"- {n}" for n in self.diagnosis_notes() + self.notes]
-                + [""]
+                ["## Notes", ""] + [f"- {n}" for n in self.diagnosis_notes() + self.notes] + [""]
             )
         lines += [
             "## Evidence",

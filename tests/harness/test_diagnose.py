@@ -12,10 +12,9 @@ import time
 
 import pytest
 import torch
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from bench_datasets import examples, misbehaving
-from torch.utils.data import DataLoader
 from bench_datasets.faulty import FailingCollate, RaisingDataset
 from loaderbench.measuring import leaks
 from loaderbench.tuning import generators
