@@ -83,8 +83,8 @@ class GlobalNoiseImages(NoisyImages):
 
 
 class RandomCrops(Dataset):
-    """8x8 "images" cropped to 4x4 at an offset drawn from ``self.rng``, a ``random.Random``
-    made in ``__init__``: copied into every worker."""
+    """8x8 "images" cropped to 4x4 at an offset, and brightened, by draws from ``self.rng``, a
+    ``random.Random`` made in ``__init__``: copied into every worker."""
 
     def __init__(self, length: int = 64, seed: int = 0):
         self.length = length
@@ -94,9 +94,11 @@ class RandomCrops(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        image = torch.arange(64, dtype=torch.int64).reshape(8, 8) + index
+        image = torch.arange(64, dtype=torch.float32).reshape(8, 8) + index
         top, left = self.rng.randrange(5), self.rng.randrange(5)
-        return image[top : top + 4, left : left + 4]
+        # and a brightness: two workers' draws differ for sure once reseeded (offsets alone
+        # coincide one time in 25)
+        return image[top : top + 4, left : left + 4] * self.rng.uniform(0.8, 1.2)
 
 
 def jitter(seed: int):
