@@ -179,17 +179,10 @@ class Search:
         return shown_faster(est, self.settings.min_effect)
 
     def gain_decided(self, contest: Contest, pace: Pace) -> bool:
-        """Whether the second contestant is faster beyond the minimum effect is answered: its
-        interval lies entirely past that line, one way or the other. (A growth step needs no
-        more; telling 3% from 4% would cost the time a sweep spends.)"""
-        est = contest.entries[1].estimate(pace.alpha)
-        line = 1 / (1 + pace.min_effect)
-        return (
-            est is not None
-            and est.low is not None
-            and est.high is not None  # None together with low (a single block)
-            and (est.high < line or est.low > line)
-        )
+        """Whether the second contestant is faster beyond the minimum effect is answered
+        (answered). A growth step needs no more; telling 3% from 4% would cost the time a sweep
+        spends."""
+        return answered(contest.entries[1].estimate(pace.alpha), pace.min_effect)
 
     def keeps_up(self, contest: Contest, contestant) -> bool:
         """An epoch with this loader is within the minimum effect of the step alone."""
@@ -486,13 +479,29 @@ def shown_faster(estimate: PairedEstimate | None, margin: float) -> bool:
     return estimate is not None and estimate.high is not None and estimate.high < 1 / (1 + margin)
 
 
-def preferred(contest: Contest, margin: float, alpha: float) -> Candidate:
-    """The rule both the search and the sweep answer with: of a contest's worker counts, the
-    fewest that no larger count is shown faster than (shown_faster, paired cycle by cycle)."""
-    ordered = sorted(
+def answered(estimate: PairedEstimate | None, margin: float) -> bool:
+    """Whether "faster by more than the margin?" is answered: the time ratio's whole interval
+    lies on one side of 1 / (1 + margin). A single block (no interval) answers nothing."""
+    line = 1 / (1 + margin)
+    return (
+        estimate is not None
+        and estimate.low is not None
+        and estimate.high is not None
+        and (estimate.high < line or estimate.low > line)
+    )
+
+
+def _by_workers(contest: Contest) -> list[Candidate]:
+    return sorted(
         (e.contestant for e in contest.entries if isinstance(e.contestant, Candidate)),
         key=lambda c: c.num_workers,
     )
+
+
+def preferred(contest: Contest, margin: float, alpha: float) -> Candidate:
+    """The rule both the search and the sweep answer with: of a contest's worker counts, the
+    fewest that no larger count is shown faster than (shown_faster, paired cycle by cycle)."""
+    ordered = _by_workers(contest)
     for i, candidate in enumerate(ordered):
         if not any(
             shown_faster(contest.ratio_between(candidate, larger, alpha), margin)
@@ -500,6 +509,20 @@ def preferred(contest: Contest, margin: float, alpha: float) -> Candidate:
         ):
             return candidate
     return ordered[-1]
+
+
+def preferred_decided(contest: Contest, pace: Pace) -> bool:
+    """The sweep's question is answered: preferred's choice against every larger count is
+    answered (its interval wholly past the line, one way or the other). Until then a count
+    left behind only because nothing was shown yet (a few noisy blocks) could be the choice."""
+    if not contest.blocks:
+        return False
+    choice = preferred(contest, pace.min_effect, pace.alpha)
+    return all(
+        answered(contest.ratio_between(choice, larger, pace.alpha), pace.min_effect)
+        for larger in _by_workers(contest)
+        if larger.num_workers > choice.num_workers
+    )
 
 
 def sweep(
@@ -516,12 +539,14 @@ def sweep(
         settings.seconds_per_contestant * len(contestants),
         min_effect=settings.min_effect,
         alpha=settings.alpha,
+        tie_blocks=TIE_BLOCKS,  # as the search's growth steps: an open answer gets more blocks
     )
     return run_contest(
         "sweep of " + ", ".join(c.label for c in contestants),
         workload,
         contestants,
         pace,
+        decided=preferred_decided,
         show=show,
     )
 

@@ -385,6 +385,20 @@ def test_the_sweep_best_is_the_fewest_workers_no_larger_count_is_shown_faster_th
     assert preferred(noisy, 0.05, 0.05).num_workers == 2  # 12% faster, but not beyond the noise
 
 
+def test_the_sweep_goes_on_while_its_choice_against_a_larger_count_is_open():
+    """preferred_decided: answered when the choice's ratio to every larger count lies wholly on
+    one side of the line; open while noise leaves a larger count neither shown faster nor
+    shown not faster (then the sweep takes more blocks, up to TIE_BLOCKS)."""
+    from loaderbench.tuning.contest import Pace
+    from loaderbench.tuning.search import preferred_decided
+
+    pace = Pace(30.0)
+    assert preferred_decided(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.50}), pace)
+    assert preferred_decided(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.27}), pace)
+    noisy = swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.46}, spread=0.3, noisy=4)
+    assert not preferred_decided(noisy, pace)
+
+
 def test_an_open_question_gets_more_blocks_once_its_seconds_are_spent(monkeypatch):
     """run_contest: a contest whose question stays open goes on to tie_blocks blocks."""
     from loaderbench.tuning import contest as contest_mod
