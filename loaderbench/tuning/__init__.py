@@ -74,6 +74,7 @@ def tune(
     show: Callable[[str], None] | None = None,
     worker_init_fn: Callable | None = None,
     worker_init_name: str | None = None,
+    loader: str | type | None = None,
 ):
     """Find the DataLoader settings for ``dataset`` on this machine: a TuneResult (result.py).
 
@@ -85,6 +86,9 @@ def tune(
     gets a third of it). ``prefetch_factors``: those tried at the chosen worker count (2, the
     default, is always the reference). ``worker_init_fn`` goes to every loader with workers,
     the diagnoses' included (``worker_init_name`` is how the printed call names it).
+    ``loader``: the loader class to tune, a class that takes DataLoader's arguments or its
+    ``"MODULE:CLASS"`` (default: the class in use, torch's DataLoader unless ``--lb-loader`` or
+    ``--loader`` chose another); the printed call and tune.json name it.
     """
     import multiprocessing
     import os
@@ -93,6 +97,7 @@ def tune(
     import torch
 
     from loaderbench import machine
+    from loaderbench.measuring.loaders import using
     from loaderbench.tuning.contest import Candidate
     from loaderbench.tuning.result import TuneResult
     from loaderbench.tuning.search import Search, Settings, plan_workload
@@ -120,72 +125,91 @@ def tune(
         seconds_per_contestant=seconds_per_setting,
         question_s_per_contestant=seconds_per_setting / 3,
     )
-    found = []
-    if diagnose:
-        from loaderbench.tuning import diagnose as diagnoses_of
+    chosen = _loader_class(loader)
+    with using(chosen):  # every loader measured, the diagnoses' included
+        found = []
+        if diagnose:
+            from loaderbench.tuning import diagnose as diagnoses_of
 
-        show(
-            "loaderbench tune: diagnosing the dataset (determinism, worker random state, "
-            "sharding, pickling, worker crashes and hangs, memory per worker)"
-        )
-        found = diagnoses_of.diagnose(
-            dataset, collate_fn=collate_fn, batch_size=batch_size, worker_init_fn=worker_init_fn
-        )
-        for diagnosis in found:
-            show(f"  {diagnosis.code}: {diagnosis.message()}")
-    result = TuneResult(
-        name or type(dataset).__name__,
-        batch_size,
-        str(target),
-        Candidate(0),
-        False,
-        [],
-        diagnoses=found,
-        alpha=settings.alpha,
-        machine=machine.fingerprint(),
-        min_effect=min_effect,
-        worker_init_fn=worker_init_name
-        or (getattr(worker_init_fn, "__qualname__", None) if worker_init_fn else None),
-    )
-    if any(d.blocks_workers for d in found):
-        result.decisions = [
-            _decision(
-                "num_workers",
-                0,
-                "workers cannot load this dataset (see the diagnoses); fix that first",
+            show(
+                "loaderbench tune: diagnosing the dataset (determinism, worker random state, "
+                "sharding, pickling, worker crashes and hangs, memory per worker)"
             )
-        ]
+            found = diagnoses_of.diagnose(
+                dataset, collate_fn=collate_fn, batch_size=batch_size, worker_init_fn=worker_init_fn
+            )
+            for diagnosis in found:
+                show(f"  {diagnosis.code}: {diagnosis.message()}")
+        result = TuneResult(
+            name or type(dataset).__name__,
+            batch_size,
+            str(target),
+            Candidate(0),
+            False,
+            [],
+            diagnoses=found,
+            alpha=settings.alpha,
+            machine=machine.fingerprint(),
+            loader=chosen,
+            min_effect=min_effect,
+            worker_init_fn=worker_init_name
+            or (getattr(worker_init_fn, "__qualname__", None) if worker_init_fn else None),
+        )
+        if any(d.blocks_workers for d in found):
+            result.decisions = [
+                _decision(
+                    "num_workers",
+                    0,
+                    "workers cannot load this dataset (see the diagnoses); fix that first",
+                )
+            ]
+            result.seconds = time.monotonic() - started
+            return result
+        workload = plan_workload(
+            dataset,
+            batch_size=batch_size,
+            collate_fn=collate_fn,
+            step=step,
+            device=target,
+            round_s=settings.round_s,
+            worker_init_fn=worker_init_fn,
+        )
+        search = Search(
+            workload, settings, spawn_ok=not any(d.blocks_spawn for d in found), show=show
+        )
+        search.started = started
+        outcome = search.run()
+        result.pick, result.decisions, result.contests = (
+            outcome.pick,
+            outcome.decisions,
+            outcome.contests,
+        )
+        result.bottleneck, result.notes = outcome.bottleneck, outcome.notes
+        result.interrupted = outcome.interrupted
+        result.load_ms_per_batch = _ms(outcome.load_s_per_batch)
+        result.step_ms_per_batch = _ms(outcome.step_s_per_batch)
+        result.persistent_workers = _persistent(result, workload, dataset)
+        growth = _pick_growth(result)
+        if diagnose and growth is not None:
+            grown = diagnoses_of.copy_on_read(dataset, growth)
+            if grown is not None and all(d.code != grown.code for d in result.diagnoses):
+                result.diagnoses.append(grown)
         result.seconds = time.monotonic() - started
         return result
-    workload = plan_workload(
-        dataset,
-        batch_size=batch_size,
-        collate_fn=collate_fn,
-        step=step,
-        device=target,
-        round_s=settings.round_s,
-        worker_init_fn=worker_init_fn,
-    )
-    search = Search(workload, settings, spawn_ok=not any(d.blocks_spawn for d in found), show=show)
-    search.started = started
-    outcome = search.run()
-    result.pick, result.decisions, result.contests = (
-        outcome.pick,
-        outcome.decisions,
-        outcome.contests,
-    )
-    result.bottleneck, result.notes = outcome.bottleneck, outcome.notes
-    result.interrupted = outcome.interrupted
-    result.load_ms_per_batch = _ms(outcome.load_s_per_batch)
-    result.step_ms_per_batch = _ms(outcome.step_s_per_batch)
-    result.persistent_workers = _persistent(result, workload, dataset)
-    growth = _pick_growth(result)
-    if diagnose and growth is not None:
-        grown = diagnoses_of.copy_on_read(dataset, growth)
-        if grown is not None and all(d.code != grown.code for d in result.diagnoses):
-            result.diagnoses.append(grown)
-    result.seconds = time.monotonic() - started
-    return result
+
+
+def _loader_class(loader):
+    """The LoaderClass for tune's ``loader`` argument (checked as --lb-loader checks it; a
+    LoaderClassError, a ValueError, says in one line what is wrong)."""
+    from loaderbench.measuring.loaders import current_loader, resolve_loader
+
+    if loader is None:
+        return current_loader()
+    if isinstance(loader, type):
+        loader = f"{loader.__module__}:{loader.__qualname__}"
+    if not isinstance(loader, str):
+        raise ValueError(f"loader must be a class or 'MODULE:CLASS', got {loader!r}")
+    return resolve_loader(loader, option="loader")
 
 
 def _prefetch_factors(value) -> tuple[int, ...]:

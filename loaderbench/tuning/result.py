@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -48,6 +49,8 @@ class TuneResult:
     default_epoch: dict | None = None
     #: The user's worker_init_fn (MOD:CALLABLE), given to every loader measured.
     worker_init_fn: str | None = None
+    #: The loader class tuned (measuring.loaders.LoaderClass); None: the class in use.
+    loader: Any = None
 
     def compare_with_sweep(self, contest: Contest) -> None:
         """The pick's throughput against the best of an exhaustive sweep measured side by side,
@@ -128,9 +131,7 @@ class TuneResult:
         setting per line with its reason."""
         reasons = {d.setting: d.reason for d in self.decisions}
         reasons.setdefault("batch_size", "as given")
-        from loaderbench.measuring.loaders import current_loader
-
-        lines = [f"{current_loader().name}("]
+        lines = [f"{self.loader_class().name}("]
         lines.append("    dataset,")
         for key, value in self.loader_kwargs().items():
             reason = reasons.get(key, "")
@@ -230,12 +231,16 @@ class TuneResult:
         ]
         return "\n".join(lines)
 
-    def as_dict(self) -> dict:
+    def loader_class(self):
+        """The LoaderClass tuned."""
         from loaderbench.measuring.loaders import current_loader
 
+        return self.loader or current_loader()
+
+    def as_dict(self) -> dict:
         return {
             "dataset": self.dataset,
-            "loader": current_loader().record(),
+            "loader": self.loader_class().record(),
             "batch_size": self.batch_size,
             "device": self.device,
             "recommendation": self.loader_kwargs(),
