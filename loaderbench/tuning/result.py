@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from loaderbench.storage import write_atomic
 from loaderbench.tuning.contest import Candidate, Contest
-from loaderbench.tuning.search import Decision, preferred
+from loaderbench.tuning.search import Decision, answered, preferred
 
 #: Files written by ``TuneResult.write``.
 FILES = ("tune.json", "report.md", "tune.png")
@@ -63,7 +63,18 @@ class TuneResult:
             estimate = entry.estimate(self.alpha)
             assert estimate is not None  # a sweep that ran to the end measured every count
             ratios[entry.contestant.num_workers] = estimate.ratio
-        best = preferred(contest, self.min_effect, self.alpha).num_workers
+        choice = preferred(contest, self.min_effect, self.alpha)
+        best = choice.num_workers
+        # Larger counts the sweep could not tell from its best: their ratio's interval still
+        # straddles the line when its blocks ran out (noise), so "best" is the rule's default.
+        open_against = [
+            e.contestant.num_workers
+            for e in contest.entries
+            if e.contestant.num_workers > best
+            and not answered(
+                contest.ratio_between(choice, e.contestant, self.alpha), self.min_effect
+            )
+        ]
         fastest = min(ratios, key=ratios.__getitem__)
         searched_s = sum(c.seconds for c in self.contests)
         picked = ratios.get(self.pick.num_workers)
@@ -75,6 +86,8 @@ class TuneResult:
                 f"the fewest workers that no larger count is shown faster than by more than "
                 f"{self.min_effect:.0%} (the whole paired 95% interval)"
             ),
+            "open_against": open_against,
+            "blocks": contest.blocks,
             "picked_workers": self.pick.num_workers,
             "picked_throughput_vs_best": None if picked is None else ratios[best] / picked,
             "search_s": round(searched_s, 1),
@@ -83,10 +96,17 @@ class TuneResult:
         }
         self.contests.append(contest)
         share = "not in the sweep" if picked is None else f"{ratios[best] / picked:.1%}"
+        unsettled = (
+            f" (open: in {contest.blocks} blocks it could not tell {best} from "
+            f"{', '.join(map(str, open_against))} workers either way, so {best} is the rule's "
+            f"default, not a finding)"
+            if open_against
+            else ""
+        )
         self.notes.append(
             f"sweep of {', '.join(map(str, sorted(ratios)))} workers side by side: best "
             f"{best} workers by the search's rule (fewest workers unless more are shown faster "
-            f"by more than {self.min_effect:.0%}; fastest estimate {fastest}); the pick ({self.pick.num_workers}) reaches {share} of its "
+            f"by more than {self.min_effect:.0%}; fastest estimate {fastest}){unsettled}; the pick ({self.pick.num_workers}) reaches {share} of its "
             f"throughput; the search's contests took {searched_s:.0f} s, the sweep "
             f"{contest.seconds:.0f} s"
         )

@@ -399,6 +399,24 @@ def test_the_sweep_goes_on_while_its_choice_against_a_larger_count_is_open():
     assert not preferred_decided(noisy, pace)
 
 
+def test_a_sweep_that_cannot_tell_its_best_from_a_larger_count_says_so():
+    """compare_with_sweep: the best by the rule, and the larger counts the sweep left open
+    (then its best is the rule's default, and the note says it is not a finding)."""
+    from loaderbench.tuning.result import TuneResult
+
+    def compared(contest):
+        result = TuneResult("d", 64, "cpu", Candidate(2, "fork"), True, [])
+        result.compare_with_sweep(contest)
+        return result
+
+    settled = compared(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.50}))
+    assert (settled.sweep["best_workers"], settled.sweep["open_against"]) == (2, [])
+    assert "open:" not in settled.notes[-1]
+    noisy = compared(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.46}, spread=0.3, noisy=4))
+    assert (noisy.sweep["best_workers"], noisy.sweep["open_against"]) == (2, [4])
+    assert "could not tell 2 from 4 workers either way" in noisy.notes[-1]
+
+
 def test_an_open_question_gets_more_blocks_once_its_seconds_are_spent(monkeypatch):
     """run_contest: a contest whose question stays open goes on to tie_blocks blocks."""
     from loaderbench.tuning import contest as contest_mod
