@@ -8,6 +8,11 @@ factory                  diagnosis              what is wrong
 make_copied_generator    copied-random-state    noise drawn from a numpy generator made in
                                                 ``__init__``: every worker gets a copy of its
                                                 state and repeats the others' augmentations
+make_global_generator    copied-random-state    the same with a numpy generator at module level
+                                                (``NOISE``): no attribute holds it
+make_copied_random       copied-random-state    crop offsets from a ``random.Random`` made in
+                                                ``__init__``
+make_captured_generator  copied-random-state    a transform (a closure) capturing a generator
 make_nondeterministic    nondeterministic       a salt from ``os.urandom`` in every sample: no
                                                 two fetches agree, with workers or without
 make_unsharded_stream    unsharded-iterable     an IterableDataset that ignores
@@ -24,7 +29,9 @@ make_raising             worker-error           index 40 raises (bench_datasets.
 =======================  =====================  ==============================================
 
 The clean counterparts are bench_datasets.examples' ``make_dataset`` and ``make_iterable``, for
-which ``loaderbench tune`` diagnoses nothing. Classes live at module level so that spawn and
+which ``loaderbench tune`` diagnoses nothing, and ``make_augmented`` (augmentation from torch's
+global generator, which DataLoader reseeds per worker), which gets only the random-augmentation
+note. Classes live at module level so that spawn and
 forkserver workers can unpickle them (all but make_unpicklable's, on purpose). The deadly and
 hanging ones act only inside a DataLoader worker, so inspecting them in one process is safe.
 """
@@ -32,6 +39,7 @@ hanging ones act only inside a DataLoader worker, so inspecting them in one proc
 from __future__ import annotations
 
 import os
+import random
 import signal
 from typing import TypedDict
 
@@ -59,6 +67,62 @@ class NoisyImages(Dataset):
         image = torch.arange(16, dtype=torch.float32).reshape(4, 4) + index
         noise = torch.from_numpy(self.rng.normal(size=(4, 4)).astype(np.float32))
         return image + noise, index
+
+
+#: A generator at module level, as scripts often make one: copied into every worker unchanged.
+NOISE = np.random.default_rng(0)
+
+
+class GlobalNoiseImages(NoisyImages):
+    """NoisyImages drawing its noise from the module-level ``NOISE`` (no attribute holds it)."""
+
+    def __getitem__(self, index: int):
+        image = torch.arange(16, dtype=torch.float32).reshape(4, 4) + index
+        noise = torch.from_numpy(NOISE.normal(size=(4, 4)).astype(np.float32))
+        return image + noise, index
+
+
+class RandomCrops(Dataset):
+    """8x8 "images" cropped to 4x4 at an offset, and brightened, by draws from ``self.rng``, a
+    ``random.Random`` made in ``__init__``: copied into every worker."""
+
+    def __init__(self, length: int = 64, seed: int = 0):
+        self.length = length
+        self.rng = random.Random(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        image = torch.arange(64, dtype=torch.float32).reshape(8, 8) + index
+        top, left = self.rng.randrange(5), self.rng.randrange(5)
+        # and a brightness: two workers' draws differ for sure once reseeded (offsets alone
+        # coincide one time in 25)
+        return image[top : top + 4, left : left + 4] * self.rng.uniform(0.8, 1.2)
+
+
+def jitter(seed: int):
+    """A transform adding noise from a generator that only its closure holds."""
+    rng = np.random.default_rng(seed)
+
+    def add_noise(image: torch.Tensor) -> torch.Tensor:
+        return image + torch.from_numpy(rng.normal(size=image.shape).astype(np.float32))
+
+    return add_noise
+
+
+class TransformedImages(Dataset):
+    """4x4 "images" through ``self.transform``, a closure made by ``jitter``."""
+
+    def __init__(self, length: int = 64, seed: int = 0):
+        self.length = length
+        self.transform = jitter(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.transform(torch.arange(16, dtype=torch.float32).reshape(4, 4) + index)
 
 
 class SaltedTokens(Dataset):
@@ -147,6 +211,21 @@ class WorkerHangingDataset(HangingDataset):
 def make_copied_generator() -> NoisyImages:
     """64 noisy images whose noise generator is copied into every worker."""
     return NoisyImages()
+
+
+def make_global_generator() -> GlobalNoiseImages:
+    """64 noisy images whose noise comes from the module-level generator NOISE."""
+    return GlobalNoiseImages()
+
+
+def make_copied_random() -> RandomCrops:
+    """64 random crops whose offsets come from a random.Random made in __init__."""
+    return RandomCrops()
+
+
+def make_captured_generator() -> TransformedImages:
+    """64 images through a transform whose closure holds a numpy generator."""
+    return TransformedImages()
 
 
 def make_nondeterministic() -> SaltedTokens:

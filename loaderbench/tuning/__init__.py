@@ -72,6 +72,9 @@ def tune(
     diagnose: bool = True,
     name: str | None = None,
     show: Callable[[str], None] | None = None,
+    worker_init_fn: Callable | None = None,
+    worker_init_name: str | None = None,
+    loader: str | type | None = None,
 ):
     """Find the DataLoader settings for ``dataset`` on this machine: a TuneResult (result.py).
 
@@ -81,7 +84,11 @@ def tune(
     interrupted. ``seconds_per_setting``: how long each setting of a contest may be measured
     (a contest stops sooner once it has answered its question; one that asks a single question
     gets a third of it). ``prefetch_factors``: those tried at the chosen worker count (2, the
-    default, is always the reference).
+    default, is always the reference). ``worker_init_fn`` goes to every loader with workers,
+    the diagnoses' included (``worker_init_name`` is how the printed call names it).
+    ``loader``: the loader class to tune, a class that takes DataLoader's arguments or its
+    ``"MODULE:CLASS"`` (default: the class in use, torch's DataLoader unless ``--lb-loader`` or
+    ``--loader`` chose another); the printed call and tune.json name it.
     """
     import multiprocessing
     import os
@@ -90,6 +97,7 @@ def tune(
     import torch
 
     from loaderbench import machine
+    from loaderbench.measuring.loaders import using
     from loaderbench.tuning.contest import Candidate
     from loaderbench.tuning.result import TuneResult
     from loaderbench.tuning.search import Search, Settings, plan_workload
@@ -117,66 +125,91 @@ def tune(
         seconds_per_contestant=seconds_per_setting,
         question_s_per_contestant=seconds_per_setting / 3,
     )
-    found = []
-    if diagnose:
-        from loaderbench.tuning import diagnose as diagnoses_of
+    chosen = _loader_class(loader)
+    with using(chosen):  # every loader measured, the diagnoses' included
+        found = []
+        if diagnose:
+            from loaderbench.tuning import diagnose as diagnoses_of
 
-        show(
-            "loaderbench tune: diagnosing the dataset (determinism, worker random state, "
-            "sharding, pickling, worker crashes and hangs, memory per worker)"
-        )
-        found = diagnoses_of.diagnose(dataset, collate_fn=collate_fn, batch_size=batch_size)
-        for diagnosis in found:
-            show(f"  {diagnosis.code}: {diagnosis.message()}")
-    result = TuneResult(
-        name or type(dataset).__name__,
-        batch_size,
-        str(target),
-        Candidate(0),
-        False,
-        [],
-        diagnoses=found,
-        alpha=settings.alpha,
-        machine=machine.fingerprint(),
-    )
-    if any(d.blocks_workers for d in found):
-        result.decisions = [
-            _decision(
-                "num_workers",
-                0,
-                "workers cannot load this dataset (see the diagnoses); fix that first",
+            show(
+                "loaderbench tune: diagnosing the dataset (determinism, worker random state, "
+                "sharding, pickling, worker crashes and hangs, memory per worker)"
             )
-        ]
+            found = diagnoses_of.diagnose(
+                dataset, collate_fn=collate_fn, batch_size=batch_size, worker_init_fn=worker_init_fn
+            )
+            for diagnosis in found:
+                show(f"  {diagnosis.code}: {diagnosis.message()}")
+        result = TuneResult(
+            name or type(dataset).__name__,
+            batch_size,
+            str(target),
+            Candidate(0),
+            False,
+            [],
+            diagnoses=found,
+            alpha=settings.alpha,
+            machine=machine.fingerprint(),
+            loader=chosen,
+            min_effect=min_effect,
+            worker_init_fn=worker_init_name
+            or (getattr(worker_init_fn, "__qualname__", None) if worker_init_fn else None),
+        )
+        if any(d.blocks_workers for d in found):
+            result.decisions = [
+                _decision(
+                    "num_workers",
+                    0,
+                    "workers cannot load this dataset (see the diagnoses); fix that first",
+                )
+            ]
+            result.seconds = time.monotonic() - started
+            return result
+        workload = plan_workload(
+            dataset,
+            batch_size=batch_size,
+            collate_fn=collate_fn,
+            step=step,
+            device=target,
+            round_s=settings.round_s,
+            worker_init_fn=worker_init_fn,
+        )
+        search = Search(
+            workload, settings, spawn_ok=not any(d.blocks_spawn for d in found), show=show
+        )
+        search.started = started
+        outcome = search.run()
+        result.pick, result.decisions, result.contests = (
+            outcome.pick,
+            outcome.decisions,
+            outcome.contests,
+        )
+        result.bottleneck, result.notes = outcome.bottleneck, outcome.notes
+        result.interrupted = outcome.interrupted
+        result.load_ms_per_batch = _ms(outcome.load_s_per_batch)
+        result.step_ms_per_batch = _ms(outcome.step_s_per_batch)
+        result.persistent_workers = _persistent(result, workload, dataset)
+        growth = _pick_growth(result)
+        if diagnose and growth is not None:
+            grown = diagnoses_of.copy_on_read(dataset, growth)
+            if grown is not None and all(d.code != grown.code for d in result.diagnoses):
+                result.diagnoses.append(grown)
         result.seconds = time.monotonic() - started
         return result
-    workload = plan_workload(
-        dataset,
-        batch_size=batch_size,
-        collate_fn=collate_fn,
-        step=step,
-        device=target,
-        round_s=settings.round_s,
-    )
-    search = Search(workload, settings, spawn_ok=not any(d.blocks_spawn for d in found), show=show)
-    search.started = started
-    outcome = search.run()
-    result.pick, result.decisions, result.contests = (
-        outcome.pick,
-        outcome.decisions,
-        outcome.contests,
-    )
-    result.bottleneck, result.notes = outcome.bottleneck, outcome.notes
-    result.interrupted = outcome.interrupted
-    result.load_ms_per_batch = _ms(outcome.load_s_per_batch)
-    result.step_ms_per_batch = _ms(outcome.step_s_per_batch)
-    result.persistent_workers = _persistent(result, workload, dataset)
-    growth = _pick_growth(result)
-    if diagnose and growth is not None:
-        grown = diagnoses_of.copy_on_read(dataset, growth)
-        if grown is not None and all(d.code != grown.code for d in result.diagnoses):
-            result.diagnoses.append(grown)
-    result.seconds = time.monotonic() - started
-    return result
+
+
+def _loader_class(loader):
+    """The LoaderClass for tune's ``loader`` argument (checked as --lb-loader checks it; a
+    LoaderClassError, a ValueError, says in one line what is wrong)."""
+    from loaderbench.measuring.loaders import current_loader, resolve_loader
+
+    if loader is None:
+        return current_loader()
+    if isinstance(loader, type):
+        loader = f"{loader.__module__}:{loader.__qualname__}"
+    if not isinstance(loader, str):
+        raise ValueError(f"loader must be a class or 'MODULE:CLASS', got {loader!r}")
+    return resolve_loader(loader, option="loader")
 
 
 def _prefetch_factors(value) -> tuple[int, ...]:
@@ -192,14 +225,73 @@ def _prefetch_factors(value) -> tuple[int, ...]:
     return tuple(value)
 
 
+#: Whole epochs of a default loader timed to decide persistent_workers (their medians count).
+DEFAULT_EPOCHS = 3
+
+
+def default_epoch(workload, candidate, dataset, epochs: int = DEFAULT_EPOCHS) -> dict:
+    """A default loader's epoch (``persistent_workers=False``) with ``candidate``'s settings,
+    timed whole by measuring.measure.timed_epoch ``epochs`` times: the medians of its start
+    (``iter()`` to the first batch, workers starting), steady part and shutdown (the workers
+    stopping), over the workload's samples; and the epoch scaled to the whole dataset (the
+    steady part per sample times its length, start and shutdown once)."""
+    import statistics
+
+    from loaderbench.measuring.loaders import shutdown
+    from loaderbench.measuring.measure import EPOCH_PHASES, timed_epoch
+
+    loader = workload.loader(candidate, persistent=False)
+    runs = []
+    try:
+        for _ in range(epochs):
+            phases, _, samples = timed_epoch(loader)
+            runs.append((phases, samples))
+    finally:
+        shutdown(loader)
+    record: dict = {
+        name: statistics.median(phases[name] for phases, _ in runs) for name in EPOCH_PHASES
+    }
+    timed = runs[0][1]
+    record.update(samples=timed, dataset_samples=len(dataset), epochs=epochs)
+    restart = record["start_s"] + record["shutdown_s"]
+    record["restart_s"] = restart
+    record["epoch_s"] = restart + record["steady_s"] * len(dataset) / max(timed, 1)
+    return record
+
+
 def _persistent(result, workload, dataset) -> bool:
-    """Keep workers between epochs when restarting them costs at least PERSISTENT_SHARE of an
-    epoch (measured: the pick's time to first batch against its round time scaled to an epoch)."""
+    """Keep workers between epochs when a default loader's restart (its epoch's start and
+    shutdown, measured over whole epochs, default_epoch) costs at least PERSISTENT_SHARE of
+    that epoch."""
     from loaderbench.tuning.contest import median_of
     from loaderbench.tuning.result import workers_text
 
     if not result.pick.num_workers:
         return False
+    if not workload.iterable:
+        epoch = result.default_epoch = default_epoch(workload, result.pick, dataset)
+        share = epoch["restart_s"] / epoch["epoch_s"] if epoch["epoch_s"] else 0.0
+        keep = share >= PERSISTENT_SHARE
+        verdict = "keep them" if keep else "not worth holding their memory between epochs"
+        scaled = (
+            ""
+            if epoch["samples"] == epoch["dataset_samples"]
+            else f" (scaled from {epoch['samples']} of its {epoch['dataset_samples']} samples)"
+        )
+        result.decisions.append(
+            _decision(
+                "persistent_workers",
+                keep,
+                (
+                    f"a default loader's epoch with {workers_text(result.pick.num_workers)} "
+                    f"(median of {epoch['epochs']}): start {epoch['start_s']:.2f} s, steady "
+                    f"{epoch['steady_s']:.2f} s, shutdown {epoch['shutdown_s']:.2f} s; "
+                    f"restarting costs {epoch['restart_s']:.2f} s, {share:.1%} of an epoch of "
+                    f"about {epoch['epoch_s']:.1f} s{scaled}: {verdict}"
+                ),
+            )
+        )
+        return keep
     entry = _pick_entry(result)
     first = median_of(entry.first_batch_s) if entry else None
     per_round = median_of(entry.round_s) if entry else None

@@ -107,6 +107,7 @@ def cmd_tune(args) -> int:
     dataset, name = _dataset(args)
     collate = _callable(args.collate, "--collate") if args.collate else None
     step = _callable(args.step, "--step") if args.step else None
+    init = _callable(args.worker_init_fn, "--worker-init-fn") if args.worker_init_fn else None
     out = Path(args.out or DEFAULT_OUT)
     try:
         result = tune(
@@ -123,6 +124,8 @@ def cmd_tune(args) -> int:
             diagnose=not args.no_diagnose,
             name=name,
             prefetch_factors=args.prefetch_factors,
+            worker_init_fn=init,
+            worker_init_name=args.worker_init_fn,
         )
     except ValueError as exc:
         raise InputError(str(exc).splitlines()[0]) from None
@@ -130,7 +133,11 @@ def cmd_tune(args) -> int:
         settings = Settings(min_effect=args.min_effect)
         try:
             workload = plan_workload(
-                dataset, batch_size=args.batch_size, collate_fn=collate, round_s=settings.round_s
+                dataset,
+                batch_size=args.batch_size,
+                collate_fn=collate,
+                round_s=settings.round_s,
+                worker_init_fn=init,
             )
             contest = sweep(
                 workload,
@@ -181,6 +188,12 @@ def register(commands) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="default: 64")
     parser.add_argument("--collate", metavar="MOD:CALLABLE", help="the collate function")
+    parser.add_argument(
+        "--worker-init-fn",
+        metavar="MOD:CALLABLE",
+        help="your worker_init_fn (e.g. the reseed a copied-random-state diagnosis prints), "
+        "given to every loader with workers, the diagnoses' included",
+    )
     parser.add_argument(
         "--step-ms",
         type=float,

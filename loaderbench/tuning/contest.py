@@ -102,12 +102,16 @@ class Workload:
     collate_fn: Callable | None = None
     step: Callable | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: The user's worker_init_fn, given to every loader with workers.
+    worker_init_fn: Callable | None = None
 
     @property
     def iterable(self) -> bool:
         return isinstance(self.dataset, IterableDataset)
 
-    def loader(self, candidate: Candidate) -> DataLoader:
+    def loader(self, candidate: Candidate, *, persistent: bool = True) -> DataLoader:
+        """The candidate's loader; ``persistent`` False: a default loader, whose workers start
+        and stop with every epoch."""
         kwargs: dict = dict(
             batch_size=self.batch_size,
             num_workers=candidate.num_workers,
@@ -123,9 +127,11 @@ class Workload:
         if candidate.num_workers:
             kwargs.update(
                 multiprocessing_context=multiprocessing.get_context(candidate.start_method),
-                persistent_workers=True,
+                persistent_workers=persistent,
                 timeout=WORKER_TIMEOUT_S,
             )
+            if self.worker_init_fn is not None:
+                kwargs["worker_init_fn"] = self.worker_init_fn
             if candidate.prefetch_factor is not None:
                 kwargs["prefetch_factor"] = candidate.prefetch_factor
         return make_loader(self.dataset, **kwargs)
@@ -296,6 +302,21 @@ class Contest:
         """Time of ``contestant``'s round over the reference's (below 1: faster)."""
         return self.entry(contestant).estimate(alpha)
 
+    def ratio_between(self, base, other, alpha: float) -> PairedEstimate | None:
+        """Time of ``other``'s round over ``base``'s, paired cycle by cycle (every contestant
+        ran in every cycle of a block), any two contestants, the reference or not."""
+        times = [self._cycle_times(c) for c in (base, other)]
+        blocks = [list(zip(a, b)) for a, b in zip(*times) if a and b]
+        return paired(blocks, alpha=alpha) if blocks else None
+
+    def _cycle_times(self, contestant) -> list[list[float]]:
+        """Per block, ``contestant``'s round time in each cycle."""
+        index = self.entries.index(self.entry(contestant))
+        if index:
+            return [[mine for _, mine in block] for block in self.entries[index].blocks]
+        other = self.entries[1] if len(self.entries) > 1 else None
+        return [[ref for ref, _ in block] for block in other.blocks] if other else []
+
     def as_dict(self, alpha: float) -> dict:
         return {
             "title": self.title,
@@ -323,6 +344,9 @@ class Pace:
     min_cycles: int = 2
     min_effect: float = 0.05
     alpha: float = 0.05
+    #: Blocks a contest may go on for after its seconds are spent while its question is still
+    #: open (a near tie): the answer then rests on more than the minimum of blocks.
+    tie_blocks: int = 0
 
 
 def run_contest(
@@ -346,10 +370,13 @@ def run_contest(
     contest = Contest(title, [Entry(c) for c in contestants])
     started = time.monotonic()
     try:
-        for block in range(pace.max_blocks):
+        for block in range(max(pace.max_blocks, pace.tie_blocks)):
             left = pace.seconds - (time.monotonic() - started)
-            if block >= pace.min_blocks and (left <= 0 or decided(contest, pace)):
+            if block >= pace.min_blocks and decided(contest, pace):
                 break
+            if block >= pace.min_blocks and (left <= 0 or block >= pace.max_blocks):
+                if block >= pace.tie_blocks:
+                    break  # open, and out of seconds and of tie blocks
             slice_s = max(left, 0.0) / max(pace.max_blocks - block, 1)
             _block(contest, workload, slice_s, pace, rng)
             show(

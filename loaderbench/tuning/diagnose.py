@@ -4,10 +4,16 @@ wrong, wasteful or impossible, each as one cause and one fix naming the specific
 The checks, all found by measurement (never by reading the user's code), all with fork workers
 (a spawn worker costs seconds to start; what is checked here does not depend on the method):
 
-- ``nondeterministic``: the same index fetched twice in this process differs, so property 7
-  (workers deliver what no workers deliver) cannot hold for the dataset at all.
-- ``copied-random-state``: the same, but two workers fetching that index deliver identical
-  values: a generator made in ``__init__`` was copied into every worker.
+- ``random-augmentation`` (a note, not a defect): the same index fetched twice in this process
+  differs, two workers deliver different values for it, and two loaders seeded alike deliver
+  the same ones: augmentation drawn from a state DataLoader reseeds per worker (generators.py
+  reads which from the installed torch), as intended. Property 7 (workers deliver what no
+  workers deliver) cannot hold for it as it is.
+- ``copied-random-state``: the same index differs between fetches, but two workers fetching it
+  deliver identical values: a generator that DataLoader does not reseed was copied into every
+  worker; generators.py finds it (attributes, closures, module globals) and a reseed reaching it.
+- ``nondeterministic``: the same index differs between fetches and two loaders seeded alike
+  deliver different values: no seed reproduces an epoch (os.urandom, the clock).
 - ``unsharded-iterable``: an IterableDataset yields each sample once per worker.
 - ``unpicklable``: spawn and forkserver workers cannot receive the dataset or collate_fn.
 - ``copy-on-read``: each fork worker's anonymous memory grows over an epoch (refcount writes
@@ -27,7 +33,6 @@ import multiprocessing
 import operator
 import os
 import pickle
-import random
 import re
 import signal
 import time
@@ -56,8 +61,18 @@ from loaderbench.grid import Case
 from loaderbench.measuring.exact import describe, fingerprint, first_difference
 from loaderbench.measuring.loaders import build_loader, shutdown
 from loaderbench.measuring.memory import MB, Usage, usage_by_process
+from loaderbench.tuning.generators import (
+    WORKER_SEED,
+    Found,
+    find_generators,
+    reseeded_functions,
+    reseeded_sentence,
+    worker_init_source,
+)
+from loaderbench.tuning.generators import worker_init_fn as reseeding_init_fn
 
 CODES = (
+    "random-augmentation",
     "nondeterministic",
     "copied-random-state",
     "unsharded-iterable",
@@ -67,6 +82,9 @@ CODES = (
     "worker-hang",
     "worker-error",
 )
+
+#: Findings that are no defect: they explain, and ask for no fix.
+NOTES = ("random-augmentation",)
 
 #: Workers of every probe loader: two are enough to show a copy, a duplicate or a failure.
 PROBE_WORKERS = 2
@@ -82,7 +100,8 @@ WALK_ITEMS = 64
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """One finding: its code (one of CODES), one sentence of cause, one sentence of fix."""
+    """One finding: its code (one of CODES), one sentence of cause, one sentence of fix. A note
+    (NOTES) is no defect and has no fix."""
 
     code: str
     cause: str
@@ -93,9 +112,16 @@ class Diagnosis:
     def __post_init__(self):
         if self.code not in CODES:
             raise ValueError(f"unknown diagnosis code {self.code!r}; valid: {', '.join(CODES)}")
+        if self.is_note == bool(self.fix.strip()):
+            raise ValueError(f"{self.code}: a note has no fix, a defect has one")
+
+    @property
+    def is_note(self) -> bool:
+        return self.code in NOTES
 
     def message(self) -> str:
-        return " ".join(f"{self.cause} Fix: {self.fix}".split())
+        text = self.cause if self.is_note else f"{self.cause} Fix: {self.fix}"
+        return " ".join(text.split())
 
 
 # --- the public entry points ---------------------------------------------------------------------
@@ -109,12 +135,18 @@ def diagnose(
     timeout_s: float = 10.0,
     max_samples: int = 256,
     growth_threshold_mb: float = 10.0,
+    worker_init_fn: Callable | None = None,
 ) -> list[Diagnosis]:
     """Every diagnosis of ``dataset``: the mismatch explanations, pickling, then one epoch with
-    fork workers (failures and memory growth)."""
-    found = _mismatch_explanations(dataset, timeout_s=timeout_s, max_samples=max_samples)
-    found += [d for d in (unpicklable(dataset, collate_fn),) if d is not None]
-    epoch = _worker_epoch(dataset, collate_fn or default_collate, batch_size, timeout_s)
+    fork workers (failures and memory growth). ``worker_init_fn`` goes to every loader with
+    workers (so a fix, such as a reseed, can be shown to work)."""
+    found = _mismatch_explanations(
+        dataset, timeout_s=timeout_s, max_samples=max_samples, worker_init_fn=worker_init_fn
+    )
+    found += [d for d in (unpicklable(dataset, collate_fn, worker_init_fn),) if d is not None]
+    epoch = _worker_epoch(
+        dataset, collate_fn or default_collate, batch_size, timeout_s, worker_init_fn
+    )
     if epoch.failure is not None:
         found.append(epoch.failure)
     elif epoch.growth_per_worker_mb is not None:
@@ -123,19 +155,23 @@ def diagnose(
     return found
 
 
-def explain_mismatch(dataset) -> list[Diagnosis]:
+def explain_mismatch(dataset, worker_init_fn: Callable | None = None) -> list[Diagnosis]:
     """Only the cheap checks that explain why workers deliver something else than no workers:
-    nondeterministic, copied-random-state, unsharded-iterable."""
-    return _mismatch_explanations(dataset, timeout_s=PROBE_TIMEOUT_S, max_samples=256)
+    random-augmentation, copied-random-state, nondeterministic, unsharded-iterable."""
+    return _mismatch_explanations(
+        dataset, timeout_s=PROBE_TIMEOUT_S, max_samples=256, worker_init_fn=worker_init_fn
+    )
 
 
-def _mismatch_explanations(dataset, *, timeout_s: float, max_samples: int) -> list[Diagnosis]:
+def _mismatch_explanations(
+    dataset, *, timeout_s: float, max_samples: int, worker_init_fn: Callable | None = None
+) -> list[Diagnosis]:
     if isinstance(dataset, IterableDataset):
-        found = [nondeterministic_stream(dataset, max_samples)]
+        found = [nondeterministic_stream(dataset, max_samples, timeout_s, worker_init_fn)]
         if found[0] is None:  # a stream that differs from itself also differs once per worker
-            found = [unsharded_iterable(dataset, timeout_s, max_samples)]
+            found = [unsharded_iterable(dataset, timeout_s, max_samples, worker_init_fn)]
     else:
-        found = [random_state(dataset, timeout_s)]
+        found = [random_state(dataset, timeout_s, worker_init_fn)]
     return [d for d in found if d is not None]
 
 
@@ -168,23 +204,45 @@ def _where_different(first: Any, second: Any, path: str) -> str:
     return first_difference(default_convert(second), default_convert(first), path) or path
 
 
-# --- nondeterministic and copied-random-state ----------------------------------------------------
+# --- random-augmentation, copied-random-state and nondeterministic ------------------------------
+
+#: The seed of the loaders that check whether a seed reproduces what the workers draw.
+CHECK_SEED = 0
 
 
-def random_state(dataset, timeout_s: float = PROBE_TIMEOUT_S) -> Diagnosis | None:
-    """A map-style dataset whose samples differ from fetch to fetch: copied-random-state when two
-    workers still agree with each other (they started from one copied state), else
-    nondeterministic."""
+def random_state(
+    dataset, timeout_s: float = PROBE_TIMEOUT_S, worker_init_fn: Callable | None = None
+) -> Diagnosis | None:
+    """A map-style dataset whose samples differ from fetch to fetch in one process:
+    copied-random-state when two workers still agree with each other (they started from one
+    copied state); else random-augmentation (a note) when two loaders seeded alike deliver the
+    same draws, nondeterministic when they do not."""
     unstable = _unstable_index(dataset)
     if unstable is None:
         return None
     index, where = unstable
-    by_workers = _fetched_by_each_worker(dataset, index, timeout_s)
-    keys = [_key(sample) for sample in by_workers]
-    if len(keys) == PROBE_WORKERS and keys[0] is not None and len(set(keys)) == 1:
-        return _copied_random_state(dataset, index)
-    return _nondeterministic(
-        f"fetching index {index} twice in one process gave different values ({where})"
+    keys = [_key(s) for s in _fetched_by_each_worker(dataset, index, timeout_s, worker_init_fn)]
+    if len(keys) != PROBE_WORKERS or None in keys:
+        return None  # the workers could not deliver it: the worker epoch says why
+    if len(set(keys)) == 1:
+        return _copied_random_state(dataset, index, timeout_s, worker_init_fn)
+    seeded = [
+        _fetched_by_each_worker(dataset, index, timeout_s, worker_init_fn, seed=CHECK_SEED)
+        for _ in range(2)
+    ]
+    again = [[_key(s) for s in draws] for draws in seeded]
+    if any(len(k) != PROBE_WORKERS or None in k for k in again):
+        return None
+    if again[0] != again[1]:
+        return _nondeterministic(
+            f"two loaders seeded alike (generator=torch.Generator().manual_seed({CHECK_SEED})) "
+            f"delivered different values for index {index} from the same worker (no seed "
+            f"reproduces an epoch)"
+        )
+    return _random_augmentation(
+        f"index {index} differs from fetch to fetch in one process ({where}), workers 0 and 1 "
+        f"delivered different values for it, and two loaders seeded alike "
+        f"(generator=torch.Generator().manual_seed({CHECK_SEED})) delivered the same ones"
     )
 
 
@@ -208,36 +266,83 @@ def _length(dataset) -> int:
         return 0
 
 
-def _fetched_by_each_worker(dataset, index: int, timeout_s: float) -> list:
+def _fetched_by_each_worker(
+    dataset, index: int, timeout_s: float, worker_init_fn=None, seed: int | None = None
+) -> list:
     """``index`` fetched once by each of two fork workers (in-order loading hands the k-th
-    sampled index to worker k), or [] when the workers cannot deliver it."""
-    loader = _probe_loader(dataset, timeout_s, batch_size=None, sampler=[index] * PROBE_WORKERS)
+    sampled index to worker k), or [] when the workers cannot deliver it. With ``seed``, the
+    loader's generator is seeded with it (the workers' base seed follows from it)."""
+    overrides: dict[str, Any] = {}
+    if seed is not None:
+        overrides["generator"] = torch.Generator().manual_seed(seed)
+    loader = _probe_loader(
+        dataset,
+        timeout_s,
+        worker_init_fn,
+        batch_size=None,
+        sampler=[index] * PROBE_WORKERS,
+        **overrides,
+    )
     return _loaded(loader) or []
 
 
-def _copied_random_state(dataset, index: int) -> Diagnosis:
-    generators = _generator_attributes(dataset)
-    path, generator = generators[0] if generators else ("", None)
-    if generator is None:
-        held = (
-            "a random state created before the workers started (numpy's global "
-            "numpy.random state, which DataLoader does not reseed per worker, is the usual one)"
+def _reseeds_that_work(
+    dataset, index: int, timeout_s: float, worker_init_fn: Callable | None
+) -> list[Found]:
+    """Of the generators the dataset holds, those whose reseed (the very worker_init_fn a
+    message prints) makes the two workers' draws of ``index`` differ: each alone first, then
+    all together; [] when none does."""
+    found = find_generators(dataset)
+    for group in [[f] for f in found] + ([found] if len(found) > 1 else []):
+        fixed = reseeding_init_fn(group, then=worker_init_fn)
+        keys = [_key(s) for s in _fetched_by_each_worker(dataset, index, timeout_s, fixed)]
+        if len(keys) == PROBE_WORKERS and None not in keys and len(set(keys)) == PROBE_WORKERS:
+            return group
+    return []
+
+
+def _copied_random_state(
+    dataset, index: int, timeout_s: float, worker_init_fn: Callable | None
+) -> Diagnosis:
+    found = _reseeds_that_work(dataset, index, timeout_s, worker_init_fn)
+    evidence = (
+        f"workers 0 and 1 delivered identical random values for index {index} where two "
+        f"fetches in one process differ, so the workers repeat each other's random "
+        f"augmentations ({reseeded_sentence()}, nothing else)."
+    )
+    if not found:
+        return Diagnosis(
+            "copied-random-state",
+            f"A random state that DataLoader does not reseed is copied into every worker (no "
+            f"generator among the dataset's attributes, the closures of its callables or the "
+            f"globals of their modules makes the workers differ once reseeded): {evidence}",
+            f"Find the generator the samples draw from and reseed it in a worker_init_fn from "
+            f"torch.initial_seed() (for a numpy Generator g: `g.bit_generator.state = "
+            f"numpy.random.PCG64({WORKER_SEED}).state`), or draw from {reseeded_functions()} "
+            f"({reseeded_sentence()}).",
         )
-        reseed = "numpy.random.seed(torch.initial_seed() % 2**32)"
-    else:
-        held = (
-            f"dataset{path} (a {_generator_kind(generator)}) is created once, in the main "
-            f"process, and"
-        )
-        reseed = f"info.dataset{path} = {_reseeded(generator)}"
+    named = "; ".join(f"{f.where} (a {f.kind})" for f in found)
+    verb = "is" if len(found) == 1 else "are"
     return Diagnosis(
         "copied-random-state",
-        f"{held} copied into every worker: workers 0 and 1 delivered identical random values "
-        f"for index {index} where two fetches in one process differ, so the workers repeat each "
-        f"other's random augmentations (and property 7 cannot hold for random samples).",
-        f"Reseed it in each worker from torch.initial_seed() with a worker_init_fn, e.g. "
-        f"`def worker_init_fn(worker_id): info = torch.utils.data.get_worker_info(); {reseed}` "
-        f"passed as DataLoader(..., worker_init_fn=worker_init_fn).",
+        f"{named} {verb} created once, in the main process, and copied into every worker "
+        f"unchanged: {evidence}",
+        f"Reseed {'it' if len(found) == 1 else 'them'} in place in each worker from "
+        f"torch.initial_seed() (distinct per worker, reproducible from the loader's seed) with "
+        f"a worker_init_fn, e.g. (numpy and torch imported) `{worker_init_source(found)}` "
+        f"passed as DataLoader(..., worker_init_fn=worker_init_fn); tried here: with it, "
+        f"workers 0 and 1 delivered different values for index {index}.",
+    )
+
+
+def _random_augmentation(evidence: str) -> Diagnosis:
+    return Diagnosis(
+        "random-augmentation",
+        f"Random augmentation, working as intended: {evidence} ({reseeded_sentence()}). "
+        f"The equivalence properties (property 7: workers deliver what no workers deliver) "
+        f"compare values across loaders, so they cannot hold for it as it is: compare with a "
+        f"fixed generator (draws derived from the index) or with augmentation off.",
+        "",
     )
 
 
@@ -246,51 +351,11 @@ def _nondeterministic(evidence: str) -> Diagnosis:
         "nondeterministic",
         f"Property 7 (workers deliver what no workers deliver) cannot hold for this dataset: "
         f"{evidence}, so any two loaders differ whatever the workers do.",
-        "Derive the randomness from the index (e.g. rng = numpy.random.default_rng([seed, "
-        "index]) in __getitem__), or seed augmentation per worker in a worker_init_fn and do not "
-        "compare values across loaders.",
+        f"Derive the randomness from a seed: from the index (e.g. rng = numpy.random.default_rng("
+        f"[seed, index]) in __getitem__), or from {reseeded_functions()} ({reseeded_sentence()}, "
+        f"from the loader's seed); not from os.urandom, the clock or a generator made without a "
+        f"seed.",
     )
-
-
-_GENERATOR_KINDS = (
-    (np.random.Generator, "numpy.random.Generator"),
-    (np.random.RandomState, "numpy.random.RandomState"),
-    (np.random.BitGenerator, "numpy.random.BitGenerator"),
-    (random.Random, "random.Random"),
-    (torch.Generator, "torch.Generator"),
-)
-
-
-def _generator_kind(value: Any) -> str | None:
-    for kind, name in _GENERATOR_KINDS:
-        if isinstance(value, kind):
-            return name
-    return None
-
-
-def _reseeded(generator: Any) -> str:
-    """An expression making a fresh generator of ``generator``'s kind from the worker's seed."""
-    if isinstance(generator, np.random.Generator):
-        return "numpy.random.default_rng(torch.initial_seed() % 2**32)"
-    if isinstance(generator, np.random.RandomState):
-        return "numpy.random.RandomState(torch.initial_seed() % 2**32)"
-    if isinstance(generator, np.random.BitGenerator):
-        return f"numpy.random.{type(generator).__name__}(torch.initial_seed() % 2**32)"
-    if isinstance(generator, random.Random):
-        return "random.Random(torch.initial_seed())"
-    return "torch.Generator().manual_seed(torch.initial_seed())"
-
-
-def _generator_attributes(dataset) -> list[tuple[str, Any]]:
-    """(path, generator) for each random generator among the dataset's attributes and, one level
-    down, theirs (a transform's ``rng``, a wrapped dataset's)."""
-    found = []
-    for path, value in _children(dataset, ""):
-        if _generator_kind(value):
-            found.append((path, value))
-            continue
-        found += [(p, v) for p, v in _children(value, path) if _generator_kind(v)]
-    return found
 
 
 def _children(value: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -314,8 +379,15 @@ def _children(value: Any, path: str) -> Iterator[tuple[str, Any]]:
 # --- nondeterministic streams and unsharded-iterable ---------------------------------------------
 
 
-def nondeterministic_stream(dataset: IterableDataset, max_samples: int = 256) -> Diagnosis | None:
-    """The first samples of two passes over the stream in this process differ exactly."""
+def nondeterministic_stream(
+    dataset: IterableDataset,
+    max_samples: int = 256,
+    timeout_s: float = PROBE_TIMEOUT_S,
+    worker_init_fn: Callable | None = None,
+) -> Diagnosis | None:
+    """The first samples of two passes over the stream in this process differ exactly:
+    random-augmentation when two loaders seeded alike (two fork workers) deliver the same
+    samples, nondeterministic when they do not."""
     cap = min(max_samples, 32)
     first = _keyed(_first(dataset, cap), cap)
     second = _keyed(_first(dataset, cap), cap)
@@ -328,13 +400,36 @@ def nondeterministic_stream(dataset: IterableDataset, max_samples: int = 256) ->
         (k for k, (a, b) in enumerate(zip(first_keys, second_keys)) if a != b),
         min(len(first_keys), len(second_keys)),
     )
-    return _nondeterministic(
-        f"two passes over the stream in one process differ from its sample {position} on"
+    seeded = []
+    for _ in range(2):
+        loader = _probe_loader(
+            dataset,
+            timeout_s,
+            worker_init_fn,
+            batch_size=None,
+            generator=torch.Generator().manual_seed(CHECK_SEED),
+        )
+        seeded.append(_keyed(_loaded(loader, PROBE_WORKERS * cap), PROBE_WORKERS * cap))
+    if not seeded[0] or not seeded[1]:
+        return None
+    if [k for k, _ in seeded[0]] != [k for k, _ in seeded[1]]:
+        return _nondeterministic(
+            f"two passes over the stream in one process differ from its sample {position} on, "
+            f"and so do two loaders seeded alike (generator=torch.Generator().manual_seed("
+            f"{CHECK_SEED})) (no seed reproduces an epoch)"
+        )
+    return _random_augmentation(
+        f"two passes over the stream in one process differ from its sample {position} on, and "
+        f"two loaders with two workers seeded alike (generator=torch.Generator().manual_seed("
+        f"{CHECK_SEED})) delivered the same samples"
     )
 
 
 def unsharded_iterable(
-    dataset: IterableDataset, timeout_s: float = PROBE_TIMEOUT_S, max_samples: int = 256
+    dataset: IterableDataset,
+    timeout_s: float = PROBE_TIMEOUT_S,
+    max_samples: int = 256,
+    worker_init_fn: Callable | None = None,
 ) -> Diagnosis | None:
     """With two fork workers, samples that the stream yields once in this process come more than
     once. Says nothing when the stream is longer than ``max_samples`` (no guessing from a part)."""
@@ -342,7 +437,7 @@ def unsharded_iterable(
     if not alone:
         return None
     cap = PROBE_WORKERS * max_samples
-    loader = _probe_loader(dataset, timeout_s, batch_size=None)
+    loader = _probe_loader(dataset, timeout_s, worker_init_fn, batch_size=None)
     with_workers = _keyed(_loaded(loader, cap + 1), cap)
     if not with_workers:
         return None
@@ -416,9 +511,11 @@ def _pickle_error(obj: Any) -> Exception | None:
     return None
 
 
-def unpicklable(dataset, collate_fn=None) -> Diagnosis | None:
-    """The dataset or collate_fn cannot be pickled; names the deepest attribute that fails."""
-    for name, value in (("dataset", dataset), ("collate_fn", collate_fn)):
+def unpicklable(dataset, collate_fn=None, worker_init_fn=None) -> Diagnosis | None:
+    """The dataset, collate_fn or worker_init_fn cannot be pickled; names the deepest attribute
+    that fails."""
+    parts = (("dataset", dataset), ("collate_fn", collate_fn), ("worker_init_fn", worker_init_fn))
+    for name, value in parts:
         error = _pickle_error(value) if value is not None else None
         if error is not None:
             path, culprit, error = _failing_part(value, "", error, depth=3)
@@ -594,6 +691,13 @@ class _TrackedDataset(Dataset):
     def __init__(self, dataset, slots: _WorkerSlots):
         self.dataset, self.slots = dataset, slots
 
+    def __getattr__(self, name: str):
+        # The user's worker_init_fn sees this as get_worker_info().dataset: its attributes are
+        # the user's dataset's (a reseed of info.dataset.rng must reach the real one).
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
     def __len__(self) -> int:
         return len(self.dataset)
 
@@ -630,6 +734,8 @@ class _TrackedStream(IterableDataset):
 
     def __init__(self, dataset: IterableDataset, slots: _WorkerSlots):
         self.dataset, self.slots = dataset, slots
+
+    __getattr__ = _TrackedDataset.__getattr__
 
     def __iter__(self):
         worker, position = _worker_id(), 0
@@ -673,7 +779,13 @@ class _EpochResult:
     samples: int = 0
 
 
-def _worker_epoch(dataset, collate_fn: Callable, batch_size: int, timeout_s: float) -> _EpochResult:
+def _worker_epoch(
+    dataset,
+    collate_fn: Callable,
+    batch_size: int,
+    timeout_s: float,
+    worker_init_fn: Callable | None = None,
+) -> _EpochResult:
     """One epoch (up to EPOCH_CAP samples) with two fork workers and ``timeout_s``: the first
     failure as a diagnosis, else the mean growth of the workers' anonymous PSS from their first
     batch to the end."""
@@ -692,6 +804,7 @@ def _worker_epoch(dataset, collate_fn: Callable, batch_size: int, timeout_s: flo
     loader = _probe_loader(
         tracked,
         timeout_s,
+        worker_init_fn,
         batch_size=batch_size,
         sampler=sampler,
         collate_fn=_CountingCollate(collate_fn, slots),
@@ -877,9 +990,14 @@ def _reproduction(index: int, fetcher: str, iterable: bool) -> str:
 # --- probe loaders -------------------------------------------------------------------------------
 
 
-def _probe_loader(dataset, timeout_s: float, **overrides) -> DataLoader:
+def _probe_loader(
+    dataset, timeout_s: float, worker_init_fn: Callable | None = None, **overrides
+) -> DataLoader:
     """A persistent loader with two fork workers (fork always: a spawn worker costs seconds to
-    start here, and no check depends on the start method) and ``timeout_s``."""
+    start here, and no check depends on the start method), ``timeout_s`` and the user's
+    ``worker_init_fn`` when there is one."""
+    if worker_init_fn is not None:
+        overrides["worker_init_fn"] = worker_init_fn
     return build_loader(
         dataset,
         Case("diagnose", PROBE_WORKERS, "fork"),

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from loaderbench.storage import write_atomic
 from loaderbench.tuning.contest import Candidate, Contest
-from loaderbench.tuning.search import Decision
+from loaderbench.tuning.search import Decision, answered, preferred
 
 #: Files written by ``TuneResult.write``.
 FILES = ("tune.json", "report.md", "tune.png")
@@ -41,6 +42,15 @@ class TuneResult:
     machine: dict = field(default_factory=dict)
     #: With --sweep: how the search compares with measuring every worker count 0-4.
     sweep: dict | None = None
+    #: The search's minimum effect: the margin by which more workers must be shown faster.
+    min_effect: float = 0.05
+    #: A default (non-persistent) loader's epoch at the pick: start_s, steady_s, shutdown_s
+    #: (medians), the samples timed and the dataset's, and the epoch scaled to the dataset.
+    default_epoch: dict | None = None
+    #: The user's worker_init_fn (MOD:CALLABLE), given to every loader measured.
+    worker_init_fn: str | None = None
+    #: The loader class tuned (measuring.loaders.LoaderClass); None: the class in use.
+    loader: Any = None
 
     def compare_with_sweep(self, contest: Contest) -> None:
         """The pick's throughput against the best of an exhaustive sweep measured side by side,
@@ -53,12 +63,31 @@ class TuneResult:
             estimate = entry.estimate(self.alpha)
             assert estimate is not None  # a sweep that ran to the end measured every count
             ratios[entry.contestant.num_workers] = estimate.ratio
-        best = min(ratios, key=ratios.__getitem__)
+        choice = preferred(contest, self.min_effect, self.alpha)
+        best = choice.num_workers
+        # Larger counts the sweep could not tell from its best: their ratio's interval still
+        # straddles the line when its blocks ran out (noise), so "best" is the rule's default.
+        open_against = [
+            e.contestant.num_workers
+            for e in contest.entries
+            if e.contestant.num_workers > best
+            and not answered(
+                contest.ratio_between(choice, e.contestant, self.alpha), self.min_effect
+            )
+        ]
+        fastest = min(ratios, key=ratios.__getitem__)
         searched_s = sum(c.seconds for c in self.contests)
         picked = ratios.get(self.pick.num_workers)
         self.sweep = {
             "counts": sorted(ratios),
             "best_workers": best,
+            "fastest_workers": fastest,
+            "rule": (
+                f"the fewest workers that no larger count is shown faster than by more than "
+                f"{self.min_effect:.0%} (the whole paired 95% interval)"
+            ),
+            "open_against": open_against,
+            "blocks": contest.blocks,
             "picked_workers": self.pick.num_workers,
             "picked_throughput_vs_best": None if picked is None else ratios[best] / picked,
             "search_s": round(searched_s, 1),
@@ -67,12 +96,28 @@ class TuneResult:
         }
         self.contests.append(contest)
         share = "not in the sweep" if picked is None else f"{ratios[best] / picked:.1%}"
+        unsettled = (
+            f" (open: in {contest.blocks} blocks it could not tell {best} from "
+            f"{', '.join(map(str, open_against))} workers either way, so {best} is the rule's "
+            f"default, not a finding)"
+            if open_against
+            else ""
+        )
         self.notes.append(
             f"sweep of {', '.join(map(str, sorted(ratios)))} workers side by side: best "
-            f"{best} workers; the pick ({self.pick.num_workers}) reaches {share} of its "
+            f"{best} workers by the search's rule (fewest workers unless more are shown faster "
+            f"by more than {self.min_effect:.0%}; fastest estimate {fastest}){unsettled}; the pick ({self.pick.num_workers}) reaches {share} of its "
             f"throughput; the search's contests took {searched_s:.0f} s, the sweep "
             f"{contest.seconds:.0f} s"
         )
+
+    def defects(self) -> list:
+        """The diagnoses that ask for a fix."""
+        return [d for d in self.diagnoses if not d.is_note]
+
+    def diagnosis_notes(self) -> list[str]:
+        """The diagnoses that are notes (no defect), as note lines."""
+        return [f"{d.code}: {d.message()}" for d in self.diagnoses if d.is_note]
 
     # -- the answer ---------------------------------------------------------------------------
     def headline(self) -> str:
@@ -106,13 +151,14 @@ class TuneResult:
         setting per line with its reason."""
         reasons = {d.setting: d.reason for d in self.decisions}
         reasons.setdefault("batch_size", "as given")
-        from loaderbench.measuring.loaders import current_loader
-
-        lines = [f"{current_loader().name}("]
+        lines = [f"{self.loader_class().name}("]
         lines.append("    dataset,")
         for key, value in self.loader_kwargs().items():
             reason = reasons.get(key, "")
             lines.append(f"    {key}={value!r},{'  # ' + reason if reason else ''}")
+        if self.worker_init_fn and self.pick.num_workers:
+            name = self.worker_init_fn.replace(":", ".")
+            lines.append(f"    worker_init_fn={name},  # as given")
         lines.append(")")
         return "\n".join(lines)
 
@@ -151,10 +197,10 @@ class TuneResult:
 
     def text(self) -> str:
         parts = [self.headline(), "", self.snippet()]
-        if self.diagnoses:
-            parts += ["", "Diagnoses:"] + [f"- {d.message()}" for d in self.diagnoses]
-        if self.notes:
-            parts += ["", *[f"Note: {n}" for n in self.notes]]
+        if self.defects():
+            parts += ["", "Diagnoses:"] + [f"- {d.message()}" for d in self.defects()]
+        if self.notes or self.diagnosis_notes():
+            parts += ["", *[f"Note: {n}" for n in self.diagnosis_notes() + self.notes]]
         if self.contests:
             parts += [
                 "",
@@ -177,14 +223,16 @@ class TuneResult:
             "```",
             "",
         ]
-        if self.diagnoses:
+        if self.defects():
             lines += (
                 ["## Diagnoses", ""]
-                + [f"- **{d.code}**: {d.message()}" for d in self.diagnoses]
+                + [f"- **{d.code}**: {d.message()}" for d in self.defects()]
                 + [""]
             )
-        if self.notes:
-            lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
+        if self.notes or self.diagnosis_notes():
+            lines += (
+                ["## Notes", ""] + [f"- {n}" for n in self.diagnosis_notes() + self.notes] + [""]
+            )
         lines += [
             "## Evidence",
             "",
@@ -203,18 +251,25 @@ class TuneResult:
         ]
         return "\n".join(lines)
 
-    def as_dict(self) -> dict:
+    def loader_class(self):
+        """The LoaderClass tuned."""
         from loaderbench.measuring.loaders import current_loader
 
+        return self.loader or current_loader()
+
+    def as_dict(self) -> dict:
         return {
             "dataset": self.dataset,
-            "loader": current_loader().record(),
+            "loader": self.loader_class().record(),
             "batch_size": self.batch_size,
             "device": self.device,
             "recommendation": self.loader_kwargs(),
             "headline": self.headline(),
             "decisions": [vars(d) for d in self.decisions],
-            "diagnoses": [{"code": d.code, "cause": d.cause, "fix": d.fix} for d in self.diagnoses],
+            "diagnoses": [
+                {"code": d.code, "note": d.is_note, "cause": d.cause, "fix": d.fix}
+                for d in self.diagnoses
+            ],
             "bottleneck": self.bottleneck,
             "load_ms_per_batch": self.load_ms_per_batch,
             "step_ms_per_batch": self.step_ms_per_batch,
@@ -224,6 +279,9 @@ class TuneResult:
             "confidence": 1 - self.alpha,
             "machine": self.machine,
             "sweep": self.sweep,
+            "min_effect": self.min_effect,
+            "default_epoch": self.default_epoch,
+            "worker_init_fn": self.worker_init_fn,
             "contests": [c.as_dict(self.alpha) for c in self.contests],
         }
 
@@ -232,10 +290,11 @@ class TuneResult:
         interval."""
         panels = max(len(self.contests), 1)
         figure = Figure(
-            figsize=(4.2 * min(panels, 3), 3.0 * ((panels + 2) // 3) + 0.6), layout="constrained"
+            figsize=(4.6 * min(panels, 3), 3.0 * ((panels + 2) // 3) + 0.9), layout="constrained"
         )
         FigureCanvasAgg(figure)
-        figure.suptitle(f"loaderbench tune: {self.dataset} (time relative to the first setting)")
+        columns = min(panels, 3)
+        figure.suptitle(_wrapped(self.title(), width=int(42 * columns)), fontsize=10)
         for i, contest in enumerate(self.contests):
             axes = figure.add_subplot((panels + 2) // 3, min(panels, 3), i + 1)
             rows = [e.as_dict(self.alpha) for e in contest.entries]
@@ -250,9 +309,12 @@ class TuneResult:
             axes.set_yticks(y, [r["label"] for r in rows])
             axes.margins(y=0.3)
             axes.invert_yaxis()
-            axes.set_title(contest.title, fontsize=9)
+            axes.set_title(_wrapped(contest.title, width=44), fontsize=8)
             axes.set_xlabel("time per round (x first)")
         figure.savefig(path, dpi=100)
+
+    def title(self) -> str:
+        return f"loaderbench tune: {self.dataset} (time relative to the first setting)"
 
     def write(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -260,6 +322,13 @@ class TuneResult:
         write_atomic(folder / "report.md", self.markdown())
         self.plot(folder / "tune.png")
         return [folder / name for name in FILES]
+
+
+def _wrapped(text: str, width: int) -> str:
+    """``text`` in lines of at most ``width`` characters (a long name breaks at its own marks)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=True)) or text
 
 
 def workers_text(n: int) -> str:

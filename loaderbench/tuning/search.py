@@ -9,6 +9,13 @@ decision comes from a contest measured side by side (contest.py), never from num
 apart. Among settings within the minimum effect of each other the cheaper wins: fewer workers
 (memory), the faster start-up, the default prefetch, no pinning.
 
+One rule picks the worker count, here and in the exhaustive sweep it is checked against
+(``preferred``): more workers only when they are *shown* faster than fewer by more than the
+minimum effect, the whole paired interval of their time ratio below 1 / (1 + min_effect). When
+growth by doubling jumped past counts (2 to 4), the counts between are bisected with the same
+rule (4 against 3). A question still open when its seconds are spent (a near tie) gets more
+blocks (``Pace.tie_blocks``) before it is answered "not shown faster".
+
 With a training step, what matters is whether loading keeps up with it: the step alone is a
 contestant, and the cheapest setting whose epoch is within the minimum effect of the step-only
 epoch is the answer. When loading one batch takes less time than a step, loading is not the
@@ -139,6 +146,7 @@ class Search:
                 max_blocks=8 if decided else 6,
                 min_effect=self.settings.min_effect,
                 alpha=self.settings.alpha,
+                tie_blocks=TIE_BLOCKS if decided else 0,
             ),
             decided=decided,
             rng=self.rng,
@@ -163,28 +171,18 @@ class Search:
         assert est is not None, f"{contest.title}: {contestant.label} was not measured"
         return est
 
-    def faster(self, contest: Contest, contestant) -> bool:
-        """Beyond the noise: the whole interval below 1, the estimate past the minimum effect."""
-        est = contest.ratio(contestant, self.settings.alpha)
-        return (
-            est is not None
-            and est.high is not None
-            and est.high < 1
-            and est.ratio < 1 / (1 + self.settings.min_effect)
-        )
+    def faster(self, contest: Contest, contestant, than=None) -> bool:
+        """Shown faster than ``than`` (the reference by default) by more than the minimum effect:
+        the whole paired interval past it (shown_faster)."""
+        base = than if than is not None else contest.entries[0].contestant
+        est = contest.ratio_between(base, contestant, self.settings.alpha)
+        return shown_faster(est, self.settings.min_effect)
 
     def gain_decided(self, contest: Contest, pace: Pace) -> bool:
-        """Whether the second contestant is faster beyond the minimum effect is answered: its
-        interval lies entirely past that line, one way or the other. (A growth step needs no
-        more; telling 3% from 4% would cost the time a sweep spends.)"""
-        est = contest.entries[1].estimate(pace.alpha)
-        line = 1 / (1 + pace.min_effect)
-        return (
-            est is not None
-            and est.low is not None
-            and est.high is not None  # None together with low (a single block)
-            and (est.high < line or est.low > line)
-        )
+        """Whether the second contestant is faster beyond the minimum effect is answered
+        (answered). A growth step needs no more; telling 3% from 4% would cost the time a sweep
+        spends."""
+        return answered(contest.entries[1].estimate(pace.alpha), pace.min_effect)
 
     def keeps_up(self, contest: Contest, contestant) -> bool:
         """An epoch with this loader is within the minimum effect of the step alone."""
@@ -231,9 +229,10 @@ class Search:
                 return
         else:
             self._decide("num_workers", 0, "the starting point")
+        jumped_from = None  # the count before the last accepted growth step
         for n in counts:
-            if n <= current.num_workers:
-                continue
+            if n <= current.num_workers or (self.workload.step is not None and n <= 1):
+                continue  # with a step, 0 and 1 worker were measured in the step stage
             nxt = Candidate(n, method)
             contest = self.contest(
                 f"{current.label} against {nxt.label}", [current, nxt], decided=self.gain_decided
@@ -246,8 +245,9 @@ class Search:
                     "num_workers",
                     current.num_workers,
                     (
-                        f"{nxt.num_workers} workers were not faster beyond the noise (their epoch "
-                        f"took {_speed(est)} the time of {current.label}'s)"
+                        f"{nxt.num_workers} workers were not shown faster by more than "
+                        f"{self.settings.min_effect:.0%} (their round took {_speed(est)} the time "
+                        f"of {current.label}'s)"
                     ),
                 )
                 break
@@ -261,7 +261,10 @@ class Search:
                     f"{1 / est.high:.2f}-{1 / est.low:.2f}x)"
                 ),
             )
+            jumped_from = current.num_workers
             current = out.pick = nxt  # the best so far, should Ctrl-C come next
+        if jumped_from is not None and jumped_from > 0:
+            current = out.pick = self._bisect(jumped_from, current, method)
         out.pick = current
         if current.num_workers == self.settings.max_workers and current.num_workers:
             out.notes.append(
@@ -273,6 +276,36 @@ class Search:
             out.pick = self._prefetch(out.pick)
         if self.workload.device.type == "cuda":
             out.pick = self._pinning(out.pick)
+
+    def _bisect(self, low: int, high: Candidate, method: str) -> Candidate:
+        """``high`` was shown faster than ``low`` workers: the counts between, by the same rule
+        (the fewest not shown slower than a larger one), halving the gap each contest."""
+        while high.num_workers - low > 1:
+            mid = Candidate((low + high.num_workers) // 2, method)
+            contest = self.contest(
+                f"{mid.label} against {high.label}", [mid, high], decided=self.gain_decided
+            )
+            if contest is None:
+                break
+            est = contest.ratio(high, self.settings.alpha)
+            if self.faster(contest, high):
+                low = mid.num_workers
+                self._decide(
+                    "num_workers",
+                    high.num_workers,
+                    f"{high.label} is faster than {mid.label} by more than "
+                    f"{self.settings.min_effect:.0%} too (time {_speed(est)})",
+                )
+            else:
+                self._decide(
+                    "num_workers",
+                    mid.num_workers,
+                    f"{high.num_workers} workers were not shown faster than {mid.num_workers} by "
+                    f"more than {self.settings.min_effect:.0%} (time {_speed(est)}), and "
+                    f"{mid.num_workers} were faster than {low}",
+                )
+                high = mid
+        return high
 
     def _step_stage(self, method: str) -> tuple[Candidate, bool]:
         """Step alone, 0 workers and 1 worker side by side: is loading the bottleneck?"""
@@ -289,7 +322,7 @@ class Search:
             if self._record_keeps_up(contest, candidate):
                 return candidate, True
         r0, r1 = (self.measured(contest, c).ratio for c in (w0, w1))
-        one_is_faster = r1 < r0 / (1 + self.settings.min_effect)
+        one_is_faster = self.faster(contest, w1, than=w0)  # paired: 1 worker against 0
         if out.bottleneck == "step":
             # One worker already loads a batch sooner than the step takes: what still separates
             # the loop from the step alone is handing each batch to the main process, which
@@ -436,6 +469,62 @@ class Search:
         self.outcome.decisions.append(Decision(setting, value, reason))
 
 
+#: Blocks a growth question may take, past its seconds, while its answer is still open.
+TIE_BLOCKS = 8
+
+
+def shown_faster(estimate: PairedEstimate | None, margin: float) -> bool:
+    """The time ratio's whole interval is below 1 / (1 + margin): faster by more than the
+    margin, beyond the noise. A single block (no interval) shows nothing."""
+    return estimate is not None and estimate.high is not None and estimate.high < 1 / (1 + margin)
+
+
+def answered(estimate: PairedEstimate | None, margin: float) -> bool:
+    """Whether "faster by more than the margin?" is answered: the time ratio's whole interval
+    lies on one side of 1 / (1 + margin). A single block (no interval) answers nothing."""
+    line = 1 / (1 + margin)
+    return (
+        estimate is not None
+        and estimate.low is not None
+        and estimate.high is not None
+        and (estimate.high < line or estimate.low > line)
+    )
+
+
+def _by_workers(contest: Contest) -> list[Candidate]:
+    return sorted(
+        (e.contestant for e in contest.entries if isinstance(e.contestant, Candidate)),
+        key=lambda c: c.num_workers,
+    )
+
+
+def preferred(contest: Contest, margin: float, alpha: float) -> Candidate:
+    """The rule both the search and the sweep answer with: of a contest's worker counts, the
+    fewest that no larger count is shown faster than (shown_faster, paired cycle by cycle)."""
+    ordered = _by_workers(contest)
+    for i, candidate in enumerate(ordered):
+        if not any(
+            shown_faster(contest.ratio_between(candidate, larger, alpha), margin)
+            for larger in ordered[i + 1 :]
+        ):
+            return candidate
+    return ordered[-1]
+
+
+def preferred_decided(contest: Contest, pace: Pace) -> bool:
+    """The sweep's question is answered: preferred's choice against every larger count is
+    answered (its interval wholly past the line, one way or the other). Until then a count
+    left behind only because nothing was shown yet (a few noisy blocks) could be the choice."""
+    if not contest.blocks:
+        return False
+    choice = preferred(contest, pace.min_effect, pace.alpha)
+    return all(
+        answered(contest.ratio_between(choice, larger, pace.alpha), pace.min_effect)
+        for larger in _by_workers(contest)
+        if larger.num_workers > choice.num_workers
+    )
+
+
 def sweep(
     workload: Workload,
     settings: Settings,
@@ -450,12 +539,14 @@ def sweep(
         settings.seconds_per_contestant * len(contestants),
         min_effect=settings.min_effect,
         alpha=settings.alpha,
+        tie_blocks=TIE_BLOCKS,  # as the search's growth steps: an open answer gets more blocks
     )
     return run_contest(
         "sweep of " + ", ".join(c.label for c in contestants),
         workload,
         contestants,
         pace,
+        decided=preferred_decided,
         show=show,
     )
 
@@ -468,6 +559,7 @@ def plan_workload(
     step=None,
     device=None,
     round_s: float = Settings.round_s,
+    worker_init_fn=None,
 ) -> Workload:
     import torch
 
@@ -476,7 +568,15 @@ def plan_workload(
     if step is not None:  # a round of about round_s includes the steps
         per_batch += step_seconds(probe)
     batches = rounds_for(dataset, batch_size, per_batch, round_s=round_s)
-    return Workload(dataset, batch_size, batches, collate_fn, step, device or torch.device("cpu"))
+    return Workload(
+        dataset,
+        batch_size,
+        batches,
+        collate_fn,
+        step,
+        device or torch.device("cpu"),
+        worker_init_fn=worker_init_fn,
+    )
 
 
 def _speed(estimate) -> str:

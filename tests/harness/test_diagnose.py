@@ -12,11 +12,12 @@ import time
 
 import pytest
 import torch
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from bench_datasets import examples, misbehaving
 from bench_datasets.faulty import FailingCollate, RaisingDataset
 from loaderbench.measuring import leaks
+from loaderbench.tuning import generators
 from loaderbench.tuning.diagnose import CODES, Diagnosis, copy_on_read, diagnose, explain_mismatch
 
 #: A hung worker is waited for this long: short, so the file stays fast.
@@ -50,7 +51,10 @@ def only(found: list[Diagnosis], code: str) -> Diagnosis:
     assert [d.code for d in found] == [code], [d.message() for d in found]
     diagnosis = found[0]
     assert "\n" not in diagnosis.message()
-    assert diagnosis.message() == f"{diagnosis.cause} Fix: {diagnosis.fix}"
+    if diagnosis.is_note:
+        assert diagnosis.message() == diagnosis.cause
+    else:
+        assert diagnosis.message() == f"{diagnosis.cause} Fix: {diagnosis.fix}"
     return diagnosis
 
 
@@ -65,7 +69,8 @@ def test_a_generator_made_in_init_is_named_with_a_worker_init_fn_that_reseeds_it
     assert "copied into every worker" in diagnosis.cause
     assert "worker_init_fn" in diagnosis.fix
     assert (
-        "info.dataset.rng = numpy.random.default_rng(torch.initial_seed() % 2**32)" in diagnosis.fix
+        "info.dataset.rng.bit_generator.state = numpy.random.PCG64(torch.initial_seed() % 2**32)"
+        ".state" in diagnosis.fix
     )
     assert not diagnosis.blocks_workers and not diagnosis.blocks_spawn
 
@@ -76,7 +81,8 @@ def test_a_dataset_that_differs_from_itself_says_first_that_property_7_cannot_ho
     assert diagnosis.cause.startswith(
         "Property 7 (workers deliver what no workers deliver) cannot hold"
     )
-    assert "index 0" in diagnosis.cause and "dataset[0]: values differ" in diagnosis.cause
+    assert "two loaders seeded alike" in diagnosis.cause
+    assert "different values for index 0 from the same worker" in diagnosis.cause
     assert "numpy.random.default_rng([seed, index])" in diagnosis.fix
 
 
@@ -165,6 +171,117 @@ def test_an_exception_in_collate_fn_names_the_batch_it_was_collating():
         "(InjectedFault: cannot collate the batch holding sample 17)"
     ) in diagnosis.cause
     assert "collating the batch that starts with dataset[16]" in diagnosis.fix
+
+
+# --- randomness: augmentation as intended, copied states, and what torch reseeds -----------------
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize("source", examples.Augmented.SOURCES)
+def test_augmentation_from_a_state_torch_reseeds_is_a_note_with_no_fix(source):
+    """torch.rand, numpy.random.random and random.random: DataLoader reseeds each per worker."""
+    diagnosis = only(diagnosed(examples.Augmented(source)), "random-augmentation")
+    assert diagnosis.is_note and diagnosis.fix == "" and "Fix:" not in diagnosis.message()
+    assert "workers 0 and 1 delivered different values" in diagnosis.cause
+    assert "two loaders seeded alike" in diagnosis.cause and "the same ones" in diagnosis.cause
+    assert "compare with a fixed generator" in diagnosis.cause
+    assert "augmentation off" in diagnosis.cause
+
+
+def worker_draws(dataset, worker_init_fn=None, index: int = 0) -> list:
+    """``index`` as each of two fork workers delivers it (in order: worker 0, then 1)."""
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=[index, index],
+        num_workers=2,
+        multiprocessing_context="fork",
+        worker_init_fn=worker_init_fn,
+    )
+    return list(loader)
+
+
+def image(sample) -> torch.Tensor:
+    return sample[0] if isinstance(sample, (list, tuple)) else sample
+
+
+def printed_fix(diagnosis: Diagnosis):
+    """The worker_init_fn a message prints, defined from its text as a user would paste it."""
+    code = re.search(r"`(def worker_init_fn\(worker_id\):[^`]*)`", diagnosis.fix)
+    assert code, diagnosis.fix
+    namespace = {"torch": torch, "numpy": __import__("numpy")}
+    exec(code.group(1), namespace)
+    return namespace["worker_init_fn"]
+
+
+COPIED = [
+    (misbehaving.make_copied_generator, "dataset.rng (a numpy.random.Generator)"),
+    (misbehaving.make_global_generator, "module bench_datasets.misbehaving.NOISE (a numpy"),
+    (misbehaving.make_copied_random, "dataset.rng (a random.Random)"),
+    (misbehaving.make_captured_generator, "rng, captured by dataset.transform (a numpy"),
+]
+
+
+@pytest.mark.processes
+@pytest.mark.parametrize(
+    "factory, named", COPIED, ids=["attribute", "module-level", "random.Random", "closure"]
+)
+def test_a_copied_generator_is_named_and_its_printed_fix_makes_the_workers_differ(factory, named):
+    dataset = factory()
+    found = diagnosed(dataset)
+    if factory is misbehaving.make_captured_generator:  # a closure is also not picklable
+        assert [d.code for d in found] == ["copied-random-state", "unpicklable"]
+        found = found[:1]
+    diagnosis = only(found, "copied-random-state")
+    assert diagnosis.cause.startswith(named), diagnosis.cause
+    assert "does not reseed per worker" not in diagnosis.message()
+    first, second = worker_draws(dataset)
+    assert torch.equal(image(first), image(second))  # the bug, shown
+    fix = printed_fix(diagnosis)
+    first, second = worker_draws(dataset, fix)
+    assert not torch.equal(image(first), image(second))
+    # and with the fix, the diagnosis itself calls the randomness correct
+    assert [d.code for d in explain_mismatch(dataset, worker_init_fn=fix)] == [
+        "random-augmentation"
+    ]
+
+
+def test_what_the_messages_say_torch_reseeds_is_what_the_installed_torch_reseeds():
+    """Read from torch's _worker_loop: every statement claimed is there, and a source without one
+    drops its claim (so the check can fail)."""
+    source = " ".join(generators.worker_loop_source().split())
+    assert "random.seed(seed)" in source and "torch.manual_seed(seed)" in source
+    assert "_generate_state(base_seed, worker_id)" in source and "np.random.seed(" in source
+    assert generators.reseeded_by_torch() == tuple(w for w, _ in generators.TORCH_RESEEDS)
+    without_numpy = generators.worker_loop_source().replace("np.random.seed(", "pass  # (")
+    assert "numpy" not in " ".join(generators.reseeded_by_torch(without_numpy))
+    sentence = generators.reseeded_sentence()
+    for what in generators.reseeded_by_torch():
+        assert what in sentence
+
+
+@pytest.mark.processes
+def test_no_randomness_message_claims_what_torch_does_not_do():
+    """Every random-state message names what torch reseeds as the source says, never says torch
+    leaves numpy's global state alone, and never tells a user to reseed a state torch reseeds
+    (numpy.random.seed) as the fix for a generator object."""
+    found = [
+        d
+        for factory in [f for f, _ in COPIED]
+        + [examples.make_augmented, misbehaving.make_nondeterministic]
+        for d in explain_mismatch(factory())
+    ]
+    assert {d.code for d in found} == {
+        "copied-random-state",
+        "random-augmentation",
+        "nondeterministic",
+    }
+    for diagnosis in found:
+        text = diagnosis.message()
+        assert "does not reseed per worker" not in text
+        assert "numpy.random.seed(" not in text
+        if "reseed" in text.replace("Reseed it", "").replace(".seed(", ""):
+            assert generators.reseeded_sentence() in text, text
 
 
 # --- clean and odd datasets --------------------------------------------------------------------
@@ -283,10 +400,14 @@ def test_copy_on_read_names_the_longest_list_or_dict_and_the_mb_per_worker():
 
 
 def test_a_diagnosis_has_a_known_code_and_a_one_paragraph_message():
-    assert len(set(CODES)) == 8
+    assert len(set(CODES)) == 9
     with pytest.raises(ValueError, match="unknown diagnosis code 'slow'"):
         Diagnosis("slow", "x.", "y.")
     assert (
         Diagnosis("worker-hang", "It hung\nat 3.", "Fix\nit.").message()
         == "It hung at 3. Fix: Fix it."
     )
+    with pytest.raises(ValueError, match="a note has no fix"):
+        Diagnosis("random-augmentation", "Fine.", "Do this.")
+    with pytest.raises(ValueError, match="a defect has one"):
+        Diagnosis("worker-hang", "It hung.", "")

@@ -126,3 +126,44 @@ def test_a_baseline_is_found_only_among_those_of_the_same_loader_class(tmp_path)
 def test_a_baseline_run_measures_the_last_loader_its_arguments_name():
     assert loader_of(["--lb-grid=quick"]) == DEFAULT_LOADER
     assert loader_of(["--lb-loader=a:B", "--lb-loader", "c:D"]) == "c:D"
+
+
+def test_tune_takes_the_loader_class_as_an_argument_and_names_it():
+    """tune(loader=) in the Python API: every loader measured is of that class, the printed call
+    and tune.json name it, and the class in use before is in use again afterwards; a class that
+    refuses a DataLoader argument is a one-line ValueError."""
+    pytest.importorskip("torchdata", reason="torchdata is not installed: pip install '.[stateful]'")
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    from loaderbench.measuring import loaders
+    from loaderbench.tuning import tune
+
+    built = []
+    real_make = loaders.make_loader
+
+    def recording(dataset, **kwargs):
+        loader = real_make(dataset, **kwargs)
+        built.append(type(loader))
+        return loader
+
+    before = loaders.current_loader()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loaders, "make_loader", recording)
+        patch.setattr("loaderbench.tuning.contest.make_loader", recording, raising=False)
+        result = tune(
+            list(range(64)),
+            batch_size=8,
+            loader=StatefulDataLoader,
+            max_workers=0,
+            budget_s=5,
+            prefetch_factors="2",
+            diagnose=False,
+            show=lambda line: None,
+        )
+    assert built and set(built) == {StatefulDataLoader}
+    assert result.snippet().startswith("StatefulDataLoader(")
+    recorded = result.as_dict()["loader"]  # a class given names the module defining it
+    assert recorded["class"].endswith(":StatefulDataLoader") and recorded["package"] == "torchdata"
+    assert loaders.current_loader() == before
+    with pytest.raises(ValueError, match="RefusesInOrder refuses DataLoader's argument in_order"):
+        tune(list(range(8)), loader=RefusesInOrder, diagnose=False, show=lambda line: None)

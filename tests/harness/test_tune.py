@@ -84,7 +84,7 @@ def test_workers_grow_while_the_next_count_is_faster_beyond_the_noise(monkeypatc
     assert seen == [["w0", "w2-fork"], ["w2-fork", "w4-fork"]]  # no step: 1 worker is skipped
     assert outcome.pick == Candidate(2, "fork")  # 4 workers: 3% faster, within the noise
     reason = {d.setting: d.reason for d in outcome.decisions}["num_workers"]
-    assert "4 workers were not faster beyond the noise" in reason
+    assert "4 workers were not shown faster by more than 5%" in reason
 
 
 def test_a_dataset_that_workers_do_not_speed_up_stays_at_zero(monkeypatch):
@@ -347,3 +347,122 @@ def test_the_command_writes_an_interrupted_answer_and_exits_130(monkeypatch, tmp
     assert main(["tune", "bench_datasets.examples:make_dataset", "--out", str(tmp_path)]) == 130
     assert "num_workers=2" in capsys.readouterr().out
     assert '"interrupted": true' in (tmp_path / "tune.json").read_text()
+
+
+def test_a_jump_of_two_counts_is_bisected_by_the_same_rule(monkeypatch):
+    """4 workers shown faster than 2: 3 is tried against 4, and kept when 4 is not shown faster
+    than it; taken when it is."""
+    times = {"w0": 1.0, "w2-fork": 0.6, "w3-fork": 0.40, "w4-fork": 0.39}
+    outcome, seen = searched(monkeypatch, times)
+    assert seen == [["w0", "w2-fork"], ["w2-fork", "w4-fork"], ["w3-fork", "w4-fork"]]
+    assert outcome.pick == Candidate(3, "fork")
+    times["w3-fork"] = 0.5
+    outcome, _ = searched(monkeypatch, times)
+    assert outcome.pick == Candidate(4, "fork")
+
+
+def swept(times: dict[int, float], spread: float = 0.0, noisy: int = -1) -> Contest:
+    """A sweep contest of 0-4 workers, three blocks of two cycles, each contestant's round
+    ``times[n]`` (``noisy``'s times ``1 +- spread`` from block to block)."""
+    labels = {n: Candidate(n, "fork" if n else None) for n in times}
+    entries = [Entry(c) for c in labels.values()]
+    for entry in entries[1:]:
+        n = entry.contestant.num_workers
+        entry.blocks = [
+            [(times[0], times[n] * (1 + spread * k * (n == noisy)))] * 2 for k in (-1, 0, 1)
+        ]
+    return Contest("sweep", entries, seconds=30.0, blocks=3)
+
+
+def test_the_sweep_best_is_the_fewest_workers_no_larger_count_is_shown_faster_than():
+    from loaderbench.tuning.search import preferred
+
+    near_tie = swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.50})
+    assert preferred(near_tie, 0.05, 0.05).num_workers == 2  # 4 is fastest, by 4%: a tie
+    clear = swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.27})
+    assert preferred(clear, 0.05, 0.05).num_workers == 4
+    noisy = swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.46}, spread=0.3, noisy=4)
+    assert preferred(noisy, 0.05, 0.05).num_workers == 2  # 12% faster, but not beyond the noise
+
+
+def test_the_sweep_goes_on_while_its_choice_against_a_larger_count_is_open():
+    """preferred_decided: answered when the choice's ratio to every larger count lies wholly on
+    one side of the line; open while noise leaves a larger count neither shown faster nor
+    shown not faster (then the sweep takes more blocks, up to TIE_BLOCKS)."""
+    from loaderbench.tuning.contest import Pace
+    from loaderbench.tuning.search import preferred_decided
+
+    pace = Pace(30.0)
+    assert preferred_decided(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.50}), pace)
+    assert preferred_decided(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.27}), pace)
+    noisy = swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.46}, spread=0.3, noisy=4)
+    assert not preferred_decided(noisy, pace)
+
+
+def test_a_sweep_that_cannot_tell_its_best_from_a_larger_count_says_so():
+    """compare_with_sweep: the best by the rule, and the larger counts the sweep left open
+    (then its best is the rule's default, and the note says it is not a finding)."""
+    from loaderbench.tuning.result import TuneResult
+
+    def compared(contest):
+        result = TuneResult("d", 64, "cpu", Candidate(2, "fork"), True, [])
+        result.compare_with_sweep(contest)
+        return result
+
+    settled = compared(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.50}))
+    assert (settled.sweep["best_workers"], settled.sweep["open_against"]) == (2, [])
+    assert "open:" not in settled.notes[-1]
+    noisy = compared(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.46}, spread=0.3, noisy=4))
+    assert (noisy.sweep["best_workers"], noisy.sweep["open_against"]) == (2, [4])
+    assert "could not tell 2 from 4 workers either way" in noisy.notes[-1]
+
+
+def test_an_open_question_gets_more_blocks_once_its_seconds_are_spent(monkeypatch):
+    """run_contest: a contest whose question stays open goes on to tie_blocks blocks."""
+    from loaderbench.tuning import contest as contest_mod
+    from loaderbench.tuning.contest import Pace, run_contest
+
+    def block(contest, *args):
+        contest.blocks += 1
+
+    monkeypatch.setattr(contest_mod, "_block", block)
+    never = lambda contest, pace: False  # noqa: E731
+    workload = Workload(TokenizedText(), batch_size=8, batches=1)
+    contestants = [Candidate(0), Candidate(2, "fork")]
+    assert run_contest("t", workload, contestants, Pace(0.0), decided=never).blocks == 3
+    ties = Pace(0.0, tie_blocks=7)
+    assert run_contest("t", workload, contestants, ties, decided=never).blocks == 7
+
+
+def test_the_picture_shows_every_label_of_a_long_dataset_name(tmp_path):
+    """The title wraps to the figure's width: no line longer than the columns allow."""
+    from loaderbench.tuning.result import TuneResult, _wrapped
+
+    result = TuneResult("lb_user_datasets:dict_records", 64, "cpu", Candidate(0), False, [])
+    lines = _wrapped(result.title(), width=42).splitlines()
+    assert len(lines) >= 2 and all(len(line) <= 42 for line in lines)
+    assert " ".join(lines) == result.title()
+
+
+@pytest.mark.processes
+def test_persistent_workers_follow_from_a_default_loaders_whole_epoch(tmp_path):
+    """The recommendation names the start, steady part and shutdown of a default loader's epoch
+    and tune.json records them."""
+    result = tune(
+        Sleepy(),
+        batch_size=16,
+        budget_s=20,
+        max_workers=2,
+        seconds_per_setting=1.5,
+        start_methods=("fork",),
+        prefetch_factors=(2,),
+        diagnose=False,
+        show=lambda line: None,
+    )
+    assert result.pick.num_workers == 2
+    epoch = result.default_epoch
+    assert epoch["samples"] == epoch["dataset_samples"] == 128 and epoch["start_s"] > 0
+    reason = {d.setting: d.reason for d in result.decisions}["persistent_workers"]
+    assert "a default loader's epoch with 2 workers" in reason and "shutdown" in reason
+    result.write(tmp_path)
+    assert '"default_epoch"' in (tmp_path / "tune.json").read_text()
