@@ -17,7 +17,14 @@ DEFAULT_PREFETCH_FACTOR = 2
 
 
 class GridError(ValueError):
-    """A grid selection names something that does not exist; the message lists what does."""
+    """A grid selection names something that does not exist; the message lists what does.
+
+    ``axis`` is the selection's field at fault (grid, profiles, workers, start_methods), which
+    config.py turns into the option's name."""
+
+    def __init__(self, message: str, axis: str | None = None):
+        super().__init__(message)
+        self.axis = axis
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,7 @@ class Grid:
 #: The built-in profiles by name, in the order tables show them: bench_datasets.PROFILES' keys,
 #: spelled out so that reading a results file needs no torch (a test keeps the two equal).
 ALL_PROFILES = ("noop", "cpu", "io", "disk", "jpeg", "large", "pyobj")
-#: The profile name under which a ``--lb-dataset=package.module:callable`` dataset runs.
+#: The profile name under which a user's own dataset (``package.module:callable``) runs.
 USER_PROFILE = "user"
 
 #: The named grids. ``quick`` is the default: every profile, 0 and 2 workers, fork and spawn, in
@@ -143,14 +150,9 @@ def parse_profiles(value: str, *, user_dataset: bool) -> tuple[str, ...]:
     chosen = _split(value)
     unknown = [p for p in chosen if p not in valid]
     if unknown or not chosen:
-        hint = (
-            ""
-            if user_dataset
-            else f" ('{USER_PROFILE}' needs --lb-dataset=package.module:callable)"
-        )
         raise GridError(
-            f"--lb-profiles: unknown profile {', '.join(unknown) or '(none given)'}; "
-            f"valid: {', '.join(valid)}{hint}"
+            f"unknown profile {', '.join(unknown) or '(none given)'}; valid: {', '.join(valid)}",
+            "profiles",
         )
     return tuple(dict.fromkeys(chosen))
 
@@ -163,7 +165,7 @@ def parse_workers(value: str) -> tuple[int, ...]:
         workers = [-1]
     if not workers or any(w < 0 for w in workers):
         raise GridError(
-            f"--lb-workers: {value!r} is not a comma-separated list of integers >= 0 (e.g. 0,1,2,4)"
+            f"{value!r} is not a comma-separated list of integers >= 0 (e.g. 0,1,2,4)", "workers"
         )
     return tuple(sorted(set(workers)))
 
@@ -174,14 +176,15 @@ def parse_start_methods(value: str) -> tuple[str, ...]:
     unknown = [m for m in chosen if m not in START_METHODS]
     if unknown or not chosen:
         raise GridError(
-            f"--lb-start-methods: unknown start method {', '.join(unknown) or '(none given)'}; "
-            f"valid: {', '.join(START_METHODS)}"
+            f"unknown start method {', '.join(unknown) or '(none given)'}; "
+            f"valid: {', '.join(START_METHODS)}",
+            "start_methods",
         )
     missing = [m for m in chosen if m not in offered]
     if missing:
         raise GridError(
-            f"--lb-start-methods: {', '.join(missing)} not offered by this platform; "
-            f"it offers: {', '.join(offered)}"
+            f"{', '.join(missing)} not offered by this platform; it offers: {', '.join(offered)}",
+            "start_methods",
         )
     return tuple(dict.fromkeys(chosen))
 
@@ -201,7 +204,7 @@ def select(
     try:
         base = GRIDS[grid]
     except KeyError:
-        raise GridError(f"--lb-grid: unknown grid {grid!r}; valid: {', '.join(GRIDS)}") from None
+        raise GridError(f"unknown grid {grid!r}; valid: {', '.join(GRIDS)}", "grid") from None
     chosen_profiles = (
         parse_profiles(profiles, user_dataset=user_dataset)
         if profiles

@@ -49,6 +49,7 @@ from typing import Any
 from pytest_benchmark.utils import get_machine_id
 
 from loaderbench import machine
+from loaderbench.config import args_for, option, recorded_value
 from loaderbench.errors import InputError
 from loaderbench.judging import derived
 from loaderbench.measuring import layout
@@ -289,8 +290,8 @@ def locate_baseline(
         if not files:
             raise InputError(
                 f"no baseline in {path}/ measured the loader class {loader}: record one with "
-                f"`make baseline ARGS='--lb-loader={loader}'`, or judge this run against "
-                "another with the same --lb-loader"
+                f"`make baseline ARGS='{args_for(loader=loader)[0]}'`, or judge this run "
+                f"against another with the same {option('loader')}"
             )
     if not files:
         if runner:
@@ -317,17 +318,6 @@ def same_kind_baselines(
         if not machine.kind_differences(_kind(f), fingerprint)
         and (loader is None or load_results(f).loader_class == loader)
     ]
-
-
-def loader_of(pytest_args: list[str]) -> str:
-    """The loader class a grid run with ``pytest_args`` measures (its last --lb-loader)."""
-    chosen = DEFAULT_LOADER
-    for arg, following in zip(pytest_args, [*pytest_args[1:], ""]):
-        if arg.startswith("--lb-loader="):
-            chosen = arg.split("=", 1)[1]
-        elif arg == "--lb-loader" and following:
-            chosen = following
-    return chosen
 
 
 def refuse_overwrite(
@@ -370,7 +360,7 @@ def pytest_command(python: str, out: Path, runner: str, args: list[str]) -> list
         "-p",
         "no:cacheprovider",
         f"--benchmark-json={out}",
-        f"--lb-runner={runner}",
+        *args_for(runner=runner),
         *args,
     ]
 
@@ -455,7 +445,7 @@ def record(
     run = run or run_grid
     folder = root / runner
     fingerprint = fingerprint or machine.fingerprint()
-    loader = loader_of(pytest_args)
+    loader = recorded_value(pytest_args, "loader")
     # Before spending minutes on runs that could not be stored.
     if extend:
         prior_path, prior = extendable_baseline(folder, fingerprint, loader)

@@ -28,14 +28,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from loaderbench.config import args_for, option
 from loaderbench.errors import InputError
 from loaderbench.measuring import layout
 from loaderbench.results import Invocation, Results, load_results
 
 #: pytest options of the judged run that a rerun must not repeat: it writes its own results file
 #: and must not save into, or compare against, pytest-benchmark storage. Value-taking options in
-#: ``--name VALUE`` form take their value with them; ``--lb-rerun`` is replaced.
-_DROP_WITH_VALUE = ("--benchmark-json", "--benchmark-save", "--lb-rerun")
+#: ``--name VALUE`` form take their value with them; the rerun option is replaced.
+_DROP_WITH_VALUE = ("--benchmark-json", "--benchmark-save", option("rerun"))
 _DROP_ALONE = (
     "--benchmark-autosave",
     "--benchmark-compare",
@@ -62,7 +63,7 @@ def rerun_command(invocation: Invocation, nodeids_file: Path, out: Path) -> list
         "-m",
         "pytest",
         *rerun_args(invocation.args),
-        f"--lb-rerun={nodeids_file}",
+        *args_for(rerun=nodeids_file),
         f"--benchmark-json={out}",
     ]
 

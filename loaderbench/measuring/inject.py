@@ -1,7 +1,8 @@
 """Slowdowns injected into ``torch.utils.data`` itself: test doubles that show a regression inside
 DataLoader is caught, not only one in the dataset's code.
 
-``--lb-inject=NAME=VALUE`` (a benchmark run or a side of a side-by-side comparison; repeatable):
+The run configuration's ``inject`` setting, NAME=VALUE (config.py; a benchmark run or a side of a
+side-by-side comparison; repeatable):
 
 - ``worker-batch-delay`` (seconds): every worker waits this long before it hands a batch to the
   main process (the result queue's ``put``), as a slower pickling or IPC path would;
@@ -36,17 +37,9 @@ import torch.utils.data._utils.worker as torch_worker
 from torch.utils.data import Dataset
 from torch.utils.data.dataloader import _BaseDataLoaderIter, _MultiProcessingDataLoaderIter
 
+from loaderbench.config import INJECTIONS
+
 ENV_VAR = "LOADERBENCH_INJECT"
-INJECTIONS = {
-    "worker-batch-delay": "each worker waits this long before handing a batch to the main process",
-    "worker-start-delay": "each worker waits this long as it starts",
-    "main-batch-delay": "the main process waits this long for every batch",
-    "epoch-end-delay": "a loader waits this long as it stops its workers (each epoch's end "
-    "without persistent workers)",
-    "fetch-work": "every batch fetch does this fraction more work, busy on the CPU (0.1: 10%)",
-}
-#: Injections whose value is a fraction of the work, not seconds.
-FRACTIONS = ("fetch-work",)
 
 # Taken at import, before any replacement: a forked worker inherits the replaced attribute, and
 # must still reach the real loop.
@@ -57,29 +50,6 @@ _ORIGINAL_FETCH = {
     fetcher: fetcher.fetch
     for fetcher in (torch_fetch._MapDatasetFetcher, torch_fetch._IterableDatasetFetcher)
 }
-
-
-def parse(values: list[str] | tuple[str, ...]) -> dict[str, float]:
-    """``["NAME=VALUE", ...]`` as a dict; a ValueError naming the valid names on bad input."""
-    chosen: dict[str, float] = {}
-    for value in values:
-        name, sep, given = value.partition("=")
-        if name not in INJECTIONS or not sep:
-            raise ValueError(
-                f"--lb-inject: {value!r} is not NAME=VALUE with NAME one of {', '.join(INJECTIONS)}"
-            )
-        try:
-            amount = float(given)
-        except ValueError:
-            amount = -1.0
-        if not 0 <= amount < (100 if name in FRACTIONS else 3600):
-            unit, example = ("a fraction", "0.1") if name in FRACTIONS else ("seconds", "0.002")
-            raise ValueError(
-                f"--lb-inject: {value!r}: VALUE must be a number >= 0 ({unit}), e.g. "
-                f"{name}={example}"
-            )
-        chosen[name] = amount
-    return chosen
 
 
 def active() -> dict[str, float]:

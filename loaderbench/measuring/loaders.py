@@ -1,7 +1,7 @@
 """Building DataLoaders for a grid case, and making sure their workers are gone afterwards.
 
 Every loader of a run is built here, of one class: torch's DataLoader unless the run names another
-that takes DataLoader's constructor (``--lb-loader=MODULE:CLASS``, ``loaderbench tune --loader``),
+that takes DataLoader's constructor (the run configuration's loader, ``loaderbench tune --loader``),
 such as torchdata's StatefulDataLoader. ``use_loader`` sets it for the process.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
+from loaderbench import config
 from loaderbench.grid import Case
 from loaderbench.results import DEFAULT_LOADER
 
@@ -51,7 +52,7 @@ class LoaderClass:
         return {"class": self.spec, "package": self.package, "version": self.version}
 
 
-def resolve_loader(spec: str, option: str = "--lb-loader") -> LoaderClass:
+def resolve_loader(spec: str, option: str = config.option("loader")) -> LoaderClass:
     """The class ``spec`` (MODULE:CLASS) names, checked to take every argument DataLoader takes.
 
     A LoaderClassError says in one line what is wrong: no MODULE:CLASS, a module that does not

@@ -14,70 +14,30 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
+from loaderbench.config import ConfigError, Selection, parse_selection
 from loaderbench.errors import InputError
-from loaderbench.grid import GridError, select
 from loaderbench.judging.thresholds import Rule, load_thresholds
 from loaderbench.judging.verdict import Verdict
 from loaderbench.paired import environments
 from loaderbench.paired.engine import Budget, Engine, Tally, ab_plans, verdict_rows
 from loaderbench.paired.protocol import MEASURES
-from loaderbench.paired.side import SETTINGS, parse_settings
 from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
 DEFAULT_OUT = Path("results/ab")
-#: Grid selection options accepted after ``--`` (everything else there goes to both sides).
-SELECTION = ("--lb-grid", "--lb-profiles", "--lb-workers", "--lb-start-methods")
 VERSION_FIELDS = (("torch", "torch"), ("python", "Python"), ("cuda", "CUDA"))
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What both sides measure: the grid (cases) and the settings common to both."""
-
-    grid: str = "quick"
-    profiles: str | None = None
-    workers: str | None = None
-    start_methods: str | None = None
-    common: tuple[str, ...] = ()
-
-
-def parse_selection(args: list[str]) -> Selection:
-    """The arguments after ``--``: grid selection (--lb-grid, --lb-profiles, ...) and settings for
-    both sides (--lb-cost-scale, --lb-dataset, ...); an InputError on anything else."""
-    chosen: dict[str, str] = {}
-    common: list[str] = []
-    items = list(args)
-    while items:
-        arg = items.pop(0)
-        name, sep, value = arg.partition("=")
-        if name not in (*SELECTION, *SETTINGS):
-            raise InputError(
-                f"{arg!r} after --: not a grid selection ({', '.join(SELECTION)}) "
-                f"or a setting of both sides ({', '.join(SETTINGS)})"
-            )
-        if not sep:
-            if not items:
-                raise InputError(f"{name} after -- needs a value")
-            value = items.pop(0)
-        if name in SELECTION:
-            chosen[name.removeprefix("--lb-").replace("-", "_")] = value
-        else:
-            common.append(f"{name}={value}")
-    return Selection(**chosen, common=tuple(common))
-
-
-def side_settings(label: str, own: str | None, common: tuple[str, ...]) -> tuple[str, ...]:
-    """Both sides' settings, then the side's own (which win), checked."""
-    settings = (*common, *shlex.split(own or ""))
+def side_settings(label: str, selection: Selection, own: Iterable[str] = ()) -> tuple[str, ...]:
+    """A side's arguments: both sides' settings, then the side's own (``--b-args``, which win),
+    checked and written back in one canonical form."""
     try:
-        parse_settings(list(settings))
-    except ValueError as exc:
+        return tuple(selection.side(own).args())
+    except ConfigError as exc:
         raise InputError(f"side {label}: {exc}") from None
-    return settings
 
 
 def make_side(
@@ -126,20 +86,6 @@ def budget_from(args) -> Budget:
         )
     except ValueError as exc:
         raise InputError(f"--budget/--blocks: {exc}") from None
-
-
-def grid_from(selection: Selection):
-    user = any(s.startswith("--lb-dataset=") for s in selection.common)
-    try:
-        return select(
-            selection.grid,
-            profiles=selection.profiles,
-            workers=selection.workers,
-            start_methods=selection.start_methods,
-            user_dataset=user,
-        )
-    except GridError as exc:
-        raise InputError(str(exc)) from None
 
 
 def measures_from(value: str) -> tuple[str, ...]:
@@ -230,7 +176,7 @@ def write_verdict(verdict: Verdict, out: Path, preamble: list[str]) -> None:
 
 def cmd_ab(args) -> int:
     selection = parse_selection(args.pytest_args)
-    grid = grid_from(selection)
+    grid = selection.grid()
     budget = budget_from(args)
     measures = measures_from(args.measures)
     rule = load_thresholds().overridden(min_effect=args.min_effect, pair_alpha=args.alpha).default
@@ -242,7 +188,9 @@ def cmd_ab(args) -> int:
             spec=getattr(args, f"{low}_spec"),
             ref=getattr(args, f"{low}_ref"),
             repo=getattr(args, f"{low}_repo"),
-            settings=side_settings(label, getattr(args, f"{low}_args"), selection.common),
+            settings=side_settings(
+                label, selection, shlex.split(getattr(args, f"{low}_args") or "")
+            ),
             cache=cache,
             project=project,
         )

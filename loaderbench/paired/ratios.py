@@ -13,13 +13,12 @@ import json
 import sys
 from pathlib import Path
 
+from loaderbench.config import parse_selection
 from loaderbench.errors import EXIT_OK, InputError
 from loaderbench.judging.thresholds import load_thresholds
 from loaderbench.paired.ab import (
     add_engine_options,
     budget_from,
-    grid_from,
-    parse_selection,
     side_settings,
 )
 from loaderbench.paired.engine import RATIO_KINDS, Engine, Tally, ratio_plans, reported
@@ -72,7 +71,7 @@ def to_text(rows: list[dict]) -> str:
 
 def cmd_ratios(args) -> int:
     selection = parse_selection(args.pytest_args)
-    grid = grid_from(selection)
+    grid = selection.grid()
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     unknown = [k for k in kinds if k not in RATIO_KINDS]
     if unknown or not kinds:
@@ -88,7 +87,7 @@ def cmd_ratios(args) -> int:
             "forkserver beside fork)"
         )
     rule = load_thresholds().overridden(min_effect=args.min_effect, pair_alpha=args.alpha).default
-    side = SideSpec("A", sys.executable, side_settings("A", None, selection.common))
+    side = SideSpec("A", sys.executable, side_settings("A", selection))
     out = Path(args.out)
     engine = Engine(
         plans,

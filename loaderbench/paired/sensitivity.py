@@ -24,15 +24,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from loaderbench.config import args_for, parse_injections, parse_selection
 from loaderbench.errors import EXIT_OK, InputError
 from loaderbench.judging.thresholds import load_thresholds
 from loaderbench.paired.ab import (
     add_engine_options,
     budget_from,
-    grid_from,
     judge_tallies,
     measures_from,
-    parse_selection,
     side_settings,
 )
 from loaderbench.paired.engine import Engine, ab_plans
@@ -65,15 +64,10 @@ def variants(aa: bool, slowdowns: str, injects: list[str]) -> list[Variant]:
                 f"--slowdowns: {value!r} is not a factor > 1 (e.g. 1.10 for 10% "
                 "more work per sample)"
             )
-    found += [Variant(f"cost x{f:g}", (f"--lb-cost-scale={f:g}",)) for f in sorted(set(factors))]
-    from loaderbench.measuring.inject import parse as parse_inject  # imports torch: only here
-
+    found += [Variant(f"cost x{f:g}", tuple(args_for(cost_scale=f))) for f in sorted(set(factors))]
     for value in injects:
-        try:
-            parse_inject([value])
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        found.append(Variant(f"inject {value}", (f"--lb-inject={value}",)))
+        parse_injections([value])  # a ConfigError (exit 2) naming the valid ones
+        found.append(Variant(f"inject {value}", tuple(args_for(inject=(value,)))))
     if not found:
         raise InputError("nothing to compare: give --slowdowns or --inject, or keep A/A")
     return found
@@ -188,14 +182,14 @@ def cmd_sensitivity(args) -> int:
     if args.runs < 1:
         raise InputError(f"--runs must be >= 1, got {args.runs}")
     selection = parse_selection(args.pytest_args)
-    grid = grid_from(selection)
+    grid = selection.grid()
     budget = budget_from(args)
     measures = measures_from(args.measures)
     rule = load_thresholds().overridden(min_effect=args.min_effect, pair_alpha=args.alpha).default
     chosen = variants(args.aa, args.slowdowns, args.inject)
     out = Path(args.out)
     plans = ab_plans(grid, measures)
-    a = SideSpec("A", sys.executable, side_settings("A", None, selection.common))
+    a = SideSpec("A", sys.executable, side_settings("A", selection))
     preamble = [
         f"grid {grid.name}: {', '.join(grid.profiles)}; measures {', '.join(measures)}; "
         f"{args.runs} run(s); budget {budget.seconds_per_row:g} s per row, up to "
@@ -209,7 +203,7 @@ def cmd_sensitivity(args) -> int:
             b = SideSpec(
                 "B",
                 sys.executable,
-                side_settings("B", " ".join(variant.settings), selection.common),
+                side_settings("B", selection, variant.settings),
             )
             print(
                 f"loaderbench sensitivity: run {run} of {args.runs}, {variant.name} "

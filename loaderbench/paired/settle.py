@@ -31,14 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from loaderbench.config import recorded_selection
 from loaderbench.errors import InputError
 from loaderbench.grid import Case
 from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Row, Verdict, not_judged
 from loaderbench.paired import recipe as recipes
-from loaderbench.paired.ab import judge_tallies, parse_selection
+from loaderbench.paired.ab import judge_tallies, side_settings
 from loaderbench.paired.engine import TEST_OF, Arm, Budget, Engine, Plan, _clock
-from loaderbench.paired.remeasure import recorded_selection
 from loaderbench.paired.sides import SideError, SideSpec
 from loaderbench.results import EPOCH, STARTUP, THROUGHPUT, Benchmark, Results
 
@@ -287,7 +287,7 @@ def sides(
     reference = SideSpec(
         "A",
         reference.python,
-        parse_selection(recorded_selection(recipe["args"])).common,
+        side_settings("A", recorded_selection(recipe["args"])),
         pythonpath=reference.pythonpath,
         isolated=True,
         what=reference.what,
@@ -300,7 +300,7 @@ def sides(
     here = SideSpec(
         "B",
         python,
-        parse_selection(recorded_selection(args)).common,
+        side_settings("B", recorded_selection(args)),
         what="this run's environment",
     )
     return reference, here

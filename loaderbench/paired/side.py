@@ -1,8 +1,9 @@
 """One side of a side-by-side comparison: a long-lived measuring process.
 
-    python -m loaderbench.paired.side [--lb-cost-scale=F] [--lb-dataset=MOD:FN]
-                                      [--lb-inject=NAME=VALUE ...] [--lb-worker-ballast-mb=MB]
-                                      [--lb-loader=MODULE:CLASS]
+    python -m loaderbench.paired.side [SETTING ...]
+
+It takes the settings a benchmark run takes (config.SideSettings: cost scale, dataset, injected
+slowdowns, worker ballast, loader class), as the same ``--lb-*`` arguments.
 
 It builds datasets as a benchmark run with the same settings would (``bench_datasets``), holds up
 to two loaders at a time (slots ``a`` and ``b``: the two configurations of a ratio live in one
@@ -24,7 +25,6 @@ Rounds, by measure:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -32,48 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from loaderbench.config import SideSettings
 from loaderbench.paired import protocol
 
 if TYPE_CHECKING:  # torch is imported only once a side measures
     from torch.utils.data import DataLoader
-
-#: The settings a side takes, as a benchmark run takes them (plugin.py): name -> help.
-SETTINGS = {
-    "--lb-cost-scale": "multiply every profile's cost knob (e.g. 1.1 for 10% more work)",
-    "--lb-dataset": "your own dataset, package.module:callable (profile 'user')",
-    "--lb-inject": "a slowdown put into DataLoader itself, NAME=VALUE (inject.py; repeatable)",
-    "--lb-worker-ballast-mb": "every worker process holds this many MB more",
-    "--lb-loader": "the loader class, MODULE:CLASS taking DataLoader's arguments (loaders.py)",
-}
-
-
-def _settings_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m loaderbench.paired.side", allow_abbrev=False, exit_on_error=False
-    )
-    parser.add_argument("--lb-cost-scale", type=float, default=1.0)
-    parser.add_argument("--lb-dataset", default=None)
-    parser.add_argument("--lb-inject", action="append", default=[])
-    parser.add_argument("--lb-worker-ballast-mb", type=float, default=0.0)
-    parser.add_argument("--lb-loader", default=None)
-    return parser
-
-
-def parse_settings(args: list[str]) -> argparse.Namespace:
-    """A side's settings, checked; a ValueError saying what is wrong (one line)."""
-    try:
-        parsed, unknown = _settings_parser().parse_known_args(args)
-    except argparse.ArgumentError as exc:
-        raise ValueError(f"side setting {exc}") from None
-    if unknown:
-        raise ValueError(
-            f"unknown side setting {' '.join(unknown)}; a side takes {', '.join(SETTINGS)}"
-        )
-    if not parsed.lb_cost_scale > 0:
-        raise ValueError(f"--lb-cost-scale must be > 0, got {parsed.lb_cost_scale}")
-    if not parsed.lb_worker_ballast_mb >= 0:
-        raise ValueError(f"--lb-worker-ballast-mb must be >= 0, got {parsed.lb_worker_ballast_mb}")
-    return parsed
 
 
 @dataclass
@@ -268,29 +231,30 @@ def main(argv: list[str] | None = None) -> int:
         channel.write(protocol.encode(message))
 
     try:
-        args = parse_settings(sys.argv[1:] if argv is None else argv)
+        settings = SideSettings.from_args(sys.argv[1:] if argv is None else argv)
         import bench_datasets
         from loaderbench.measuring import inject, loaders
 
-        if args.lb_loader:
-            loaders.use_loader(loaders.resolve_loader(args.lb_loader))
-        injected = inject.parse(args.lb_inject)
-        inject.install(injected)
+        loaders.use_loader(loaders.resolve_loader(settings.loader))
+        inject.install(settings.injected)
         datasets = bench_datasets.DatasetCache(
-            cost_scale=args.lb_cost_scale,
-            user_dataset=args.lb_dataset,
-            worker_ballast_mb=args.lb_worker_ballast_mb,
+            cost_scale=settings.cost_scale,
+            user_dataset=settings.dataset,
+            worker_ballast_mb=settings.worker_ballast_mb,
         )
-        if args.lb_dataset:
+        if settings.dataset:
             datasets.get(bench_datasets.USER_PROFILE)  # a broken dataset fails here, named
-        settings = {
-            "cost_scale": args.lb_cost_scale,
-            "dataset": args.lb_dataset,
-            "injected": injected,
-            "worker_ballast_mb": args.lb_worker_ballast_mb,
-            "loader": loaders.current_loader().describe(),
-        }
-        reply(hello(settings))
+        reply(
+            hello(
+                {
+                    "cost_scale": settings.cost_scale,
+                    "dataset": settings.dataset,
+                    "injected": settings.injected,
+                    "worker_ballast_mb": settings.worker_ballast_mb,
+                    "loader": loaders.current_loader().describe(),
+                }
+            )
+        )
     except Exception as exc:
         reply({"op": "hello", "ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
         return 2

@@ -16,7 +16,8 @@ import pytest
 import bench_datasets
 from bench_datasets import USER_PROFILE, UserDatasetError
 from loaderbench import machine, results, runner
-from loaderbench.grid import Grid, GridError, select
+from loaderbench.config import OPTIONS, ConfigError, RunConfig, option
+from loaderbench.grid import Grid
 from loaderbench.judging import derived
 from loaderbench.measuring import inject, layout, leaks, loaders, sharing, speed
 from loaderbench.suite import compare, hypothesis_profiles, publish
@@ -30,8 +31,6 @@ _PREEXISTING = pytest.StashKey[set]()
 _RERUN = pytest.StashKey[set]()
 _SPEED_AT_START = pytest.StashKey[float]()
 _COMPARED = pytest.StashKey[list]()  # the saved runs --benchmark-compare loaded, in its order
-
-DEFAULT_ROUNDS = 5
 
 
 @dataclass
@@ -60,87 +59,8 @@ class LoaderbenchState:
 
 def pytest_addoption(parser):
     group = parser.getgroup("loaderbench", "loaderbench: the DataLoader grid")
-    group.addoption(
-        "--lb-grid",
-        default="quick",
-        metavar="NAME",
-        help="named grid to run: quick or full. Default: quick",
-    )
-    group.addoption(
-        "--lb-profiles",
-        metavar="LIST",
-        help="comma-separated profiles to run instead of the grid's "
-        "(noop,cpu,io,disk,jpeg,large,pyobj; user with --lb-dataset)",
-    )
-    group.addoption(
-        "--lb-workers",
-        metavar="LIST",
-        help="comma-separated num_workers values instead of the grid's, e.g. 0,1,2,4",
-    )
-    group.addoption(
-        "--lb-start-methods",
-        metavar="LIST",
-        help="comma-separated start methods instead of the grid's: fork,spawn,forkserver",
-    )
-    group.addoption(
-        "--lb-dataset",
-        metavar="MODULE:CALLABLE",
-        help="your own dataset: package.module:callable returning a Dataset; runs the "
-        "grid as profile 'user'",
-    )
-    group.addoption(
-        "--lb-loader",
-        default=results.DEFAULT_LOADER,
-        metavar="MODULE:CLASS",
-        help="the loader class every benchmark and property builds, one that takes "
-        "DataLoader's arguments, e.g. torchdata.stateful_dataloader:StatefulDataLoader. "
-        f"Default: {results.DEFAULT_LOADER}",
-    )
-    group.addoption(
-        "--lb-rounds",
-        type=int,
-        default=DEFAULT_ROUNDS,
-        metavar="N",
-        help=f"timed rounds per benchmark. Default: {DEFAULT_ROUNDS}",
-    )
-    group.addoption(
-        "--lb-cost-scale",
-        type=float,
-        default=1.0,
-        metavar="FACTOR",
-        help="multiply every profile's cost knob, e.g. 1.1 for 10%% more work per "
-        "sample (to check that a slowdown is caught). Default: 1.0",
-    )
-    group.addoption(
-        "--lb-inject",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="slow DataLoader itself down, to check that the verdict catches it: "
-        + "; ".join(f"{name}: {what}" for name, what in inject.INJECTIONS.items())
-        + " (repeatable)",
-    )
-    group.addoption(
-        "--lb-worker-ballast-mb",
-        type=float,
-        default=0.0,
-        metavar="MB",
-        help="every worker process allocates and holds MB more (to check that the "
-        "memory verdict catches it). Default: 0",
-    )
-    group.addoption(
-        "--lb-rerun",
-        metavar="FILE",
-        help="run only the tests whose node ids FILE lists, one per line (how "
-        "`loaderbench gate --confirm` reruns the benchmarks of a regression)",
-    )
-    group.addoption(
-        "--lb-runner",
-        metavar="CLASS",
-        help="runner class recorded in the results; picks baselines/<CLASS>/ for the "
-        "verdict. Default: $LOADERBENCH_RUNNER, else gpu when CUDA is available, "
-        "else cpu",
-    )
+    for each in OPTIONS:
+        group.addoption(each.name, **each.pytest_kwargs())
 
 
 @pytest.hookimpl(tryfirst=True)  # before Hypothesis' plugin applies any --hypothesis-profile
@@ -152,52 +72,38 @@ def pytest_configure(config):
     publish.stage(config)
     config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped without one")
     config.addinivalue_line("markers", "distributed: starts a torch.distributed process group")
-    user_dataset = config.getoption("--lb-dataset")
     try:
-        grid = select(
-            config.getoption("--lb-grid"),
-            profiles=config.getoption("--lb-profiles"),
-            workers=config.getoption("--lb-workers"),
-            start_methods=config.getoption("--lb-start-methods"),
-            user_dataset=bool(user_dataset),
-        )
-    except GridError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    rounds, scale = config.getoption("--lb-rounds"), config.getoption("--lb-cost-scale")
-    if rounds < 1:
-        raise pytest.UsageError(f"--lb-rounds must be >= 1, got {rounds}")
-    if not scale > 0:
-        raise pytest.UsageError(f"--lb-cost-scale must be > 0, got {scale}")
-    ballast = config.getoption("--lb-worker-ballast-mb")
-    if not ballast >= 0:
-        raise pytest.UsageError(f"--lb-worker-ballast-mb must be >= 0, got {ballast}")
-    try:
-        injected = inject.parse(config.getoption("--lb-inject"))
-    except ValueError as exc:
+        run = RunConfig.from_values(config.getoption)
+        grid = run.grid()
+    except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     try:
-        chosen = config.getoption("--lb-runner")
-        runner_class = runner.parse_runner(chosen) if chosen else runner.default_runner()
+        runner_class = run.runner or runner.default_runner()
     except ValueError as exc:
-        raise pytest.UsageError(f"--lb-runner / ${runner.ENV_VAR}: {exc}") from None
+        raise pytest.UsageError(f"${runner.ENV_VAR}: {exc}") from None
+    settings = run.settings
     try:
-        loaders.use_loader(loaders.resolve_loader(config.getoption("--lb-loader")))
+        loaders.use_loader(loaders.resolve_loader(settings.loader))
     except loaders.LoaderClassError as exc:
         raise pytest.UsageError(str(exc)) from None
-    rerun = config.getoption("--lb-rerun")
-    if rerun:
+    if run.rerun:
         try:
             config.stash[_RERUN] = {
-                line.strip() for line in Path(rerun).read_text().splitlines() if line.strip()
+                line.strip() for line in Path(run.rerun).read_text().splitlines() if line.strip()
             }
         except OSError as exc:
-            raise pytest.UsageError(f"--lb-rerun: cannot read {rerun}: {exc.strerror}") from None
+            raise pytest.UsageError(
+                f"{option('rerun')}: cannot read {run.rerun}: {exc.strerror}"
+            ) from None
     datasets = bench_datasets.DatasetCache(
-        cost_scale=scale, user_dataset=user_dataset, worker_ballast_mb=ballast
+        cost_scale=settings.cost_scale,
+        user_dataset=settings.dataset,
+        worker_ballast_mb=settings.worker_ballast_mb,
     )
-    state = LoaderbenchState(grid, rounds, datasets, runner=runner_class, injected=injected)
+    injected = settings.injected
+    state = LoaderbenchState(grid, run.rounds, datasets, runner=runner_class, injected=injected)
     inject.install(injected)
-    if user_dataset:
+    if settings.dataset:
         try:  # import and build it now: a broken dataset is a usage error, not 40 failed tests
             state.dataset(USER_PROFILE)
         except UserDatasetError as exc:
@@ -217,7 +123,7 @@ def lb_state(config) -> LoaderbenchState:
 
 
 def pytest_collection_modifyitems(config, items):
-    """--lb-rerun: keep only the listed node ids (a confirming rerun of flagged benchmarks)."""
+    """The rerun option: keep only the listed node ids (a confirming rerun of flagged benchmarks)."""
     wanted = config.stash.get(_RERUN, None)
     if wanted is None:
         return

@@ -10,37 +10,23 @@ from pathlib import Path
 import pytest
 
 from loaderbench.cli import main
+from loaderbench.config import parse_selection
 from loaderbench.errors import InputError
 from loaderbench.paired import ab, environments
 
 
-def test_the_selection_after_the_dashes_picks_the_grid_and_sets_both_sides():
-    chosen = ab.parse_selection(
-        [
-            "--lb-profiles=cpu,io",
-            "--lb-workers",
-            "0,2",
-            "--lb-cost-scale=1.1",
-            "--lb-inject=main-batch-delay=0.001",
-        ]
-    )
-    assert (chosen.profiles, chosen.workers) == ("cpu,io", "0,2")
-    assert chosen.common == ("--lb-cost-scale=1.1", "--lb-inject=main-batch-delay=0.001")
-    with pytest.raises(InputError, match="-k.*not a grid selection"):
-        ab.parse_selection(["-k", "throughput"])
-
-
 def test_a_sides_own_settings_come_after_the_common_ones_and_are_checked():
-    assert ab.side_settings("B", "--lb-cost-scale=1.25", ("--lb-dataset=pkg.mod:make",)) == (
-        "--lb-dataset=pkg.mod:make",
+    selection = parse_selection(["--lb-dataset=pkg.mod:make", "--lb-cost-scale=1.1"])
+    assert ab.side_settings("B", selection, ["--lb-cost-scale=1.25"]) == (
         "--lb-cost-scale=1.25",
+        "--lb-dataset=pkg.mod:make",
     )
-    with pytest.raises(InputError, match="side B: unknown side setting --lb-nonsense"):
-        ab.side_settings("B", "--lb-nonsense=1", ())
+    with pytest.raises(InputError, match="side B: '--lb-nonsense=1' is not a setting of a side"):
+        ab.side_settings("B", selection, ["--lb-nonsense=1"])
     with pytest.raises(InputError, match="side A: --lb-cost-scale must be > 0"):
-        ab.side_settings("A", "--lb-cost-scale=0", ())
-    with pytest.raises(InputError, match="side A: side setting .*invalid float value"):
-        ab.side_settings("A", "--lb-cost-scale=fast", ())
+        ab.side_settings("A", selection, ["--lb-cost-scale=0"])
+    with pytest.raises(InputError, match="side A: --lb-cost-scale: 'fast' is not a number"):
+        ab.side_settings("A", selection, ["--lb-cost-scale=fast"])
 
 
 def test_a_spec_side_gets_a_venv_with_its_requirement_first_then_the_project(tmp_path):

@@ -73,7 +73,7 @@ def test_a_user_dataset_runs_alone_unless_profiles_are_named():
     [
         ({"grid": "huge"}, "unknown grid 'huge'; valid: quick, full"),
         ({"profiles": "cpu,gpuu"}, "unknown profile gpuu; valid: noop, cpu, io"),
-        ({"profiles": "user"}, "'user' needs --lb-dataset"),
+        ({"profiles": "user"}, "unknown profile user"),
         ({"workers": "two"}, "not a comma-separated list of integers"),
         ({"workers": "-1"}, "integers >= 0"),
         (

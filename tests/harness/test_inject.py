@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from loaderbench.config import parse_injections
 from loaderbench.measuring import inject
 from loaderbench.measuring.loaders import drain, running
 from loaderbench.measuring.measure import timed_epoch
@@ -86,7 +87,7 @@ def test_the_main_process_delay_waits_for_every_batch(installed):
 )
 def test_a_bad_injection_is_refused_naming_what_is_valid(value, problem):
     with pytest.raises(ValueError, match=problem):
-        inject.parse([value])
+        parse_injections([value])
 
 
 @pytest.mark.processes

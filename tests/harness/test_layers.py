@@ -120,3 +120,31 @@ def test_the_commands_that_read_results_import_no_torch(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[0, 0] []", done.stdout
+
+
+def option_spellings(root: Path = PACKAGE) -> list[str]:
+    """Where a string of the package begins with an ``--lb-`` option name (an f-string's first
+    part counts), outside the run configuration (config.py)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path == root / "config.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            first = node.values[0] if isinstance(node, ast.JoinedStr) and node.values else node
+            if isinstance(first, ast.Constant) and str(first.value).startswith("--lb-"):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    return sorted(set(found))
+
+
+def test_only_the_run_configuration_spells_an_lb_option():
+    """Every ``--lb-*`` option is parsed, checked and written back in config.py alone: a second
+    spelling elsewhere is a second parser waiting to disagree with it."""
+    assert option_spellings() == []
+
+
+def test_the_spelling_check_finds_an_option_spelled_elsewhere(tmp_path):
+    package = tmp_path / "loaderbench"
+    package.mkdir()
+    (package / "config.py").write_text('NAME = "--lb-grid"\n')
+    (package / "side.py").write_text('def f(x):\n    return [f"--lb-grid={x}", "--lb-"]\n')
+    assert option_spellings(package) == ["loaderbench/side.py:2"]

@@ -13,8 +13,9 @@ import pytest
 from pytest_benchmark.utils import get_machine_id
 from synthetic_results import CPU_W0, FINGERPRINT, merged, results
 
+from loaderbench.config import recorded_value
 from loaderbench.errors import InputError
-from loaderbench.judging.baseline import loader_of, locate_baseline, write_json_atomic
+from loaderbench.judging.baseline import locate_baseline, write_json_atomic
 from loaderbench.judging.gate import check_same_runner
 from loaderbench.measuring.loaders import LoaderClassError, resolve_loader
 from loaderbench.results import DEFAULT_LOADER, Results
@@ -124,8 +125,8 @@ def test_a_baseline_is_found_only_among_those_of_the_same_loader_class(tmp_path)
 
 
 def test_a_baseline_run_measures_the_last_loader_its_arguments_name():
-    assert loader_of(["--lb-grid=quick"]) == DEFAULT_LOADER
-    assert loader_of(["--lb-loader=a:B", "--lb-loader", "c:D"]) == "c:D"
+    assert recorded_value(["--lb-grid=quick"], "loader") == DEFAULT_LOADER
+    assert recorded_value(["--lb-loader=a:B", "--lb-loader", "c:D"], "loader") == "c:D"
 
 
 def test_tune_takes_the_loader_class_as_an_argument_and_names_it():

@@ -12,8 +12,9 @@ import pytest
 from synthetic_results import CPU_W0, JITTER, merged, results
 
 from loaderbench.cli import main
+from loaderbench.config import recorded_selection
 from loaderbench.errors import InputError
-from loaderbench.paired import recipe, remeasure
+from loaderbench.paired import recipe
 from loaderbench.storage import write_json_atomic
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -125,13 +126,8 @@ def test_remeasure_without_a_recipe_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_the_recipes_selection_is_kept_unless_given_again():
-    kept = remeasure.recorded_selection(
-        ["--lb-grid=quick", "-k", "cpu", "--lb-profiles", "cpu,io", "--lb-cost-scale=1.0"]
-    )
-    assert kept == ["--lb-grid=quick", "--lb-profiles=cpu,io", "--lb-cost-scale=1.0"]
-    merged = remeasure.merged_selection(kept, ["--lb-profiles=io", "--lb-cost-scale=1.1"])
-    assert (merged.grid, merged.profiles, merged.common) == (
-        "quick",
-        "io",
-        ("--lb-cost-scale=1.1",),
-    )
+    recorded = ["--lb-grid=full", "-k", "cpu", "--lb-profiles", "cpu,io", "--lb-cost-scale=1.2"]
+    merged = recorded_selection(recorded, ["--lb-profiles=io", "--lb-inject=fetch-work=0.1"])
+    assert (merged.choice.grid, merged.choice.profiles) == ("full", "io")
+    assert merged.settings.args() == ["--lb-cost-scale=1.2", "--lb-inject=fetch-work=0.1"]
+    assert recorded_selection(recorded, ["--lb-cost-scale=1.1"]).settings.cost_scale == 1.1
