@@ -120,7 +120,7 @@ baseline: venv
 #   make ab B_ARGS='--lb-cost-scale=1.25'                        one interpreter, two settings
 # BUDGET: seconds per row on average; BLOCKS: at most this many starts of fresh side processes.
 ab: venv
-	$(PY) -m loaderbench ab --budget $(BUDGET) --blocks $(BLOCKS) --measures $(MEASURES) \
+	$(PY) -m loaderbench ab --seconds-per-row $(BUDGET) --blocks $(BLOCKS) --measures $(MEASURES) \
 	  $(if $(A_PYTHON),'--a-python=$(A_PYTHON)') $(if $(B_PYTHON),'--b-python=$(B_PYTHON)') \
 	  $(if $(A_SPEC),'--a-spec=$(A_SPEC)') $(if $(B_SPEC),'--b-spec=$(B_SPEC)') \
 	  $(if $(A_REF),'--a-ref=$(A_REF)') $(if $(B_REF),'--b-ref=$(B_REF)') \
@@ -136,7 +136,7 @@ tune: venv
 # The baseline of this runner class and machine kind rebuilt from its recipe (a cached virtualenv
 # under .venv-ab/) and measured side by side with this environment; ARGS narrows its grid.
 remeasure: venv
-	$(PY) -m loaderbench gate --remeasure --baselines $(BASELINES) --budget $(BUDGET) \
+	$(PY) -m loaderbench gate --remeasure --baselines $(BASELINES) --seconds-per-row $(BUDGET) \
 	  --blocks $(BLOCKS) --measures $(MEASURES) -- $(ARGS)
 
 # The lowest-versions environment: every direct dependency at the floor pyproject.toml declares

@@ -1,10 +1,10 @@
 """The `loaderbench` command. Exit codes: 0 fine, 1 regression, 2 unusable input (errors.py).
 
-Each subcommand is registered by the module that runs it: ``gate`` and ``baseline`` here (they
-join judging with the side-by-side engine), ``ab``, ``ratios`` and ``sensitivity`` in ``paired``,
-``report`` in ``presenting``, ``tune`` in ``tuning.cli``; ``table`` below. Building the parser
-imports no torch, scipy or matplotlib (a test keeps it so): ``--help``, ``table``, ``report``
-and ``gate`` start in well under a second, and torch is imported where a loader is built.
+One module per command in this package registers its options and turns them into typed values
+and keyword arguments of a library function; option groups several commands share are in
+``options``. Building the parser imports no torch, scipy or matplotlib (a test keeps it so):
+``--help``, ``table``, ``report`` and ``gate`` start in well under a second, and torch is
+imported where a loader is built.
 """
 
 from __future__ import annotations
@@ -12,18 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from loaderbench.cli import baseline, gate
-from loaderbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, InputError
-from loaderbench.paired import ab, ratios, sensitivity
-from loaderbench.presenting import report
-from loaderbench.presenting.table import format_table
-from loaderbench.results import load_results
-from loaderbench.tuning import cli as tune_cli
+from loaderbench.cli import ab, baseline, gate, ratios, report, sensitivity, table, tune
+from loaderbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, InputError
 
-
-def cmd_table(args) -> int:
-    print(format_table(load_results(args.results)))
-    return EXIT_OK
+#: In the order ``--help`` lists them.
+COMMANDS = (table, gate, baseline, ab, sensitivity, ratios, report, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,16 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         "rows (with --strict), 130 interrupted",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    table = commands.add_parser("table", help="print the compact grid table of a results file")
-    table.add_argument("results", help="pytest-benchmark JSON, e.g. results/latest.json")
-    table.set_defaults(run=cmd_table)
-    gate.register(commands)
-    baseline.register(commands)
-    ab.register(commands)
-    sensitivity.register(commands)
-    ratios.register(commands)
-    report.register(commands)
-    tune_cli.register(commands)
+    for command in COMMANDS:
+        command.register(commands)
     return parser
 
 

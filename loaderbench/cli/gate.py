@@ -8,18 +8,13 @@ import json
 import sys
 from pathlib import Path
 
+from loaderbench.cli import options
 from loaderbench.errors import EXIT_USAGE, InputError
 from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.confirm import confirm
-from loaderbench.judging.gate import (
-    add_threshold_options,
-    check_same_runner,
-    judge,
-    load_judgeable,
-    thresholds_from,
-)
-from loaderbench.judging.thresholds import load_thresholds
+from loaderbench.judging.gate import check_same_runner, judge, load_judgeable
 from loaderbench.judging.verdict import Verdict
+from loaderbench.paired import environments
 from loaderbench.storage import write_atomic
 
 
@@ -41,7 +36,17 @@ def cmd_gate(args) -> int:
     if args.remeasure:
         from loaderbench.paired.remeasure import remeasure
 
-        return remeasure(args)
+        verdict = remeasure(
+            args.files,
+            baselines=Path(args.baselines),
+            budget=options.budget(args),
+            measures=options.measures(args),
+            rule=options.pair_rule(args),
+            venvs=Path(args.venvs),
+            out=Path(args.out),
+            duet=args.mode == "auto",
+        )
+        return verdict.exit_code(args.strict)
     if not 1 <= len(args.files) <= 2:
         raise InputError(f"expected [BASELINE] CURRENT, got {len(args.files)} paths")
     current_path = Path(args.files[-1])
@@ -64,7 +69,7 @@ def cmd_gate(args) -> int:
         )
     baseline = load_judgeable(baseline_path)
     check_same_runner(baseline, current, baseline_path, current_path)
-    thresholds = thresholds_from(args)
+    thresholds = options.stored_thresholds(args)
     if args.confirm < 0:
         raise InputError(
             f"--confirm must be >= 0 (fresh reruns of a regression), got {args.confirm}"
@@ -83,7 +88,7 @@ def cmd_gate(args) -> int:
             baseline,
             current,
             budget_s=args.side_by_side,
-            rule=load_thresholds().overridden(min_effect=args.min_effect).default,
+            rule=options.pair_rule(args),
             venvs=Path(args.venvs),
             out=Path(args.out),
             duet=args.mode == "auto",
@@ -109,8 +114,6 @@ def cmd_gate(args) -> int:
 
 
 def register(commands) -> None:
-    from loaderbench.paired.ab import add_engine_options
-
     gate = commands.add_parser(
         "gate",
         help="judge results against a baseline (exit 1 on a regression)",
@@ -126,12 +129,7 @@ def register(commands) -> None:
         metavar="[BASELINE] CURRENT",
         help="pytest-benchmark JSON files (raw rounds included)",
     )
-    gate.add_argument(
-        "--baselines",
-        default="baselines",
-        metavar="DIR",
-        help="where baselines/<runner class>/ live. Default: baselines",
-    )
+    options.add_baselines(gate)
     gate.add_argument(
         "--confirm",
         type=int,
@@ -146,12 +144,8 @@ def register(commands) -> None:
         metavar="PATH",
         help="where to write the verdict table. Default: verdict.md beside CURRENT",
     )
-    add_threshold_options(gate)
-    gate.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit 3 when no row regressed but some are inconclusive",
-    )
+    options.add_stored_thresholds(gate)
+    options.add_strict(gate)
     remeasure = gate.add_argument_group("side by side with the baseline's recipe (--remeasure)")
     remeasure.add_argument(
         "--remeasure",
@@ -171,17 +165,9 @@ def register(commands) -> None:
         "says how it was judged. A side that cannot start exits 2 with the stored verdict "
         "written. Default: 0 (stored numbers only; make bench: REMEASURE_BUDGET)",
     )
-    remeasure.add_argument(
-        "--out",
-        default="results/remeasure",
-        metavar="DIR",
-        help="where the remeasured verdict goes. Default: results/remeasure",
-    )
-    remeasure.add_argument(
-        "--venvs",
-        default=".venv-ab",
-        metavar="DIR",
-        help="where rebuilt environments are cached. Default: .venv-ab",
-    )
-    add_engine_options(remeasure, thresholds=False)
+    options.add_out(remeasure, "results/remeasure", "where the remeasured verdict goes")
+    options.add_venvs(remeasure, environments.DEFAULT_CACHE)
+    options.add_budget(remeasure)
+    options.add_two_sides(remeasure)
+    options.add_pair_alpha(remeasure)
     gate.set_defaults(run=cmd_gate)

@@ -30,7 +30,7 @@ from loaderbench.errors import InputError
 from loaderbench.judging import derived
 from loaderbench.judging.baseline import MEMORY_QUANTITIES
 from loaderbench.judging.intervals import Prediction, prediction
-from loaderbench.judging.thresholds import Rule, Thresholds, load_thresholds
+from loaderbench.judging.thresholds import Rule, Thresholds
 from loaderbench.judging.verdict import Row, Verdict, judge_difference, judge_factor, not_judged
 from loaderbench.measuring import speed
 from loaderbench.results import MEMORY, Benchmark, Derived, Noise, Results, load_results
@@ -316,42 +316,3 @@ def check_same_runner(baseline: Results, current: Results, baseline_path, curren
             f"{current_path} ran on {cur_runner!r}: judge against "
             f"baselines/{cur_runner}/ (record one with `make baseline`)"
         )
-
-
-def thresholds_from(args) -> Thresholds:
-    return load_thresholds().overridden(
-        min_effect=args.min_effect, alpha=args.alpha, memory_min_mb=args.memory_min_mb
-    )
-
-
-def add_threshold_options(parser) -> None:
-    parser.add_argument(
-        "--min-effect",
-        type=float,
-        metavar="FRACTION",
-        help="minimum effect for every group, e.g. 0.05 (default: pyproject "
-        "[tool.loaderbench], else 0.05)",
-    )
-    parser.add_argument(
-        "--alpha",
-        type=float,
-        metavar="P",
-        help="1 - level of the prediction interval, for every group (default: "
-        "pyproject, else 0.01)",
-    )
-    parser.add_argument(
-        "--memory-min-mb",
-        type=float,
-        metavar="MB",
-        help="minimum effect of the memory rows (default: pyproject, else 10)",
-    )
-    parser.add_argument(
-        "--only",
-        choices=ONLY_CHOICES,
-        help="judge every row, only benchmarks (times and memory), only derived "
-        "ratios, or only what holds across machines ("
-        + ", ".join(derived.PORTABLE_KINDS)
-        + ", memory). Default: all "
-        "when the baseline was recorded on this machine kind at about this "
-        "speed, else portable",
-    )

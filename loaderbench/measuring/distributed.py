@@ -8,8 +8,9 @@ rank 0 writes it. Two ways in:
   caller holds the rendezvous `TCPStore` on 127.0.0.1 (the OS picks a free port, so there is no
   race for it) and drives the epochs through it, so pytest-benchmark can time one epoch of the whole
   world. The process group is gloo over the loopback interface only.
-- `python -m loaderbench.measuring.distributed` under torchrun (several machines; gloo or nccl): a fixed
-  number of epochs, rendezvous from torchrun's environment, a JSON summary from rank 0.
+- ``under_torchrun``, for `torchrun ... -m loaderbench.cli.distributed` (several machines; gloo
+  or nccl): a fixed number of epochs, rendezvous from torchrun's environment, a JSON summary
+  from rank 0.
 
 Nothing may hang: the process group, the store, every DataLoader and every wait of the caller has a
 timeout, and a rank that fails ends the whole run at once with that rank's traceback, after its
@@ -18,7 +19,6 @@ peers and all their DataLoader workers have been killed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing.connection
 import os
@@ -39,8 +39,8 @@ import torch.multiprocessing as torch_mp
 from torch.utils.data import DistributedSampler
 
 import bench_datasets
-from loaderbench.errors import EXIT_OK, EXIT_USAGE, InputError
-from loaderbench.grid import DEFAULT_BATCH_SIZE, Case
+from loaderbench.errors import InputError
+from loaderbench.grid import Case
 from loaderbench.measuring.loaders import build_loader, running
 
 LOOPBACK = "127.0.0.1"
@@ -490,103 +490,38 @@ def summarise(records: dict, skip_first: bool = True) -> dict:
     }
 
 
-def _parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m loaderbench.measuring.distributed",
-        description="One DataLoader per rank over a DistributedSampler; run under torchrun. "
-        "Rank 0 writes samples/s of the world and of each rank as JSON.",
-        epilog="exit codes: 0 fine, 2 unusable input",
-    )
-    parser.add_argument("--profile", default="cpu", help="dataset profile. Default: cpu")
-    parser.add_argument("--length", type=int, help="samples in the dataset. Default: the profile's")
-    parser.add_argument("--workers", type=int, default=0, help="num_workers per rank. Default: 0")
-    parser.add_argument(
-        "--start-method", default="fork", help="workers' start method. Default: fork"
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"Default: {DEFAULT_BATCH_SIZE}"
-    )
-    parser.add_argument(
-        "--epochs",
-        type=int,
-        default=6,
-        help="epochs to load; the first is a warm-up, left out. Default: 6",
-    )
-    parser.add_argument(
-        "--backend",
-        default="gloo",
-        choices=("gloo", "nccl"),
-        help="process group backend (nccl: one GPU per rank). Default: gloo",
-    )
-    parser.add_argument("--drop-last", action="store_true", help="DistributedSampler drop_last")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"seconds any collective or batch may take. Default: {DEFAULT_TIMEOUT_S:g}",
-    )
-    parser.add_argument(
-        "--out",
-        default="results/distributed.json",
-        help="where rank 0 writes the summary. Default: results/distributed.json",
-    )
-    return parser.parse_args(argv)
-
-
-def _job_from(args) -> Job:
-    if args.profile not in bench_datasets.PROFILES:
+def under_torchrun(
+    job: Job, *, backend: str, epochs: int, timeout_s: float, out: Path
+) -> dict | None:
+    """This process as one rank of a torchrun world (its environment: RANK, WORLD_SIZE,
+    MASTER_ADDR, MASTER_PORT): ``epochs`` epochs of ``job``, the first a warm-up. Rank 0 writes
+    the world's summary to ``out`` and returns it; the other ranks return None."""
+    missing = [
+        v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ
+    ]
+    if missing:
         raise InputError(
-            f"--profile {args.profile!r} is unknown; valid: {', '.join(bench_datasets.PROFILES)}"
+            f"{', '.join(missing)} not set: start this under torchrun (see docs/distributed.md)"
         )
-    if args.workers < 0 or args.batch_size < 1 or args.epochs < 1 or args.timeout <= 0:
-        raise InputError("--workers must be >= 0, --batch-size and --epochs >= 1, --timeout > 0")
-    method = args.start_method if args.workers else None
-    return Job(
-        args.profile,
-        Case(args.profile, args.workers, method, batch_size=args.batch_size),
-        length=args.length,
-        drop_last=args.drop_last,
-        keep_content=False,
-        timeout_s=args.timeout,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
-    try:
-        job = _job_from(args)
-        missing = [
-            v for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if v not in os.environ
-        ]
-        if missing:
-            raise InputError(
-                f"{', '.join(missing)} not set: start this under torchrun (see docs/distributed.md)"
-            )
-    except InputError as exc:
-        print(f"loaderbench.measuring.distributed: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    if args.backend == "nccl":  # collectives of objects go through the current device
+    if backend == "nccl":  # collectives of objects go through the current device
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(
-        args.backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=args.timeout)
+        backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s)
     )
     try:
-        records = serve_rank(rank, world_size, job, range(args.epochs), None)
+        records = serve_rank(rank, world_size, job, range(epochs), None)
     finally:
         dist.destroy_process_group()
-    if rank == 0:
-        summary = {
-            **summarise({"world_size": world_size, "ranks": records}),
-            "backend": args.backend,
-            "job": job.settings(),
-            "torch": torch.__version__,
-        }
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        print(f"world size {world_size}: {summary['samples_per_s']:.1f} samples/s -> {args.out}")
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if rank != 0:
+        return None
+    summary = {
+        **summarise({"world_size": world_size, "ranks": records}),
+        "backend": backend,
+        "job": job.settings(),
+        "torch": torch.__version__,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(f"world size {world_size}: {summary['samples_per_s']:.1f} samples/s -> {out}")
+    return summary

@@ -1,6 +1,7 @@
-"""`loaderbench ratios`: ratios between two configurations measured side by side in one
-environment, each with a confidence interval: the speed-up of workers over none, the start-up
-cost of spawn or forkserver over fork, and the gain overlap brings to an epoch with a training step.
+"""Ratios between two configurations measured side by side in one environment (`loaderbench
+ratios`, cli/ratios.py), each with a confidence interval: the speed-up of workers over none, the
+start-up cost of spawn or forkserver over fork, and the gain overlap brings to an epoch with a
+training step.
 
 Both configurations of a ratio live in one side process and alternate round by round, in random
 order (paired/engine.py), block after block of fresh processes, rather than being divided out of
@@ -13,19 +14,14 @@ import json
 import sys
 from pathlib import Path
 
-from loaderbench.config import parse_selection
-from loaderbench.errors import EXIT_OK, InputError
-from loaderbench.judging.thresholds import load_thresholds
-from loaderbench.paired.ab import (
-    add_engine_options,
-    budget_from,
-    side_settings,
-)
-from loaderbench.paired.engine import RATIO_KINDS, Engine, Tally, ratio_plans, reported
+from loaderbench.config import Selection
+from loaderbench.errors import InputError
+from loaderbench.judging.thresholds import Rule
+from loaderbench.paired.ab import side_settings
+from loaderbench.paired.engine import RATIO_KINDS, Budget, Engine, Tally, ratio_plans, reported
 from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
-DEFAULT_OUT = Path("results/ratios")
 COLUMNS = ("ratio", "value", "interval", "pairs", "blocks", "stopped")
 
 
@@ -69,16 +65,13 @@ def to_text(rows: list[dict]) -> str:
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
-def cmd_ratios(args) -> int:
-    selection = parse_selection(args.pytest_args)
+def measure_ratios(
+    selection: Selection, kinds: tuple[str, ...], *, budget: Budget, rule: Rule, out: Path
+) -> list[dict]:
+    """Each ratio of ``kinds`` in the selected grid, its two configurations measured side by
+    side in one side process of this interpreter; printed, and written to ``out`` (ratios.json,
+    ratios.txt). Its rows."""
     grid = selection.grid()
-    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    unknown = [k for k in kinds if k not in RATIO_KINDS]
-    if unknown or not kinds:
-        raise InputError(
-            f"--kinds: unknown ratio {', '.join(unknown) or '(none given)'}; valid: "
-            f"{', '.join(RATIO_KINDS)}"
-        )
     plans = ratio_plans(grid, kinds)
     if not plans:
         raise InputError(
@@ -86,14 +79,12 @@ def cmd_ratios(args) -> int:
             "(a speed-up needs workers beside 0, a start-up ratio spawn or "
             "forkserver beside fork)"
         )
-    rule = load_thresholds().overridden(min_effect=args.min_effect, pair_alpha=args.alpha).default
     side = SideSpec("A", sys.executable, side_settings("A", selection))
-    out = Path(args.out)
     engine = Engine(
         plans,
         side,
         None,
-        budget=budget_from(args),
+        budget=budget,
         min_effect=rule.min_effect,
         alpha=rule.pair_alpha,
         logs=out / "logs",
@@ -117,33 +108,4 @@ def cmd_ratios(args) -> int:
     )
     write_atomic(out / "ratios.txt", text + "\n")
     print(f"ratios written to {out / 'ratios.json'}")
-    return EXIT_OK
-
-
-def register(commands) -> None:
-    parser = commands.add_parser(
-        "ratios",
-        help="ratios between configurations (speed-up, start-up ratio, overlap gain), "
-        "measured side by side with an interval",
-        description="Measure, in this environment, each ratio's two configurations side by side "
-        "(alternating rounds in one process, blocks of fresh processes) and print it "
-        "with its confidence interval. Anything after -- selects the grid "
-        "(--lb-profiles=cpu --lb-workers=0,2,4).",
-    )
-    parser.add_argument(
-        "--kinds",
-        default=",".join(RATIO_KINDS),
-        metavar="LIST",
-        help=f"which ratios: {', '.join(RATIO_KINDS)}. Default: all",
-    )
-    add_engine_options(parser, two_sides=False)
-    parser.add_argument(
-        "--out",
-        default=str(DEFAULT_OUT),
-        metavar="DIR",
-        help=f"where ratios.json and ratios.txt go. Default: {DEFAULT_OUT}",
-    )
-    parser.add_argument(
-        "pytest_args", nargs="*", metavar="-- SELECTION", help="grid selection and settings"
-    )
-    parser.set_defaults(run=cmd_ratios)
+    return rows

@@ -1,6 +1,6 @@
-"""`loaderbench gate --remeasure`: the baseline's environment rebuilt from its recipe and measured
-side by side with this one, so that "is it still as fast?" is answered by numbers taken at the
-same time rather than hours or days apart.
+"""`loaderbench gate --remeasure` (cli/gate.py): the baseline's environment rebuilt from its
+recipe and measured side by side with this one, so that "is it still as fast?" is answered by
+numbers taken at the same time rather than hours or days apart.
 
 ``gate --side-by-side SECONDS`` (what `make bench` runs) uses the same recipe to settle what the
 stored numbers leave open or flag, row by row within a budget: paired/settle.py.
@@ -21,23 +21,32 @@ from loaderbench import machine
 from loaderbench.config import recorded_selection
 from loaderbench.errors import InputError
 from loaderbench.judging.baseline import locate_baseline, recording
-from loaderbench.judging.thresholds import load_thresholds
+from loaderbench.judging.thresholds import Rule
+from loaderbench.judging.verdict import Verdict
 from loaderbench.paired import recipe as recipes
-from loaderbench.paired.ab import (
-    budget_from,
-    measure_side_by_side,
-    measures_from,
-    side_settings,
-    write_verdict,
-)
+from loaderbench.paired.ab import measure_side_by_side, side_settings, write_verdict
+from loaderbench.paired.engine import Budget
 from loaderbench.paired.sides import SideSpec
 from loaderbench.results import load_results
 from loaderbench.runner import default_runner
 
 
-def remeasure(args) -> int:
-    paths = [f for f in args.files if not f.startswith("-")]
-    given = [f for f in args.files if f.startswith("-")]
+def remeasure(
+    files: list[str],
+    *,
+    baselines: Path,
+    budget: Budget,
+    measures: tuple[str, ...],
+    rule: Rule,
+    venvs: Path,
+    out: Path,
+    duet: bool,
+) -> Verdict:
+    """The baseline (``files``: at most one path, then selection arguments; none: this runner
+    class's under ``baselines``) remeasured side by side with this environment; the verdict,
+    written to ``out``."""
+    paths = [f for f in files if not f.startswith("-")]
+    given = [f for f in files if f.startswith("-")]
     if len(paths) > 1:
         raise InputError(
             f"--remeasure takes at most one BASELINE (a file or a folder), got {len(paths)} paths"
@@ -47,17 +56,14 @@ def remeasure(args) -> int:
     else:
         runner = default_runner()
         baseline_path = locate_baseline(
-            Path(args.baselines) / runner, runner=runner, fingerprint=machine.fingerprint()
+            baselines / runner, runner=runner, fingerprint=machine.fingerprint()
         )
     baseline = load_results(baseline_path)
     recipe = recipes.check(baseline.recipe)
     selection = recorded_selection(recipe["args"], given)
     grid = selection.grid()
-    budget = budget_from(args)
-    measures = measures_from(args.measures)
-    rule = load_thresholds().overridden(min_effect=args.min_effect).default
-    project, cache, out = Path.cwd(), Path(args.venvs), Path(args.out)
-    reference = recipes.rebuild(recipe, cache, project, label="A")
+    project = Path.cwd()
+    reference = recipes.rebuild(recipe, venvs, project, label="A")
     reference = SideSpec(
         "A",
         reference.python,
@@ -75,7 +81,7 @@ def remeasure(args) -> int:
         budget=budget,
         rule=rule,
         out=out,
-        mode=args.mode,
+        duet=duet,
         names=("baseline", "current"),
     )
     write_verdict(
@@ -88,4 +94,4 @@ def remeasure(args) -> int:
             f"grid {grid.name}: {', '.join(grid.profiles)}; measures {', '.join(measures)}",
         ],
     )
-    return verdict.exit_code(args.strict)
+    return verdict

@@ -1,5 +1,5 @@
-"""`loaderbench sensitivity`: how small a slowdown the side-by-side verdict catches on this runner,
-now, and how often it raises a false alarm, shown rather than argued.
+"""How small a slowdown the side-by-side verdict catches on this runner, now, and how often it
+raises a false alarm, shown rather than argued (`loaderbench sensitivity`, cli/sensitivity.py).
 
 Each run compares, side by side (the engine of `loaderbench ab`, same budget):
 
@@ -24,21 +24,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from loaderbench.config import args_for, parse_injections, parse_selection
-from loaderbench.errors import EXIT_OK, InputError
-from loaderbench.judging.thresholds import load_thresholds
-from loaderbench.paired.ab import (
-    add_engine_options,
-    budget_from,
-    judge_tallies,
-    measures_from,
-    side_settings,
-)
-from loaderbench.paired.engine import Engine, ab_plans
+from loaderbench.config import Selection, args_for, parse_injections
+from loaderbench.errors import InputError
+from loaderbench.judging.thresholds import Rule
+from loaderbench.paired.ab import judge_tallies, side_settings
+from loaderbench.paired.engine import Budget, Engine, ab_plans
 from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
-DEFAULT_OUT = Path("results/sensitivity")
 AA = "A/A"
 
 
@@ -175,30 +168,33 @@ def tabulate(paths: list[str]) -> str:
     return to_markdown(records, names, preamble)
 
 
-def cmd_sensitivity(args) -> int:
-    if args.tabulate:
-        print(tabulate(args.tabulate))
-        return EXIT_OK
-    if args.runs < 1:
-        raise InputError(f"--runs must be >= 1, got {args.runs}")
-    selection = parse_selection(args.pytest_args)
+def measure_sensitivity(
+    selection: Selection,
+    chosen: list[Variant],
+    *,
+    runs: int,
+    budget: Budget,
+    measures: tuple[str, ...],
+    rule: Rule,
+    out: Path,
+    duet: bool,
+) -> str:
+    """A against each of ``chosen`` side by side, ``runs`` times over, every comparison's rows
+    recorded in ``out``/sensitivity.json as it ends; the table (also sensitivity.md)."""
+    if runs < 1:
+        raise InputError(f"--runs must be >= 1, got {runs}")
     grid = selection.grid()
-    budget = budget_from(args)
-    measures = measures_from(args.measures)
-    rule = load_thresholds().overridden(min_effect=args.min_effect, pair_alpha=args.alpha).default
-    chosen = variants(args.aa, args.slowdowns, args.inject)
-    out = Path(args.out)
     plans = ab_plans(grid, measures)
     a = SideSpec("A", sys.executable, side_settings("A", selection))
     preamble = [
         f"grid {grid.name}: {', '.join(grid.profiles)}; measures {', '.join(measures)}; "
-        f"{args.runs} run(s); budget {budget.seconds_per_row:g} s per row, up to "
+        f"{runs} run(s); budget {budget.seconds_per_row:g} s per row, up to "
         f"{budget.blocks} blocks; minimum effect {rule.min_effect:.0%}",
         f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
     ]
     records: list[dict] = []
-    total = args.runs * len(chosen)
-    for run in range(1, args.runs + 1):
+    total = runs * len(chosen)
+    for run in range(1, runs + 1):
         for variant in chosen:
             b = SideSpec(
                 "B",
@@ -206,7 +202,7 @@ def cmd_sensitivity(args) -> int:
                 side_settings("B", selection, variant.settings),
             )
             print(
-                f"loaderbench sensitivity: run {run} of {args.runs}, {variant.name} "
+                f"loaderbench sensitivity: run {run} of {runs}, {variant.name} "
                 f"({len(records) + 1} of {total})",
                 file=sys.stderr,
                 flush=True,
@@ -220,7 +216,7 @@ def cmd_sensitivity(args) -> int:
                 min_effect=rule.min_effect,
                 alpha=rule.pair_alpha,
                 logs=out / "logs",
-                duet=args.mode == "auto",
+                duet=duet,
             )
             rows = judge_tallies(engine.run(), rule)
             records.append(
@@ -256,56 +252,4 @@ def cmd_sensitivity(args) -> int:
             )
     markdown = to_markdown(records, [v.name for v in chosen], preamble)
     write_atomic(out / "sensitivity.md", markdown)
-    print(markdown)
-    return EXIT_OK
-
-
-def register(commands) -> None:
-    parser = commands.add_parser(
-        "sensitivity",
-        help="measure the side-by-side verdict's false alarms and the smallest "
-        "slowdown it catches, on this machine now",
-        description="Run A against A and A against injected slowdowns, side by side, RUNS times, "
-        "and tabulate per row the false alarms and how often each slowdown was "
-        "caught. Anything after -- selects the grid (--lb-profiles=cpu).",
-    )
-    parser.add_argument(
-        "--runs", type=int, default=3, metavar="N", help="comparisons of each kind. Default: 3"
-    )
-    parser.add_argument(
-        "--slowdowns",
-        default="1.10,1.25",
-        metavar="FACTORS",
-        help="cost scales of side B, each a comparison. Default: 1.10,1.25",
-    )
-    parser.add_argument(
-        "--inject",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a slowdown injected into DataLoader on side B (inject.py), each a "
-        "comparison; repeatable",
-    )
-    parser.add_argument(
-        "--no-aa", dest="aa", action="store_false", help="skip the A against A comparisons"
-    )
-    add_engine_options(parser)
-    parser.add_argument(
-        "--out",
-        default=str(DEFAULT_OUT),
-        metavar="DIR",
-        help=f"where sensitivity.json and .md go. Default: {DEFAULT_OUT}",
-    )
-    parser.add_argument(
-        "--tabulate",
-        nargs="+",
-        metavar="JSON",
-        help="measure nothing: one table from these sensitivity.json files",
-    )
-    parser.add_argument(
-        "pytest_args",
-        nargs="*",
-        metavar="-- SELECTION",
-        help="grid selection and settings for both sides",
-    )
-    parser.set_defaults(run=cmd_sensitivity)
+    return markdown

@@ -1,4 +1,4 @@
-"""`loaderbench report`: a markdown report with PNG plots of one results file.
+"""A markdown report with PNG plots of one results file (`loaderbench report`, cli/report.py).
 
 Writes ``<out>/report.md`` and one PNG per measure present in the run; with ``--baseline`` the
 verdict table comes first. When ``GITHUB_STEP_SUMMARY`` is set the report is appended to it too
@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loaderbench.errors import EXIT_OK, InputError
+from loaderbench.errors import InputError
 from loaderbench.judging import gate
 from loaderbench.judging.baseline import locate_baseline, recording
+from loaderbench.judging.thresholds import Thresholds, load_thresholds
 from loaderbench.presenting import plots
 from loaderbench.presenting.recommend import TIE, recommend
 from loaderbench.presenting.series import (
@@ -178,20 +179,22 @@ def _heading(results: Results, source: str) -> list[str]:
     return ["# loaderbench report", "", " · ".join(facts), ""]
 
 
-def _baseline_path(args, current: Results) -> Path | str:
+def _baseline_path(
+    baseline: str, current: Results, current_path: str, baselines: Path
+) -> Path | str:
     """The baseline file to judge against, or (with a bare --baseline and no baseline to be found)
     the reason there is none: the report is still worth writing without a verdict."""
-    if args.baseline != OWN_RUNNER:
-        return locate_baseline(Path(args.baseline))
+    if baseline != OWN_RUNNER:
+        return locate_baseline(Path(baseline))
     runner = current.runner
     if runner is None:
         return (
-            f"{args.results} records no runner class, so a bare --baseline cannot find its "
+            f"{current_path} records no runner class, so a bare --baseline cannot find its "
             "baseline: pass one, e.g. --baseline baselines/cpu"
         )
     try:
         return locate_baseline(
-            Path(args.baselines) / runner,
+            baselines / runner,
             runner=runner,
             fingerprint=dict(current.fingerprint),
             loader=current.loader_class,
@@ -200,16 +203,24 @@ def _baseline_path(args, current: Results) -> Path | str:
         return str(exc)
 
 
-def _verdict(args, current: Results) -> list[str]:
+def _verdict(
+    current: Results,
+    current_path: str,
+    *,
+    baseline: str,
+    baselines: Path,
+    thresholds: Thresholds,
+    only: str | None,
+) -> list[str]:
     """The gate's verdict table, judged exactly as `loaderbench gate` would, headings one level down."""
-    baseline_path = _baseline_path(args, current)
+    baseline_path = _baseline_path(baseline, current, current_path, baselines)
     if isinstance(baseline_path, str):
         return ["## Regression verdict", "", f"_Not judged: {baseline_path}._", ""]
-    baseline = gate.load_judgeable(baseline_path)
-    gate.check_same_runner(baseline, current, baseline_path, args.results)
-    verdict = gate.judge(baseline, current, gate.thresholds_from(args), only=args.only)
+    stored = gate.load_judgeable(baseline_path)
+    gate.check_same_runner(stored, current, baseline_path, current_path)
+    verdict = gate.judge(stored, current, thresholds, only=only)
     heading, *body = verdict.to_markdown().rstrip().splitlines()
-    judged = f"baseline: `{baseline_path}`{recording(baseline)}"
+    judged = f"baseline: `{baseline_path}`{recording(stored)}"
     if verdict.only != "all":
         judged += f", judging {verdict.only} only"
     return [f"#{heading}", "", judged, *body, ""]
@@ -328,21 +339,43 @@ def _output_dir(path: str) -> Path:
     return out
 
 
-def run(args) -> int:
-    results = gate.load_judgeable(args.results) if args.baseline else load_results(args.results)
-    if args.verdict and args.baseline:
+def write_report(
+    results_path: str,
+    *,
+    out: str,
+    baseline: str | None = None,
+    baselines: Path = Path("baselines"),
+    verdict_path: str | None = None,
+    thresholds: Thresholds | None = None,
+    only: str | None = None,
+) -> Report:
+    """report.md and its plots for the results at ``results_path``, written into ``out``; first
+    the verdict `loaderbench gate` wrote (``verdict_path``), or one judged here against
+    ``baseline`` (a file, a folder, or OWN_RUNNER for the results' own runner class under
+    ``baselines``) with ``thresholds``. Appended to $GITHUB_STEP_SUMMARY when it is set."""
+    results = gate.load_judgeable(results_path) if baseline else load_results(results_path)
+    if verdict_path and baseline:
         raise InputError(
             "--verdict and --baseline both given: show the gate's verdict file, or "
             "judge again, not both"
         )
-    if args.verdict:
-        verdict = _verdict_from(Path(args.verdict))
+    if verdict_path:
+        verdict = _verdict_from(Path(verdict_path))
+    elif baseline:
+        verdict = _verdict(
+            results,
+            results_path,
+            baseline=baseline,
+            baselines=baselines,
+            thresholds=thresholds or load_thresholds(),
+            only=only,
+        )
     else:
-        verdict = _verdict(args, results) if args.baseline else []
-    out = _output_dir(args.out)
-    report = build(results, out, source=args.results, verdict=verdict)
+        verdict = []
+    folder = _output_dir(out)
+    report = build(results, folder, source=results_path, verdict=verdict)
     try:
-        write_atomic(out / REPORT_NAME, report.markdown + "\n")
+        write_atomic(folder / REPORT_NAME, report.markdown + "\n")
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a", encoding="utf-8") as stream:
@@ -350,46 +383,7 @@ def run(args) -> int:
     except OSError as exc:
         raise InputError(f"cannot write the report: {exc}") from None
     print(
-        f"wrote {out / REPORT_NAME} and {len(report.plots)} plots: "
+        f"wrote {folder / REPORT_NAME} and {len(report.plots)} plots: "
         + ", ".join(p.name for p in report.plots)
     )
-    return EXIT_OK
-
-
-def register(commands) -> None:
-    """Add the `report` subcommand to the `loaderbench` parser."""
-    parser = commands.add_parser(
-        "report", help="write a markdown report with PNG plots (and the verdict, with --baseline)"
-    )
-    parser.add_argument("results", help="pytest-benchmark JSON, e.g. results/latest.json")
-    parser.add_argument(
-        "--baseline",
-        metavar="PATH",
-        nargs="?",
-        const=OWN_RUNNER,
-        help="judge the results against this baseline (a file or a "
-        "baselines/<class>/ folder) as `loaderbench gate` does; the verdict "
-        "comes first. Bare: the baseline of the results' runner class, "
-        "if one is recorded",
-    )
-    parser.add_argument(
-        "--baselines",
-        default="baselines",
-        metavar="DIR",
-        help="where baselines/<runner class>/ live (for a bare --baseline). Default: baselines",
-    )
-    parser.add_argument(
-        "--verdict",
-        metavar="PATH",
-        help="put this verdict.md, written by `loaderbench gate`, first instead of "
-        "judging again (how make bench shows the verdict its reruns "
-        "confirmed); instead of --baseline",
-    )
-    parser.add_argument(
-        "--out",
-        default="results",
-        metavar="DIR",
-        help="where report.md and the PNGs go. Default: results",
-    )
-    gate.add_threshold_options(parser)
-    parser.set_defaults(run=run)
+    return report

@@ -355,3 +355,47 @@ def _decision(setting, value, reason):
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
+
+
+#: The exhaustive experiment `tune --sweep` compares the search with: every worker count 0-4.
+SWEEP_COUNTS = (0, 1, 2, 3, 4)
+
+
+def compare_with_sweep(
+    result,
+    dataset,
+    *,
+    batch_size: int,
+    collate_fn: Callable | None = None,
+    worker_init_fn: Callable | None = None,
+    min_effect: float = 0.05,
+) -> None:
+    """Measure every worker count of SWEEP_COUNTS side by side in one contest and record in
+    ``result`` how close its pick came (``result.sweep``); interrupted, the search's answer
+    stands and ``result`` says so."""
+    import sys
+
+    from loaderbench.tuning.search import Settings, plan_workload, sweep
+
+    settings = Settings(min_effect=min_effect)
+    try:
+        workload = plan_workload(
+            dataset,
+            batch_size=batch_size,
+            collate_fn=collate_fn,
+            round_s=settings.round_s,
+            worker_init_fn=worker_init_fn,
+        )
+        contest = sweep(
+            workload,
+            settings,
+            list(SWEEP_COUNTS),
+            show=lambda line: print(f"  {line}", file=sys.stderr, flush=True),
+        )
+    except KeyboardInterrupt:
+        contest = None
+    if contest is None or contest.stopped == "interrupted":
+        result.interrupted = True
+        result.notes.append("interrupted during the sweep; no comparison with it")
+    else:
+        result.compare_with_sweep(contest)

@@ -120,7 +120,7 @@ def test_an_isolated_side_gets_none_of_this_shells_python_or_loaderbench_variabl
         (["--a-python", sys.executable, "--a-spec", "torch==2.13.0"], "not both"),
         (["--b-repo", "."], "--b-repo needs --b-ref"),
         (["--b-args=--lb-cost-scale=-1"], "side B: --lb-cost-scale must be > 0"),
-        (["--budget", "0"], "the budget must be > 0"),
+        (["--seconds-per-row", "0"], "the budget must be > 0"),
         (["--measures", "latency"], "--measures: unknown measure latency"),
         (["--", "--lb-profiles=nope"], "unknown profile nope"),
         (["--", "-k", "throughput"], "not a grid selection"),

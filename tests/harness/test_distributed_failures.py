@@ -3,9 +3,10 @@ behind, and bad input to the torchrun entry point is a one-line error with exit 
 
 import pytest
 
+from loaderbench.cli.distributed import main
 from loaderbench.errors import EXIT_USAGE
 from loaderbench.grid import Case
-from loaderbench.measuring.distributed import Fault, Job, RankFailed, World, WorldTimeout, main
+from loaderbench.measuring.distributed import Fault, Job, RankFailed, World, WorldTimeout
 
 #: Long enough never to be what ends a test that expects a rank's own error instead.
 PATIENT_S = 60.0

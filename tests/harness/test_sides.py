@@ -87,7 +87,7 @@ def test_ab_with_a_side_that_dies_exits_2_and_writes_no_verdict(tmp_path, capsys
     code = main(
         [
             "ab",
-            "--budget",
+            "--seconds-per-row",
             "1",
             "--blocks",
             "2",

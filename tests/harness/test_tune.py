@@ -12,12 +12,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench_datasets.examples import TokenizedText
 from loaderbench.cli import main
+from loaderbench.cli.tune import parse_duration
 from loaderbench.errors import InputError
 from loaderbench.measuring import leaks
 from loaderbench.measuring.transfer import NO_CUDA
 from loaderbench.tuning import search as search_mod
 from loaderbench.tuning import tune
-from loaderbench.tuning.cli import parse_duration
 from loaderbench.tuning.contest import Candidate, Contest, Entry, Workload
 from loaderbench.tuning.search import Search, Settings, worker_counts
 

@@ -1,4 +1,5 @@
-"""`loaderbench tune DATASET`: the command around tuning.tune.
+"""`loaderbench tune DATASET`: the command around tuning.tune (and, with ``--sweep``,
+tuning.compare_with_sweep).
 
 Exit codes (errors.py): 0 an answer was found (diagnoses included: they are part of the answer),
 2 unusable input (a dataset, collate function or step that cannot be imported or built, a bad
@@ -8,13 +9,10 @@ option), 130 interrupted (what was measured so far is written first, marked inte
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
+from loaderbench.cli.options import names_from
 from loaderbench.errors import EXIT_INTERRUPTED, EXIT_OK, InputError
-
-#: The exhaustive experiment `--sweep` compares the search with: every worker count 0-4.
-SWEEP_COUNTS = (0, 1, 2, 3, 4)
 
 
 def parse_duration(text: str) -> float:
@@ -64,15 +62,8 @@ def _methods(text: str | None) -> tuple[str, ...] | None:
 
     if not text:
         return None
-    methods = tuple(m.strip() for m in text.split(",") if m.strip())
     valid = multiprocessing.get_all_start_methods()
-    unknown = [m for m in methods if m not in valid]
-    if unknown or not methods:
-        raise InputError(
-            f"--start-methods: {', '.join(unknown) or '(none)'} not offered here; "
-            f"valid: {', '.join(valid)}"
-        )
-    return methods
+    return names_from(text, valid, "--start-methods", "start method (of this platform)")
 
 
 def _use_loader(spec: str | None) -> None:
@@ -88,8 +79,7 @@ def _use_loader(spec: str | None) -> None:
 
 
 def cmd_tune(args) -> int:
-    from loaderbench.tuning import DEFAULT_OUT, tune
-    from loaderbench.tuning.search import Settings, plan_workload, sweep
+    from loaderbench.tuning import DEFAULT_OUT, compare_with_sweep, tune
 
     budget = parse_duration(args.budget)
     if args.step and args.step_ms is not None:
@@ -130,28 +120,14 @@ def cmd_tune(args) -> int:
     except ValueError as exc:
         raise InputError(str(exc).splitlines()[0]) from None
     if args.sweep and not result.interrupted:
-        settings = Settings(min_effect=args.min_effect)
-        try:
-            workload = plan_workload(
-                dataset,
-                batch_size=args.batch_size,
-                collate_fn=collate,
-                round_s=settings.round_s,
-                worker_init_fn=init,
-            )
-            contest = sweep(
-                workload,
-                settings,
-                list(SWEEP_COUNTS),
-                show=lambda line: print(f"  {line}", file=sys.stderr, flush=True),
-            )
-        except KeyboardInterrupt:
-            contest = None
-        if contest is None or contest.stopped == "interrupted":  # the search's answer stands
-            result.interrupted = True
-            result.notes.append("interrupted during the sweep; no comparison with it")
-        else:
-            result.compare_with_sweep(contest)
+        compare_with_sweep(
+            result,
+            dataset,
+            batch_size=args.batch_size,
+            collate_fn=collate,
+            worker_init_fn=init,
+            min_effect=args.min_effect,
+        )
     print(result.text())
     written = result.write(out)
     print(f"written: {', '.join(str(p) for p in written)}")
