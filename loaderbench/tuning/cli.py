@@ -88,6 +88,7 @@ def _use_loader(spec: str | None) -> None:
 
 
 def cmd_tune(args) -> int:
+    from loaderbench.presenting import tune as present
     from loaderbench.tuning import DEFAULT_OUT, tune
     from loaderbench.tuning.search import Settings, plan_workload, sweep
 
@@ -152,8 +153,8 @@ def cmd_tune(args) -> int:
             result.notes.append("interrupted during the sweep; no comparison with it")
         else:
             result.compare_with_sweep(contest)
-    print(result.text())
-    written = result.write(out)
+    print(present.text(result))
+    written = present.write(result, out)
     print(f"written: {', '.join(str(p) for p in written)}")
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 
