@@ -50,6 +50,7 @@ from pytest_benchmark.utils import get_machine_id
 
 from loaderbench import machine
 from loaderbench.config import args_for, option, recorded_value
+from loaderbench.durations import duration_text
 from loaderbench.errors import InputError
 from loaderbench.judging import derived
 from loaderbench.measuring import layout
@@ -379,11 +380,6 @@ def run_grid(command: list[str], label: str, *, slot: tuple[int, int] = (0, 1)) 
     return load_results(out)
 
 
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
-
-
 class Progress:
     """ "run k of n, elapsed, estimate" lines for a sequence of equally long runs."""
 
@@ -393,13 +389,13 @@ class Progress:
     def line(self, done: int, what: str) -> str:
         elapsed = self.clock() - self.start
         if done >= self.total:
-            return f"{what} (took {_duration(elapsed)})"
+            return f"{what} (took {duration_text(elapsed)})"
         estimate = (
-            f"about {_duration(elapsed / done * (self.total - done))} left"
+            f"about {duration_text(elapsed / done * (self.total - done))} left"
             if done
             else "no estimate before the first run ends"
         )
-        return f"{what} (elapsed {_duration(elapsed)}, {estimate})"
+        return f"{what} (elapsed {duration_text(elapsed)}, {estimate})"
 
     def show(self, done: int, what: str) -> None:
         print(f"loaderbench: {self.line(done, what)}", flush=True)
