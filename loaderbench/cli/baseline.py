@@ -8,14 +8,8 @@ from pathlib import Path
 
 from loaderbench import machine
 from loaderbench.errors import EXIT_OK
-from loaderbench.judging.baseline import (
-    BASELINES_ROOT,
-    DEFAULT_RUNS,
-    check_run_count,
-    record,
-    resolve_runner,
-    sittings,
-)
+from loaderbench.judging.baseline import BASELINES_ROOT, resolve_runner, sittings
+from loaderbench.judging.record import DEFAULT_RUNS, check_run_count, record
 from loaderbench.paired import recipe
 from loaderbench.results import load_results
 

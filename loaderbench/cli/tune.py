@@ -63,7 +63,7 @@ def _methods(text: str | None) -> tuple[str, ...] | None:
     if not text:
         return None
     valid = multiprocessing.get_all_start_methods()
-    return names_from(text, valid, "--start-methods", "start method (of this platform)")
+    return names_from(text, valid, "--start-methods", "start method")
 
 
 def _use_loader(spec: str | None) -> None:
@@ -79,6 +79,7 @@ def _use_loader(spec: str | None) -> None:
 
 
 def cmd_tune(args) -> int:
+    from loaderbench.presenting import tune as present
     from loaderbench.tuning import DEFAULT_OUT, compare_with_sweep, tune
 
     budget = parse_duration(args.budget)
@@ -128,8 +129,8 @@ def cmd_tune(args) -> int:
             worker_init_fn=init,
             min_effect=args.min_effect,
         )
-    print(result.text())
-    written = result.write(out)
+    print(present.text(result))
+    written = present.write(result, out)
     print(f"written: {', '.join(str(p) for p in written)}")
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
 

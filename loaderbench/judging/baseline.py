@@ -1,5 +1,6 @@
-"""Recording baselines: the grid run N times, each in a fresh pytest process, pooled into one
-pytest-benchmark file per runner class, with a noise band per benchmark.
+"""Baselines as stored: N runs of the grid (recorded by record.py) pooled into one
+pytest-benchmark file per runner class, with a noise band per benchmark; where they are kept, which
+one judges a run, and what runs may extend one.
 
 Layout (pytest-benchmark's own storage, so ``pytest --benchmark-storage=baselines/cpu
 --benchmark-compare`` and ``pytest-benchmark compare`` read it)::
@@ -13,7 +14,7 @@ of one class can mix kinds and seconds do not compare across them: the verdict j
 baseline of the candidate's own kind, or, when there is none, only the ratios that hold across
 machines (gate.py). The file is a normal pytest-benchmark JSON whose ``stats`` are recomputed over
 the pooled rounds of every run (``stats.data`` holds them run after run), plus
-``loaderbench.judging.baseline``: the run count, every run's speed probes (speed.py), per benchmark and
+``loaderbench.baseline``: the run count, every run's speed probes (speed.py), per benchmark and
 derived ratio the median of each run (``run_medians``) and their noise band, per memory quantity
 (``<benchmark>.peak_anon_pss_mb``, ``.anon_pss_per_worker_mb``) each run's value (``run_values``),
 and the **recipe** (recipe.py): the torch requirement, the frozen package list, the Python
@@ -34,12 +35,7 @@ the drift between sittings too.
 
 from __future__ import annotations
 
-import shlex
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -49,10 +45,9 @@ from typing import Any
 from pytest_benchmark.utils import get_machine_id
 
 from loaderbench import machine
-from loaderbench.config import args_for, option, recorded_value
+from loaderbench.config import args_for, option
 from loaderbench.errors import InputError
 from loaderbench.judging import derived
-from loaderbench.measuring import layout
 from loaderbench.results import (
     DEFAULT_LOADER,
     MEMORY,
@@ -64,10 +59,8 @@ from loaderbench.results import (
     load_results,
 )
 from loaderbench.runner import default_runner, parse_runner
-from loaderbench.storage import write_json_atomic
 
 BASELINES_ROOT = Path("baselines")
-DEFAULT_RUNS = 3
 BAND_RULE = "largest ratio between the medians of any two runs, minus 1"
 #: What a memory benchmark records that the verdict judges, in MB (memory.summarise): the
 #: anonymous PSS, which other processes mapping torch's libraries do not move (memory.py).
@@ -342,142 +335,6 @@ def baseline_target(folder: Path, fingerprint: dict) -> Path:
     numbers = [int(f.name[:4]) for f in baseline_files(folder)]
     number = max(numbers, default=0) + 1
     return folder / get_machine_id() / f"{number:04d}_{machine.kind_slug(fingerprint)}.json"
-
-
-# --- running the grid -----------------------------------------------------------------------------
-
-
-def pytest_command(python: str, out: Path, runner: str, args: list[str]) -> list[str]:
-    """One grid run in a fresh interpreter, raw rounds in ``out``."""
-    return [
-        python,
-        "-m",
-        "pytest",
-        "tests/benchmarks",
-        "--benchmark-only",
-        "--benchmark-quiet",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--benchmark-json={out}",
-        *args_for(runner=runner),
-        *args,
-    ]
-
-
-def run_grid(command: list[str], label: str, *, slot: tuple[int, int] = (0, 1)) -> Results:
-    """Run ``command`` (output passes through) as run ``slot`` = (k, n) of a series, its memory
-    layout randomised (layout.py); its results, or an InputError saying what failed."""
-    if not Path("tests/benchmarks").is_dir():
-        raise InputError("tests/benchmarks not found: run from the loaderbench project root")
-    out = Path(next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json=")))
-    code = subprocess.run(command, env=layout.environment(*slot)).returncode
-    if code != 0:
-        raise InputError(
-            f"{label}: pytest exited with code {code} ({shlex.join(command)}); nothing was written"
-        )
-    return load_results(out)
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
-
-
-class Progress:
-    """ "run k of n, elapsed, estimate" lines for a sequence of equally long runs."""
-
-    def __init__(self, total: int, clock=time.monotonic):
-        self.total, self.clock, self.start = total, clock, clock()
-
-    def line(self, done: int, what: str) -> str:
-        elapsed = self.clock() - self.start
-        if done >= self.total:
-            return f"{what} (took {_duration(elapsed)})"
-        estimate = (
-            f"about {_duration(elapsed / done * (self.total - done))} left"
-            if done
-            else "no estimate before the first run ends"
-        )
-        return f"{what} (elapsed {_duration(elapsed)}, {estimate})"
-
-    def show(self, done: int, what: str) -> None:
-        print(f"loaderbench: {self.line(done, what)}", flush=True)
-
-
-# --- checks of the `loaderbench baseline` command ------------------------------------------------
-
-
-def check_run_count(runs: int, *, extend: bool, force: bool) -> None:
-    if extend and force:
-        raise InputError(
-            "--force replaces this machine kind's baseline, --extend adds runs to it: "
-            "pass one of them"
-        )
-    if extend and runs < 1:
-        raise InputError(f"--runs must be >= 1, got {runs}")
-    if not extend and runs < 2:
-        raise InputError(f"--runs must be >= 2 to measure the noise between runs, got {runs}")
-
-
-def record(
-    *,
-    runner: str,
-    runs: int,
-    pytest_args: list[str],
-    root: Path,
-    force: bool,
-    extend: bool = False,
-    python: str = sys.executable,
-    run=None,
-    fingerprint: dict | None = None,
-    recipe: dict | None = None,
-) -> Path:
-    """Run the grid ``runs`` times and store the pooled baseline; returns its path.
-
-    ``extend``: add the runs to this machine kind's baseline instead (same file, its runs kept
-    first), so that one baseline can pool sittings hours apart. ``fingerprint`` (default: this
-    machine's) is checked against stored baselines before any run; the runs' own recorded
-    fingerprint decides where the result goes and what it replaces or extends.
-    ``recipe``: how to rebuild these runs' environment (recipe.capture), stored with them.
-    """
-    check_run_count(runs, extend=extend, force=force)
-    run = run or run_grid
-    folder = root / runner
-    fingerprint = fingerprint or machine.fingerprint()
-    loader = recorded_value(pytest_args, "loader")
-    # Before spending minutes on runs that could not be stored.
-    if extend:
-        prior_path, prior = extendable_baseline(folder, fingerprint, loader)
-        check_same_code(prior, prior_path, recipe)
-    else:
-        refuse_overwrite(folder, fingerprint, force, loader)
-    progress = Progress(runs)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="loaderbench-baseline-") as tmp:
-        for k in range(runs):
-            progress.show(k, f"run {k + 1} of {runs}")
-            command = pytest_command(python, Path(tmp) / f"run-{k + 1}.json", runner, pytest_args)
-            results.append(run(command, f"run {k + 1} of {runs}", slot=(k, runs)))
-    progress.show(runs, f"{runs} runs done")
-    recorded = {r.runner for r in results}
-    if recorded != {runner}:
-        raise InputError(
-            f"the runs recorded runner class {sorted(map(str, recorded))}, expected "
-            f"{runner!r}; nothing was written"
-        )
-    if extend:
-        check_extendable(prior, prior_path, results)
-        write_json_atomic(prior_path, merge_runs(results, prior=prior).to_json())
-        return prior_path
-    merged = merge_runs(results, recipe=recipe)
-    kind = dict(merged.fingerprint)
-    existing = refuse_overwrite(folder, kind, force, merged.loader_class)
-    target = baseline_target(folder, kind)
-    write_json_atomic(target, merged.to_json())
-    for old in existing:
-        old.unlink()  # one baseline per machine kind: the verdict must not pick a stale one
-    return target
 
 
 def extendable_baseline(

@@ -24,14 +24,13 @@ with the machine's speed: the baseline's whole runs already show how far an unch
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
 from loaderbench.config import args_for, option
 from loaderbench.errors import InputError
-from loaderbench.measuring import layout
-from loaderbench.results import Invocation, Results, load_results
+from loaderbench.judging.record import PytestFailed, run_pytest
+from loaderbench.results import Invocation, Results
 
 #: pytest options of the judged run that a rerun must not repeat: it writes its own results file
 #: and must not save into, or compare against, pytest-benchmark storage. Value-taking options in
@@ -85,22 +84,6 @@ def rerun_args(args: tuple[str, ...]) -> list[str]:
     return kept
 
 
-class RerunFailed(Exception):
-    """A confirming pytest did not produce results."""
-
-
-def run_pytest(command: list[str], directory: str, *, slot: tuple[int, int] = (0, 1)) -> Results:
-    """Run confirming pytest ``slot`` = (k, n), memory layout randomised (layout.py); its results."""
-    out = Path(next(a.split("=", 1)[1] for a in command if a.startswith("--benchmark-json=")))
-    code = subprocess.run(command, cwd=directory, env=layout.environment(*slot)).returncode
-    if code != 0:
-        raise RerunFailed(f"pytest exited with code {code}")
-    try:
-        return load_results(out)
-    except InputError as exc:
-        raise RerunFailed(str(exc)) from None
-
-
 def confirm(
     verdict,
     baseline: Results,
@@ -151,7 +134,7 @@ def confirm(
                     invocation.directory,
                     slot=(k - 1, runs),
                 )
-            except RerunFailed as exc:
+            except (PytestFailed, InputError) as exc:  # no results: it confirms nothing
                 show(
                     f"loaderbench: fresh process {k} failed ({exc}): the regressions stand "
                     "unconfirmed"

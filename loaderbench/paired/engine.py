@@ -26,12 +26,14 @@ from __future__ import annotations
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loaderbench.durations import duration_text
 from loaderbench.grid import Case, Grid
 from loaderbench.judging.intervals import PairedEstimate, paired
 from loaderbench.judging.verdict import Row, judge_factor, not_judged
@@ -260,7 +262,7 @@ class Engine:
             self.show(
                 f"loaderbench: block {block + 1} of at most {self.budget.blocks}: "
                 f"{len(active)} row(s), fresh side processes (elapsed "
-                f"{_clock(time.monotonic() - started)})"
+                f"{duration_text(time.monotonic() - started)})"
             )
             self._block(block, active, cores, slice_s)
             over = sum(t.spent_s for t in tallies) >= pool
@@ -431,9 +433,9 @@ def verdict_rows(tallies: list[Tally], *, min_effect: float, alpha: float) -> li
         if estimate is None:
             rows.append(not_judged(row, tally.refused or "no pairs were measured"))
             continue
-        a_times = sorted(a for block in tally.blocks for a, _ in block)
-        b_times = sorted(b for block in tally.blocks for _, b in block)
-        row.baseline, row.current = _median(a_times), _median(b_times)
+        a_times = [a for block in tally.blocks for a, _ in block]
+        b_times = [b for block in tally.blocks for _, b in block]
+        row.baseline, row.current = statistics.median(a_times), statistics.median(b_times)
         row.change, row.low, row.high = estimate.ratio, estimate.low, estimate.high
         slower = estimate.ratio > 1
         row.p = estimate.p_slower if slower else estimate.p_faster
@@ -460,13 +462,3 @@ def verdict_rows(tallies: list[Tally], *, min_effect: float, alpha: float) -> li
         }
         rows.append(row)
     return rows
-
-
-def _median(values: list[float]) -> float:
-    n = len(values)
-    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

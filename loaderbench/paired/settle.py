@@ -32,13 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loaderbench.config import recorded_selection
+from loaderbench.durations import duration_text
 from loaderbench.errors import InputError
 from loaderbench.grid import Case
 from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Row, Verdict, not_judged
 from loaderbench.paired import recipe as recipes
 from loaderbench.paired.ab import judge_tallies, side_settings
-from loaderbench.paired.engine import TEST_OF, Arm, Budget, Engine, Plan, _clock
+from loaderbench.paired.engine import TEST_OF, Arm, Budget, Engine, Plan
 from loaderbench.paired.sides import SideError, SideSpec
 from loaderbench.results import EPOCH, STARTUP, THROUGHPUT, Benchmark, Results
 
@@ -185,7 +186,7 @@ def measure(
         plans = list(dict.fromkeys(p for w in chunk for p in w.plans if p.name not in done))
         show(
             f"loaderbench: side by side against the baseline's recipe: {len(chunk)} row(s) "
-            f"({len(queue) - len(chunk)} more queued), {_clock(left)} of the budget left"
+            f"({len(queue) - len(chunk)} more queued), {duration_text(left)} of the budget left"
         )
         per_row = max(sum(w.estimate_s for w in chunk) / max(len(plans), 1), 1.0)
         schedule = Budget(

@@ -20,7 +20,8 @@ __all__ = ["tune", "TuneResult", "Candidate", "DEFAULT_OUT"]
 
 
 def __getattr__(name: str):
-    # torch and matplotlib load on first use: `loaderbench --help` must not wait for them.
+    # torch loads on first use (matplotlib when tune.png is drawn): `loaderbench --help` must not
+    # wait for them.
     if name == "TuneResult":
         from loaderbench.tuning.result import TuneResult
 

@@ -511,7 +511,6 @@ def step_seconds(workload: Workload, repeat: int = 3) -> float:
         )
     )
     try:
-        times = sorted(runner.round() for _ in range(repeat))
-        return times[len(times) // 2]
+        return statistics.median(runner.round() for _ in range(repeat))
     finally:
         runner.close()

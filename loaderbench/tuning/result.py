@@ -1,22 +1,14 @@
 """What `tune` answers: the recommended DataLoader call with a reason per setting, the diagnoses,
-and the evidence (every contest), as a terminal table, report.md, tune.json and tune.png."""
+and the evidence (every contest), as data; ``as_dict`` is tune.json. presenting/tune.py shows it
+(the terminal text, report.md, tune.png) and writes the three files."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-from loaderbench.storage import write_atomic
 from loaderbench.tuning.contest import Candidate, Contest
 from loaderbench.tuning.search import Decision, answered, preferred
-
-#: Files written by ``TuneResult.write``.
-FILES = ("tune.json", "report.md", "tune.png")
 
 
 @dataclass
@@ -162,95 +154,6 @@ class TuneResult:
         lines.append(")")
         return "\n".join(lines)
 
-    # -- the evidence -------------------------------------------------------------------------
-    def table(self) -> str:
-        header = (
-            "contest",
-            "setting",
-            "time vs first",
-            "interval",
-            "samples/s",
-            "first batch",
-            "peak PSS",
-            "growth/worker",
-        )
-        cells = [header]
-        for contest in self.contests:
-            for i, entry in enumerate(contest.entries):
-                row = entry.as_dict(self.alpha)
-                interval = "-" if row["low"] is None else f"[{row['low']:.3f}, {row['high']:.3f}]"
-                cells.append(
-                    (
-                        contest.title if i == 0 else "",
-                        row["label"],
-                        "1 (reference)" if i == 0 else f"{row['time_ratio']:.3f}",
-                        "" if i == 0 else interval,
-                        _num(row["samples_per_s"], "{:,.0f}"),
-                        _num(row["first_batch_s"], "{:.3f} s"),
-                        _num(row["peak_pss_mb"], "{:,.0f} MB"),
-                        _num(row["growth_per_worker_mb"], "{:+.1f} MB"),
-                    )
-                )
-        widths = [max(len(str(r[i])) for r in cells) for i in range(len(header))]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-        return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
-
-    def text(self) -> str:
-        parts = [self.headline(), "", self.snippet()]
-        if self.defects():
-            parts += ["", "Diagnoses:"] + [f"- {d.message()}" for d in self.defects()]
-        if self.notes or self.diagnosis_notes():
-            parts += ["", *[f"Note: {n}" for n in self.diagnosis_notes() + self.notes]]
-        if self.contests:
-            parts += [
-                "",
-                "Measured side by side (time of a round relative to the contest's first "
-                "setting; below 1 is faster; 95% interval over blocks of fresh loaders):",
-                "",
-                self.table(),
-            ]
-        parts += ["", f"{self.seconds:.0f} s{' (interrupted)' if self.interrupted else ''}"]
-        return "\n".join(parts)
-
-    def markdown(self) -> str:
-        lines = [
-            f"# loaderbench tune: {self.dataset}",
-            "",
-            self.headline(),
-            "",
-            "```python",
-            self.snippet(),
-            "```",
-            "",
-        ]
-        if self.defects():
-            lines += (
-                ["## Diagnoses", ""]
-                + [f"- **{d.code}**: {d.message()}" for d in self.defects()]
-                + [""]
-            )
-        if self.notes or self.diagnosis_notes():
-            lines += (
-                ["## Notes", ""] + [f"- {n}" for n in self.diagnosis_notes() + self.notes] + [""]
-            )
-        lines += [
-            "## Evidence",
-            "",
-            "Each contest measured its settings side by side, round by "
-            "round in random order, in blocks of fresh loaders; the ratio is the time of a "
-            "round over the contest's first setting, with its 95% interval.",
-            "",
-            "```",
-            self.table(),
-            "```",
-            "",
-            f"batch size {self.batch_size}, device {self.device}, "
-            f"{self.seconds:.0f} s{', interrupted' if self.interrupted else ''}; machine: "
-            + ", ".join(f"{k} {v}" for k, v in self.machine.items()),
-            "",
-        ]
-        return "\n".join(lines)
-
     def loader_class(self):
         """The LoaderClass tuned."""
         from loaderbench.measuring.loaders import current_loader
@@ -285,55 +188,6 @@ class TuneResult:
             "contests": [c.as_dict(self.alpha) for c in self.contests],
         }
 
-    def plot(self, path: Path) -> None:
-        """One panel per contest: each setting's round time relative to the first, with its
-        interval."""
-        panels = max(len(self.contests), 1)
-        figure = Figure(
-            figsize=(4.6 * min(panels, 3), 3.0 * ((panels + 2) // 3) + 0.9), layout="constrained"
-        )
-        FigureCanvasAgg(figure)
-        columns = min(panels, 3)
-        figure.suptitle(_wrapped(self.title(), width=int(42 * columns)), fontsize=10)
-        for i, contest in enumerate(self.contests):
-            axes = figure.add_subplot((panels + 2) // 3, min(panels, 3), i + 1)
-            rows = [e.as_dict(self.alpha) for e in contest.entries]
-            y = list(range(len(rows)))
-            values = [r["time_ratio"] for r in rows]
-            errors = [
-                [r["time_ratio"] - (r["low"] or r["time_ratio"]) for r in rows],
-                [(r["high"] or r["time_ratio"]) - r["time_ratio"] for r in rows],
-            ]
-            axes.errorbar(values, y, xerr=errors, fmt="o", capsize=3)
-            axes.axvline(1.0, color="0.6", linewidth=0.8)
-            axes.set_yticks(y, [r["label"] for r in rows])
-            axes.margins(y=0.3)
-            axes.invert_yaxis()
-            axes.set_title(_wrapped(contest.title, width=44), fontsize=8)
-            axes.set_xlabel("time per round (x first)")
-        figure.savefig(path, dpi=100)
-
-    def title(self) -> str:
-        return f"loaderbench tune: {self.dataset} (time relative to the first setting)"
-
-    def write(self, folder: Path) -> list[Path]:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(folder / "tune.json", json.dumps(self.as_dict(), indent=1) + "\n")
-        write_atomic(folder / "report.md", self.markdown())
-        self.plot(folder / "tune.png")
-        return [folder / name for name in FILES]
-
-
-def _wrapped(text: str, width: int) -> str:
-    """``text`` in lines of at most ``width`` characters (a long name breaks at its own marks)."""
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width=width, break_long_words=True)) or text
-
 
 def workers_text(n: int) -> str:
     return f"{n} worker" if n == 1 else f"{n} workers"
-
-
-def _num(value, fmt: str) -> str:
-    return "-" if value is None else fmt.format(value)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from loaderbench.durations import duration_text
 from loaderbench.judging.intervals import PairedEstimate
 from loaderbench.tuning.contest import (
     Candidate,
@@ -160,8 +161,8 @@ class Search:
     def progress(self, line: str) -> None:
         elapsed = time.monotonic() - self.started
         self.show(
-            f"{_bar(elapsed / self.settings.budget_s)} {_clock(elapsed)} of "
-            f"{_clock(self.settings.budget_s)}  {line}"
+            f"{_bar(elapsed / self.settings.budget_s)} {duration_text(elapsed)} of "
+            f"{duration_text(self.settings.budget_s)}  {line}"
         )
 
     def measured(self, contest: Contest, contestant) -> PairedEstimate:
@@ -590,8 +591,3 @@ def _speed(estimate) -> str:
 def _bar(fraction: float, width: int = 20) -> str:
     filled = max(0, min(width, round(fraction * width)))
     return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s"

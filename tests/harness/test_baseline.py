@@ -17,18 +17,17 @@ from loaderbench import machine
 from loaderbench.cli import main
 from loaderbench.errors import InputError
 from loaderbench.grid import Case
-from loaderbench.judging import baseline as baseline_module
+from loaderbench.judging import record as record_module
 from loaderbench.judging.baseline import (
-    Progress,
     baseline_files,
     locate_baseline,
     noise_band,
-    record,
     recording,
     sittings,
-    write_json_atomic,
 )
+from loaderbench.judging.record import Progress, record
 from loaderbench.results import Results, Sitting
+from loaderbench.storage import write_json_atomic
 
 
 def noise_of(baseline: dict) -> dict:
@@ -275,7 +274,7 @@ def test_progress_estimates_the_time_left_from_the_runs_done():
 
 @pytest.mark.processes
 def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(baseline_module, "run_grid", fake_runs([]))
+    monkeypatch.setattr(record_module, "run_grid", fake_runs([]))
     monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
     root = str(tmp_path)
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0
@@ -294,7 +293,7 @@ def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monk
 @pytest.mark.processes
 def test_arguments_after_a_double_dash_reach_pytest(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(baseline_module, "run_grid", fake_runs(calls))
+    monkeypatch.setattr(record_module, "run_grid", fake_runs(calls))
     assert (
         main(
             [
@@ -322,7 +321,7 @@ def test_a_failing_pytest_run_stores_nothing(tmp_path, monkeypatch, capsys):
     (tmp_path / "tests" / "benchmarks").mkdir(parents=True)
     failing = ["python3", "-c", "raise SystemExit(1)", "--benchmark-json=x.json"]
     with pytest.raises(InputError, match="pytest exited with code 1"):
-        baseline_module.run_grid(failing, "run 1 of 2")
+        record_module.run_grid(failing, "run 1 of 2")
 
 
 # --- extending a baseline with runs from another sitting -----------------------------------------
@@ -471,7 +470,7 @@ def test_a_file_without_noise_bands_or_raw_rounds_is_not_extended(tmp_path, stor
 
 @pytest.mark.processes
 def test_the_command_extends_and_refuses_force_with_extend(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(baseline_module, "run_grid", fake_runs([]))
+    monkeypatch.setattr(record_module, "run_grid", fake_runs([]))
     monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
     root = str(tmp_path)
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0

@@ -23,7 +23,7 @@ from synthetic_results import (
 from loaderbench.cli import main
 from loaderbench.errors import InputError
 from loaderbench.grid import Case
-from loaderbench.judging import confirm as confirm_mod
+from loaderbench.judging import record
 from loaderbench.judging.confirm import confirm, rerun_args, rerun_command
 from loaderbench.judging.gate import judge
 from loaderbench.results import Invocation, Results
@@ -209,11 +209,11 @@ def test_results_without_a_recorded_invocation_cannot_be_confirmed():
 
 def test_a_rerun_that_fails_leaves_the_regression_standing_and_says_why(monkeypatch):
     monkeypatch.setattr(
-        confirm_mod.subprocess,
+        record.subprocess,
         "run",
         lambda command, cwd, env: subprocess.CompletedProcess(command, 3),
     )
-    verdict, rows = run_confirm(current_of(1.5, 1.0), confirm_mod.run_pytest)
+    verdict, rows = run_confirm(current_of(1.5, 1.0), record.run_pytest)
     assert verdict.regressed
     assert rows["test_throughput[cpu-w0]"].note.endswith(
         "; unconfirmed: rerun 1 failed (pytest exited with code 3)"

@@ -9,7 +9,7 @@ from pytest_benchmark.utils import get_machine_id
 from synthetic_results import CPU_W0, CPU_W2, JITTER, quiet_baseline, results, scaled
 
 from loaderbench.cli import main
-from loaderbench.judging.baseline import write_json_atomic
+from loaderbench.storage import write_json_atomic
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loaderbench.judging import baseline, confirm
+from loaderbench.judging import record
 from loaderbench.measuring import layout
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -52,8 +52,8 @@ def test_the_environment_keeps_everything_else():
 @pytest.mark.parametrize(
     "start",
     [
-        lambda command, slot: baseline.run_grid(command, "run 4 of 4", slot=slot),
-        lambda command, slot: confirm.run_pytest(command, str(PROJECT), slot=slot),
+        lambda command, slot: record.run_grid(command, "run 4 of 4", slot=slot),
+        lambda command, slot: record.run_pytest(command, str(PROJECT), slot=slot),
     ],
     ids=["baseline and ab runs", "confirming reruns"],
 )

@@ -15,10 +15,11 @@ from synthetic_results import CPU_W0, FINGERPRINT, merged, results
 
 from loaderbench.config import recorded_value
 from loaderbench.errors import InputError
-from loaderbench.judging.baseline import locate_baseline, write_json_atomic
+from loaderbench.judging.baseline import locate_baseline
 from loaderbench.judging.gate import check_same_runner
 from loaderbench.measuring.loaders import LoaderClassError, resolve_loader
 from loaderbench.results import DEFAULT_LOADER, Results
+from loaderbench.storage import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 STATEFUL = "torchdata.stateful_dataloader:StatefulDataLoader"

@@ -23,9 +23,9 @@ from synthetic_results import (
 
 from loaderbench.cli import main
 from loaderbench.grid import Case
-from loaderbench.judging.baseline import write_json_atomic
 from loaderbench.measuring import speed
 from loaderbench.results import Results
+from loaderbench.storage import write_json_atomic
 
 PROBES = (0.050, 0.052, 0.049)  # seconds, one per baseline run
 

@@ -16,6 +16,7 @@ from loaderbench.cli.tune import parse_duration
 from loaderbench.errors import InputError
 from loaderbench.measuring import leaks
 from loaderbench.measuring.transfer import NO_CUDA
+from loaderbench.presenting import tune as present
 from loaderbench.tuning import search as search_mod
 from loaderbench.tuning import tune
 from loaderbench.tuning.contest import Candidate, Contest, Entry, Workload
@@ -240,7 +241,10 @@ def test_a_budget_that_is_not_a_duration_is_refused(text):
         (["tune", "--profile", "nosuch"], "--profile: unknown profile 'nosuch'"),
         (["tune", "--profile", "cpu", "--budget", "soon"], "--budget: cannot read 'soon'"),
         (["tune", "--profile", "cpu", "--step", "a:b", "--step-ms", "3"], "not both"),
-        (["tune", "--profile", "cpu", "--start-methods", "thread"], "--start-methods: thread"),
+        (
+            ["tune", "--profile", "cpu", "--start-methods", "thread"],
+            "--start-methods: unknown start method thread",
+        ),
         (["tune", "--profile", "cpu", "--min-effect", "5"], "--min-effect must be between 0 and 1"),
         (
             ["tune", "--profile", "cpu", "--prefetch-factors", "2,x"],
@@ -276,7 +280,7 @@ def test_a_real_run_answers_and_leaves_no_worker_behind(tmp_path):
     assert [e.label for e in result.contests[0].entries] == ["w0", "w2-fork"]
     for contest in result.contests:
         assert contest.blocks >= 3 and all(len(e.round_s) >= 6 for e in contest.entries)
-    written = result.write(tmp_path)
+    written = present.write(result, tmp_path)
     assert [p.name for p in written] == ["tune.json", "report.md", "tune.png"]
     assert all(p.stat().st_size > 0 for p in written)
     assert "DataLoader(" in (tmp_path / "report.md").read_text()
@@ -323,7 +327,7 @@ def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_
     ]
     assert leaks.survivors(leaks.child_processes(), grace_s=5) == []
     assert result.pick == Candidate(2, "fork")  # the first contest found 2 faster than 0
-    result.write(tmp_path)
+    present.write(result, tmp_path)
     assert '"interrupted": true' in (tmp_path / "tune.json").read_text()
 
 
@@ -436,12 +440,10 @@ def test_an_open_question_gets_more_blocks_once_its_seconds_are_spent(monkeypatc
 
 def test_the_picture_shows_every_label_of_a_long_dataset_name(tmp_path):
     """The title wraps to the figure's width: no line longer than the columns allow."""
-    from loaderbench.tuning.result import TuneResult, _wrapped
-
-    result = TuneResult("lb_user_datasets:dict_records", 64, "cpu", Candidate(0), False, [])
-    lines = _wrapped(result.title(), width=42).splitlines()
+    title = present.title("lb_user_datasets:dict_records")
+    lines = present._wrapped(title, width=42).splitlines()
     assert len(lines) >= 2 and all(len(line) <= 42 for line in lines)
-    assert " ".join(lines) == result.title()
+    assert " ".join(lines) == title
 
 
 @pytest.mark.processes
@@ -464,5 +466,5 @@ def test_persistent_workers_follow_from_a_default_loaders_whole_epoch(tmp_path):
     assert epoch["samples"] == epoch["dataset_samples"] == 128 and epoch["start_s"] > 0
     reason = {d.setting: d.reason for d in result.decisions}["persistent_workers"]
     assert "a default loader's epoch with 2 workers" in reason and "shutdown" in reason
-    result.write(tmp_path)
+    present.write(result, tmp_path)
     assert '"default_epoch"' in (tmp_path / "tune.json").read_text()
