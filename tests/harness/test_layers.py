@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "loaderbench"
 
 #: Bottom to top: a module may import from its own layer or any layer below it, never above.
 LAYERS = {
-    "foundation": 0,  # errors, storage, results, grid, machine, runner
+    "foundation": 0,  # errors, storage, results, grid, config, machine, runner, durations
     "measuring": 1,
     "judging": 2,
     "paired": 3,
