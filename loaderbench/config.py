@@ -63,7 +63,7 @@ class Option:
 
     def pytest_kwargs(self) -> dict:
         """Keyword arguments of pytest's ``addoption`` (argparse's, with ``%`` escaped)."""
-        kwargs = {"metavar": self.metavar, "help": self.help.replace("%", "%%")}
+        kwargs: dict[str, Any] = {"metavar": self.metavar, "help": self.help.replace("%", "%%")}
         if self.repeatable:
             return {**kwargs, "action": "append", "default": []}
         if self.type is not str:
