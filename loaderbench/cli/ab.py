@@ -25,7 +25,11 @@ DEFAULT_OUT = Path("results/ab")
 def cmd_ab(args) -> int:
     selection = options.selection(args)
     grid = selection.grid()
-    budget, measures, rule = options.budget(args), options.measures(args), options.pair_rule(args)
+    schedule, measures, rule = (
+        options.schedule(args),
+        options.measures(args),
+        options.pair_rule(args),
+    )
     cache, project, out = Path(args.venvs), Path.cwd(), Path(args.out)
     a, b = (
         make_side(
@@ -50,7 +54,7 @@ def cmd_ab(args) -> int:
             flush=True,
         )
     verdict = measure_side_by_side(
-        grid, measures, a, b, budget=budget, rule=rule, out=out, duet=args.mode == "auto"
+        grid, measures, a, b, schedule=schedule, rule=rule, out=out, duet=args.mode == "auto"
     )
     write_verdict(
         verdict,

@@ -39,7 +39,7 @@ def cmd_gate(args) -> int:
         verdict = remeasure(
             args.files,
             baselines=Path(args.baselines),
-            budget=options.budget(args),
+            schedule=options.schedule(args),
             measures=options.measures(args),
             rule=options.pair_rule(args),
             venvs=Path(args.venvs),

@@ -10,13 +10,16 @@ function beside it; no command below ``cli/`` sees the parsed arguments.
 
 from __future__ import annotations
 
+import dataclasses
+
 from loaderbench.config import Selection, parse_selection
 from loaderbench.errors import InputError
 from loaderbench.judging import derived
 from loaderbench.judging.gate import ONLY_CHOICES
 from loaderbench.judging.thresholds import Rule, Thresholds, load_thresholds
-from loaderbench.paired.engine import Budget
+from loaderbench.paired.engine import SCHEDULE
 from loaderbench.paired.protocol import MEASURES
+from loaderbench.paired.schedule import Schedule
 
 
 def add_min_effect(parser) -> None:
@@ -92,27 +95,28 @@ def add_budget(parser) -> None:
     parser.add_argument(
         "--seconds-per-row",
         type=float,
-        default=Budget.seconds_per_row,
+        default=SCHEDULE.seconds_per_row,
         metavar="SECONDS",
         help="measuring time per row, on average (rows that settle early leave "
-        f"theirs to the others). Default: {Budget.seconds_per_row:g}",
+        f"theirs to the others). Default: {SCHEDULE.seconds_per_row:g}",
     )
     parser.add_argument(
         "--blocks",
         type=int,
-        default=Budget.blocks,
+        default=SCHEDULE.blocks,
         metavar="N",
         help="at most this many starts of fresh side processes (at least "
-        f"{Budget.min_blocks}). Default: {Budget.blocks}",
+        f"{SCHEDULE.min_blocks}). Default: {SCHEDULE.blocks}",
     )
 
 
-def budget(args) -> Budget:
+def schedule(args) -> Schedule:
     try:
-        return Budget(
+        return dataclasses.replace(
+            SCHEDULE,
             seconds_per_row=args.seconds_per_row,
             blocks=args.blocks,
-            min_blocks=min(Budget.min_blocks, args.blocks),
+            min_blocks=min(SCHEDULE.min_blocks, args.blocks),
         )
     except ValueError as exc:
         raise InputError(f"--seconds-per-row/--blocks: {exc}") from None

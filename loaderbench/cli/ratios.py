@@ -17,7 +17,7 @@ def cmd_ratios(args) -> int:
     measure_ratios(
         options.selection(args),
         options.names_from(args.kinds, RATIO_KINDS, "--kinds", "ratio"),
-        budget=options.budget(args),
+        schedule=options.schedule(args),
         rule=options.pair_rule(args),
         out=Path(args.out),
     )

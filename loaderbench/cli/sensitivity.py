@@ -17,12 +17,16 @@ def cmd_sensitivity(args) -> int:
         print(tabulate(args.tabulate))
         return EXIT_OK
     selection = options.selection(args)
-    budget, measures, rule = options.budget(args), options.measures(args), options.pair_rule(args)
+    schedule, measures, rule = (
+        options.schedule(args),
+        options.measures(args),
+        options.pair_rule(args),
+    )
     markdown = measure_sensitivity(
         selection,
         variants(args.aa, args.slowdowns, args.inject),
         runs=args.runs,
-        budget=budget,
+        schedule=schedule,
         measures=measures,
         rule=rule,
         out=Path(args.out),

@@ -6,7 +6,10 @@ round by round, and judged from the pairs.
 - ``sides``: starting, talking to and stopping side processes from the controller;
 - ``environments``: where a side's interpreter and code come from (this one, another
   interpreter, a pip requirement, a git ref, a baseline's recipe);
-- ``engine``: the rows to measure, the schedule of pairs and blocks, the budget, the verdict;
+- ``schedule``: how a comparison spends its seconds over blocks and rounds, and when a row stops
+  (also tune's contests);
+- ``engine``: the rows to measure, what a block measures (pairs in fresh side processes), the
+  verdict rows;
 - the commands built on it: ``ab`` (two environments), ``ratios`` (ratios within one run),
   ``sensitivity`` (A against A and injected slowdowns), ``remeasure`` (a baseline's recipe against
   this environment, for ``gate --remeasure``).

@@ -17,7 +17,8 @@ from loaderbench.errors import InputError
 from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Verdict
 from loaderbench.paired import environments
-from loaderbench.paired.engine import Budget, Engine, Tally, ab_plans, verdict_rows
+from loaderbench.paired.engine import Engine, Tally, ab_plans, verdict_rows
+from loaderbench.paired.schedule import Schedule
 from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
@@ -76,7 +77,7 @@ def measure_side_by_side(
     a: SideSpec,
     b: SideSpec,
     *,
-    budget: Budget,
+    schedule: Schedule,
     rule: Rule,
     out: Path,
     duet: bool,
@@ -89,7 +90,7 @@ def measure_side_by_side(
         ab_plans(grid, measures),
         a,
         b,
-        budget=budget,
+        schedule=schedule,
         min_effect=rule.min_effect,
         alpha=rule.pair_alpha,
         logs=out / "logs",
@@ -97,7 +98,7 @@ def measure_side_by_side(
     )
     tallies = engine.run()
     header = hello_header(engine.hellos, names=names)
-    return Verdict(judge_tallies(tallies, rule), header, rule_text(rule, budget))
+    return Verdict(judge_tallies(tallies, rule), header, rule_text(rule, schedule))
 
 
 def hello_header(hellos: dict[str, dict], names=("A", "B")) -> list[str]:
@@ -118,12 +119,12 @@ def hello_header(hellos: dict[str, dict], names=("A", "B")) -> list[str]:
     return lines
 
 
-def rule_text(rule: Rule, budget: Budget) -> str:
+def rule_text(rule: Rule, schedule: Schedule) -> str:
     return (
         f"regressed = B slower than A with the {1 - rule.pair_alpha:.0%} interval above 1, "
         f"the estimate beyond the minimum effect {rule.min_effect:.0%} and Wilcoxon "
         f"p < {rule.pair_alpha:g}; unchanged = the interval within +/-{rule.min_effect:.0%}; "
-        f"budget {budget.seconds_per_row:g} s per row, {budget.min_blocks}-{budget.blocks} "
+        f"budget {schedule.seconds_per_row:g} s per row, {schedule.min_blocks}-{schedule.blocks} "
         "blocks of fresh processes"
     )
 

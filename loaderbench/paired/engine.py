@@ -13,12 +13,12 @@ the side processes: every pair of processes carries a bias of a few percent of i
 comparison restarts its sides ``blocks`` times and the interval (intervals.paired) takes the
 spread between blocks into account.
 
-The budget is one pool for the comparison (Budget). Within a block every active row gets an
-equal slice of what is left of it: set-up (loaders built, warmed), then pairs until the slice is
-used (at least ``min_pairs``, and for at least as long as the set-up took). After ``min_blocks``
-blocks a row stops as soon as its interval is *settled*: narrower than the minimum effect, or
-inside plus or minus it, or entirely beyond it; the rows still undecided share what it leaves. The others go on, block after block, until the pool or
-the planned blocks run out. A row's note says which.
+How the seconds are spent is the side-by-side schedule (schedule.py, shared with tune's
+contests): one pool for the comparison, blocks of at least ``min_blocks``, pairs in each block for
+at least as long as its set-up took, and a row stops once its interval is *settled* (narrower than
+the minimum effect, inside plus or minus it, or entirely beyond it) or the pool or the planned
+blocks run out. A row's note says which. This module supplies what a block measures: the rows'
+arms set up in fresh side processes, then pairs of rounds.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from loaderbench.grid import Case, Grid
 from loaderbench.judging.intervals import PairedEstimate, paired
 from loaderbench.judging.verdict import Row, judge_factor, not_judged
 from loaderbench.paired.protocol import MEASURES, measures_of
+from loaderbench.paired.schedule import SPENT, Schedule, settled
 from loaderbench.paired.sides import SETUP_TIMEOUT_S, SideProcess, SideSpec
 
 #: The pytest benchmark each measure corresponds to: A/B rows carry its names, so they read like
@@ -148,41 +149,12 @@ def ratio_plans(grid: Grid, kinds: tuple[str, ...] = tuple(RATIO_KINDS)) -> list
     return plans
 
 
-@dataclass(frozen=True)
-class Budget:
-    """How long a comparison may measure, and how its pairs are spread over processes.
-
-    The comparison's time is ``seconds_per_row`` times its rows, one pool: a row that settles
-    early leaves the rest of its share to the rows still undecided. Process starts are not
-    counted; each row's set-up (loaders built and warmed) is.
-    """
-
-    seconds_per_row: float = 35.0
-    blocks: int = 8
-    min_blocks: int = 3
-    min_pairs: int = 2
-    #: More pairs in one block cannot shrink the bias of its processes: past this many, a row's
-    #: time goes to further blocks instead.
-    max_pairs: int = 30
-    #: A round repeats its epoch (or first batch) until it lasts about this long: very short
-    #: rounds are dominated by the request and the timer.
-    round_s: float = 0.1
-    max_repeat: int = 200
-
-    def __post_init__(self):
-        if not self.seconds_per_row > 0:
-            raise ValueError(f"the budget must be > 0 seconds per row, got {self.seconds_per_row}")
-        if self.blocks < 2 or not 2 <= self.min_blocks <= self.blocks:
-            raise ValueError(
-                f"blocks must be >= 2 and min_blocks between 2 and blocks (one block "
-                f"cannot show the spread between processes), got {self.blocks} and "
-                f"{self.min_blocks}"
-            )
-        if not 1 <= self.min_pairs <= self.max_pairs:
-            raise ValueError(
-                f"min_pairs must be >= 1 and <= max_pairs, got {self.min_pairs} and "
-                f"{self.max_pairs}"
-            )
+#: The A/B, ratio and re-measure schedule: 35 s per row over 3 to 8 blocks, 2 to 30 pairs each.
+SCHEDULE = Schedule(seconds_per_row=35.0, blocks=8, min_blocks=3, min_rounds=2, max_rounds=30)
+#: A round repeats its epoch (or first batch) until it lasts about this long, at most
+#: MAX_REPEAT times: very short rounds are dominated by the request and the timer.
+ROUND_S = 0.1
+MAX_REPEAT = 200
 
 
 @dataclass
@@ -206,19 +178,6 @@ class Tally:
         return paired(blocks, alpha=alpha) if blocks else None
 
 
-def settled(estimate: PairedEstimate, min_effect: float) -> bool:
-    """The interval is narrower than the minimum effect, inside plus or minus it, or beyond it."""
-    if estimate.low is None or estimate.high is None:
-        return False
-    bound = 1 + min_effect
-    return (
-        estimate.high / estimate.low < bound
-        or (estimate.low >= 1 / bound and estimate.high <= bound)
-        or estimate.low > bound
-        or estimate.high < 1 / bound
-    )
-
-
 def duet_cores() -> list[int] | None:
     """Two cores this process may run on, or None (a duet needs one core per side)."""
     cores = sorted(os.sched_getaffinity(0))
@@ -233,7 +192,7 @@ class Engine:
     plans: list[Plan]
     a: SideSpec
     b: SideSpec | None
-    budget: Budget = field(default_factory=Budget)
+    schedule: Schedule = SCHEDULE
     min_effect: float = 0.05
     alpha: float = 0.05
     logs: Path = Path("results/ab/logs")
@@ -250,43 +209,28 @@ class Engine:
     def run(self) -> list[Tally]:
         tallies = [Tally(plan) for plan in self.plans]
         cores = duet_cores() if self.duet and self.b is not None else None
-        pool = self.budget.seconds_per_row * len(tallies)
         started = time.monotonic()
-        for block in range(self.budget.blocks):
-            active = [t for t in tallies if not t.stopped]
-            if not active:
-                break
-            left = pool - sum(t.spent_s for t in tallies)
-            slice_s = max(left, 0.0) / (len(active) * (self.budget.blocks - block))
-            self.rng.shuffle(active)
+
+        def block(index: int, active: list[Tally], slice_s: float) -> None:
             self.show(
-                f"loaderbench: block {block + 1} of at most {self.budget.blocks}: "
+                f"loaderbench: block {index + 1} of at most {self.schedule.blocks}: "
                 f"{len(active)} row(s), fresh side processes (elapsed "
                 f"{duration_text(time.monotonic() - started)})"
             )
-            self._block(block, active, cores, slice_s)
-            over = sum(t.spent_s for t in tallies) >= pool
-            for tally in active:
-                self._maybe_stop(tally, block + 1, over)
-        for tally in tallies:
-            tally.stopped = tally.stopped or "budget spent"
-        return tallies
+            self._block(index, active, cores, slice_s)
 
-    def _maybe_stop(self, tally: Tally, blocks_done: int, budget_spent: bool) -> None:
-        """Every row gets ``min_blocks`` blocks (at least ``min_pairs`` pairs each), whatever the
-        budget says: fewer could not show the spread between processes."""
-        if blocks_done < self.budget.min_blocks:
-            return
-        estimate = tally.estimate(self.alpha)
-        if estimate is not None and settled(estimate, self.min_effect):
-            tally.stopped = "settled"
-        elif budget_spent:
-            tally.stopped = "budget spent"
+        self.schedule.run(
+            tallies,
+            block,
+            lambda tally: settled(tally.estimate(self.alpha), self.min_effect),
+            self.rng,
+        )
+        return tallies
 
     def _block(
         self, block: int, active: list[Tally], cores: list[int] | None, slice_s: float
     ) -> None:
-        slot = (block % self.budget.blocks, self.budget.blocks)
+        slot = (block % self.schedule.blocks, self.schedule.blocks)
         specs = [("a", self.a)] + ([("b", self.b)] if self.b is not None else [])
         # Which side starts first is drawn too: on the reference machine, with sides started
         # one after the other, the side started second answered a fork start-up 3-10% faster,
@@ -346,31 +290,22 @@ class Engine:
             for slot, side, _ in setups
         }
         warm_a, warm_b = warm["a"], warm["b"]
-        # A block measures a row for at least as long as setting it up took: a block of two
-        # pairs after seconds of starting spawn workers spends the budget on set-up and leaves
-        # each block's ratio to the noise of two pairs (on the reference machine one pair of
-        # noop-w2-spawn epochs varied by 15%, the processes' own bias by about 1%).
-        set_up = time.monotonic()
-        ends = max(begun + slice_s, set_up + (set_up - begun))
         if warm_a is None or warm_b is None:  # not warmed (start-up with workers): long rounds
             repeat, timeout = 1, SETUP_TIMEOUT_S
         else:
             repeat = max(
                 1,
                 min(
-                    self.budget.max_repeat,
-                    math.ceil(self.budget.round_s / max(warm_a, warm_b, 1e-9)),
+                    MAX_REPEAT,
+                    math.ceil(ROUND_S / max(warm_a, warm_b, 1e-9)),
                 ),
             )
             # A round that takes far longer than the warm one has hung or the machine stalled.
             timeout = max(120.0, 30 * repeat * max(warm_a, warm_b))
-        pairs: list[tuple[float, float]] = []
-        tally.blocks.append(pairs)
-        while len(pairs) < self.budget.min_pairs or (
-            time.monotonic() < ends and len(pairs) < self.budget.max_pairs
-        ):
-            ask_a = {"op": "round", "slot": "a", "repeat": repeat}
-            ask_b = {"op": "round", "slot": "b", "repeat": repeat}
+        ask_a = {"op": "round", "slot": "a", "repeat": repeat}
+        ask_b = {"op": "round", "slot": "b", "repeat": repeat}
+
+        def take_pair() -> tuple[float, float]:
             if duet:  # both at once, each on its own core
                 side_a.send(ask_a)
                 side_b.send(ask_b)
@@ -382,7 +317,10 @@ class Engine:
             else:
                 b = side_b.request(ask_b, timeout, f"timing {plan.name}")["seconds"]
                 a = side_a.request(ask_a, timeout, f"timing {plan.name}")["seconds"]
-            pairs.append((a, b))
+            return a, b
+
+        pairs = self.schedule.rounds(begun, slice_s, take_pair)
+        tally.blocks.append(pairs)
         side_a.request({"op": "teardown", "slot": "a"}, SETUP_TIMEOUT_S, "stopping its workers")
         side_b.request({"op": "teardown", "slot": "b"}, SETUP_TIMEOUT_S, "stopping its workers")
         tally.spent_s += time.monotonic() - begun
@@ -443,8 +381,8 @@ def verdict_rows(tallies: list[Tally], *, min_effect: float, alpha: float) -> li
             not_judged(row, "one block of processes cannot show the spread between processes")
         else:
             why_not = [] if row.p < alpha else [f"signed-rank p {row.p:.2g} >= {alpha:g}"]
-            if tally.stopped == "budget spent":
-                why_not.append("a larger --budget would narrow it")
+            if tally.stopped == SPENT:
+                why_not.append("more seconds per row would narrow it")
             judge_factor(
                 row, min_effect=min_effect, significant=row.p < alpha, why_not="; ".join(why_not)
             )

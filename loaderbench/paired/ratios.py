@@ -18,7 +18,8 @@ from loaderbench.config import Selection
 from loaderbench.errors import InputError
 from loaderbench.judging.thresholds import Rule
 from loaderbench.paired.ab import side_settings
-from loaderbench.paired.engine import RATIO_KINDS, Budget, Engine, Tally, ratio_plans, reported
+from loaderbench.paired.engine import RATIO_KINDS, Engine, Tally, ratio_plans, reported
+from loaderbench.paired.schedule import Schedule
 from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
@@ -66,7 +67,7 @@ def to_text(rows: list[dict]) -> str:
 
 
 def measure_ratios(
-    selection: Selection, kinds: tuple[str, ...], *, budget: Budget, rule: Rule, out: Path
+    selection: Selection, kinds: tuple[str, ...], *, schedule: Schedule, rule: Rule, out: Path
 ) -> list[dict]:
     """Each ratio of ``kinds`` in the selected grid, its two configurations measured side by
     side in one side process of this interpreter; printed, and written to ``out`` (ratios.json,
@@ -84,7 +85,7 @@ def measure_ratios(
         plans,
         side,
         None,
-        budget=budget,
+        schedule=schedule,
         min_effect=rule.min_effect,
         alpha=rule.pair_alpha,
         logs=out / "logs",

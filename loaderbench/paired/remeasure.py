@@ -25,7 +25,7 @@ from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Verdict
 from loaderbench.paired import recipe as recipes
 from loaderbench.paired.ab import measure_side_by_side, side_settings, write_verdict
-from loaderbench.paired.engine import Budget
+from loaderbench.paired.schedule import Schedule
 from loaderbench.paired.sides import SideSpec
 from loaderbench.results import load_results
 from loaderbench.runner import default_runner
@@ -35,7 +35,7 @@ def remeasure(
     files: list[str],
     *,
     baselines: Path,
-    budget: Budget,
+    schedule: Schedule,
     measures: tuple[str, ...],
     rule: Rule,
     venvs: Path,
@@ -78,7 +78,7 @@ def remeasure(
         measures,
         reference,
         current,
-        budget=budget,
+        schedule=schedule,
         rule=rule,
         out=out,
         duet=duet,

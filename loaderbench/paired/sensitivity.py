@@ -28,7 +28,8 @@ from loaderbench.config import Selection, args_for, parse_injections
 from loaderbench.errors import InputError
 from loaderbench.judging.thresholds import Rule
 from loaderbench.paired.ab import judge_tallies, side_settings
-from loaderbench.paired.engine import Budget, Engine, ab_plans
+from loaderbench.paired.engine import Engine, ab_plans
+from loaderbench.paired.schedule import Schedule
 from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
@@ -173,7 +174,7 @@ def measure_sensitivity(
     chosen: list[Variant],
     *,
     runs: int,
-    budget: Budget,
+    schedule: Schedule,
     measures: tuple[str, ...],
     rule: Rule,
     out: Path,
@@ -188,8 +189,8 @@ def measure_sensitivity(
     a = SideSpec("A", sys.executable, side_settings("A", selection))
     preamble = [
         f"grid {grid.name}: {', '.join(grid.profiles)}; measures {', '.join(measures)}; "
-        f"{runs} run(s); budget {budget.seconds_per_row:g} s per row, up to "
-        f"{budget.blocks} blocks; minimum effect {rule.min_effect:.0%}",
+        f"{runs} run(s); budget {schedule.seconds_per_row:g} s per row, up to "
+        f"{schedule.blocks} blocks; minimum effect {rule.min_effect:.0%}",
         f"started {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
     ]
     records: list[dict] = []
@@ -212,7 +213,7 @@ def measure_sensitivity(
                 plans,
                 a,
                 b,
-                budget=budget,
+                schedule=schedule,
                 min_effect=rule.min_effect,
                 alpha=rule.pair_alpha,
                 logs=out / "logs",

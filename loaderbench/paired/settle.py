@@ -24,6 +24,7 @@ stored verdict and say why (``detail["judged"]``: stored numbers, side by side, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -39,7 +40,8 @@ from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Row, Verdict, not_judged
 from loaderbench.paired import recipe as recipes
 from loaderbench.paired.ab import judge_tallies, side_settings
-from loaderbench.paired.engine import TEST_OF, Arm, Budget, Engine, Plan
+from loaderbench.paired.engine import ROUND_S, SCHEDULE, TEST_OF, Arm, Engine, Plan
+from loaderbench.paired.schedule import Schedule
 from loaderbench.paired.sides import SideError, SideSpec
 from loaderbench.results import EPOCH, STARTUP, THROUGHPUT, Benchmark, Results
 
@@ -49,7 +51,7 @@ STORED, SIDE_BY_SIDE, NOT_REACHED = "stored numbers", "side by side", "not reach
 HEADLINE_MEASURES = (THROUGHPUT, EPOCH, STARTUP)
 #: The engine's schedule for settling: the fewest blocks that show the spread between processes,
 #: one more for rows still open, and at least this many seconds a row.
-SETTLE_BUDGET = Budget(seconds_per_row=8.0, blocks=4, min_blocks=3)
+SETTLE_SCHEDULE = dataclasses.replace(SCHEDULE, seconds_per_row=8.0, blocks=4, min_blocks=3)
 #: Seconds one block's fresh pair of side processes takes to start (both import torch).
 BLOCK_START_S = 4.0
 
@@ -77,13 +79,13 @@ def plan_of(bench: Benchmark) -> Plan | None:
     return Plan(bench.name, arm, arm)
 
 
-def estimate_s(bench: Benchmark, budget: Budget = SETTLE_BUDGET) -> float:
+def estimate_s(bench: Benchmark, schedule: Schedule = SETTLE_SCHEDULE) -> float:
     """Seconds a row is given: its minimum of blocks, each a warm round and its minimum of pairs
-    (two rounds each, a round lasting at least ``round_s``), and never less than the budget's
+    (two rounds each, a round lasting at least ROUND_S), and never less than the budget's
     ``seconds_per_row``: with the minimum alone a cpu row's interval stayed wider than +/-20%."""
-    round_s = max(bench.median, budget.round_s)
-    least = budget.min_blocks * (bench.median + 2 * budget.min_pairs * round_s)
-    return max(least, budget.seconds_per_row)
+    round_s = max(bench.median, ROUND_S)
+    least = schedule.min_blocks * (bench.median + 2 * schedule.min_rounds * round_s)
+    return max(least, schedule.seconds_per_row)
 
 
 def add_unjudged_time_rows(verdict: Verdict, current: Results) -> None:
@@ -138,7 +140,7 @@ def wanted(verdict: Verdict, current: Results) -> list[Wanted]:
 def next_chunk(queue: list[Wanted], left_s: float, block_start_s: float = BLOCK_START_S):
     """The first rows of ``queue`` whose estimates, with the blocks' process starts, fit in
     ``left_s`` (at least one row, so a budget smaller than a row still measures one)."""
-    overhead = SETTLE_BUDGET.blocks * block_start_s
+    overhead = SETTLE_SCHEDULE.blocks * block_start_s
     taken: list[Wanted] = []
     spent = overhead
     for item in queue:
@@ -189,16 +191,12 @@ def measure(
             f"({len(queue) - len(chunk)} more queued), {duration_text(left)} of the budget left"
         )
         per_row = max(sum(w.estimate_s for w in chunk) / max(len(plans), 1), 1.0)
-        schedule = Budget(
-            seconds_per_row=per_row,
-            blocks=SETTLE_BUDGET.blocks,
-            min_blocks=SETTLE_BUDGET.min_blocks,
-        )
+        schedule = dataclasses.replace(SETTLE_SCHEDULE, seconds_per_row=per_row)
         runner = engine(
             plans,
             reference,
             here,
-            budget=schedule,
+            schedule=schedule,
             min_effect=rule.min_effect,
             alpha=rule.pair_alpha,
             logs=logs,
@@ -231,7 +229,7 @@ def merge(verdict: Verdict, queue: list[Wanted], settled: Settled, budget_s: flo
         )
         row.note = f"{why}; stored numbers: {row.note}"
     # What the rows left would take at least, with one chunk's process starts.
-    more = sum(w.estimate_s for w in settled.not_reached) + SETTLE_BUDGET.blocks * BLOCK_START_S
+    more = sum(w.estimate_s for w in settled.not_reached) + SETTLE_SCHEDULE.blocks * BLOCK_START_S
     counts = {
         kind: sum(row.detail["judged"] == kind for row in verdict.rows)
         for kind in (STORED, SIDE_BY_SIDE, NOT_REACHED)

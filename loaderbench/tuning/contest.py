@@ -4,10 +4,11 @@ A **contest** holds a loader for every candidate at once and times them round by
 cycle in an order drawn at random, so that every candidate's round was taken within a second or
 two of the reference's: what the machine was doing then cancels in their ratio (the same idea as
 the regression verdict's pairs, paired/engine.py). A **block** builds the loaders anew (fresh
-workers) and measures them until its slice of the budget is spent; the interval of each ratio is
-Student's t over the blocks (intervals.paired), so a worker pool that happened to start badly
-counts once, not in every pair. After ``min_blocks`` blocks a contest stops as soon as every
-ratio is settled (engine.settled) or its seconds are spent.
+workers) and measures them until its slice of the seconds is spent; the interval of each ratio
+is Student's t over the blocks (intervals.paired), so a worker pool that happened to start badly
+counts once, not in every pair. How the seconds are spread over blocks and cycles, and when a
+contest stops, is the side-by-side schedule the regression engine uses too (paired/schedule.py):
+a contest is its one row, and this module supplies what a block measures.
 
 Besides the ratios, each block records for every candidate what the grid measures: the time to
 its first batch with workers starting (the warm round's first batch), the peak PSS of this process
@@ -36,7 +37,7 @@ from loaderbench.judging.intervals import PairedEstimate, paired
 from loaderbench.measuring.loaders import batch_length, make_loader, shutdown
 from loaderbench.measuring.memory import MB, usage_by_process, worker_pids
 from loaderbench.measuring.overlap import synchronize, to_device
-from loaderbench.paired.engine import settled
+from loaderbench.paired.schedule import Schedule, settled
 
 #: A worker that takes longer than this for one batch has hung (tune is interactive: seconds, not
 #: the two minutes a benchmark allows).
@@ -291,9 +292,16 @@ class Contest:
 
     title: str
     entries: list[Entry]
+    #: Wall-clock seconds the contest took.
     seconds: float = 0.0
     blocks: int = 0
+    #: Why it stopped: schedule.SETTLED (its question answered), schedule.SPENT, "interrupted".
     stopped: str = ""
+    #: What its question is asked with (``decided`` reads them).
+    min_effect: float = 0.05
+    alpha: float = 0.05
+    #: Seconds its blocks took, set-up included (what the schedule spends).
+    spent_s: float = 0.0
 
     def entry(self, contestant) -> Entry:
         return next(e for e in self.entries if e.contestant == contestant)
@@ -333,33 +341,35 @@ def median_of(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-@dataclass(frozen=True)
-class Pace:
-    """How a contest spends its seconds: at least ``min_blocks`` blocks of at least
-    ``min_cycles`` cycles, at most ``max_blocks``."""
-
-    seconds: float
-    min_blocks: int = 3
-    max_blocks: int = 6
-    min_cycles: int = 2
-    min_effect: float = 0.05
-    alpha: float = 0.05
-    #: Blocks a contest may go on for after its seconds are spent while its question is still
-    #: open (a near tie): the answer then rests on more than the minimum of blocks.
-    tie_blocks: int = 0
+def contest_schedule(
+    seconds: float, *, max_blocks: int = 6, tie_blocks: int = 0, min_cycles: int = 2
+) -> Schedule:
+    """A contest's schedule: ``seconds`` for it in all, at least 3 blocks of at least
+    ``min_cycles`` cycles, at most ``max_blocks``; a question still open then (a near tie) may go
+    on to ``tie_blocks`` blocks, so that its answer rests on more than the minimum of blocks."""
+    return Schedule(
+        seconds_per_row=seconds,
+        blocks=max_blocks,
+        min_blocks=min(3, max_blocks),
+        min_rounds=min_cycles,
+        open_blocks=tie_blocks,
+    )
 
 
 def run_contest(
     title: str,
     workload: Workload,
     contestants: Sequence,
-    pace: Pace,
+    schedule: Schedule,
     *,
-    decided: Callable[[Contest, Pace], bool] | None = None,
+    min_effect: float = 0.05,
+    alpha: float = 0.05,
+    decided: Callable[[Contest], bool] | None = None,
     rng: random.Random | None = None,
     show: Callable[[str], None] = lambda line: None,
 ) -> Contest:
-    """Measure ``contestants`` side by side; the first is every ratio's reference.
+    """Measure ``contestants`` side by side on ``schedule`` (one row: the contest); the first is
+    every ratio's reference.
 
     ``decided``: when the contest has answered its question (default: every ratio settled);
     checked after each block from the ``min_blocks``-th on. Ctrl-C ends the contest with what
@@ -367,23 +377,18 @@ def run_contest(
     """
     rng = rng or random.Random()
     decided = decided or all_settled
-    contest = Contest(title, [Entry(c) for c in contestants])
+    contest = Contest(title, [Entry(c) for c in contestants], min_effect=min_effect, alpha=alpha)
     started = time.monotonic()
+
+    def block(index: int, _: list[Contest], slice_s: float) -> None:
+        _block(contest, workload, slice_s, schedule, rng)
+        show(
+            f"{title}: block {index + 1}, "
+            + ", ".join(_ratio_text(contest, e, alpha) for e in contest.entries[1:])
+        )
+
     try:
-        for block in range(max(pace.max_blocks, pace.tie_blocks)):
-            left = pace.seconds - (time.monotonic() - started)
-            if block >= pace.min_blocks and decided(contest, pace):
-                break
-            if block >= pace.min_blocks and (left <= 0 or block >= pace.max_blocks):
-                if block >= pace.tie_blocks:
-                    break  # open, and out of seconds and of tie blocks
-            slice_s = max(left, 0.0) / max(pace.max_blocks - block, 1)
-            _block(contest, workload, slice_s, pace, rng)
-            show(
-                f"{title}: block {block + 1}, "
-                + ", ".join(_ratio_text(contest, e, pace.alpha) for e in contest.entries[1:])
-            )
-        contest.stopped = "decided" if decided(contest, pace) else "seconds spent"
+        schedule.run([contest], block, decided, rng)
     except KeyboardInterrupt:
         contest.stopped = "interrupted"
     finally:
@@ -391,11 +396,10 @@ def run_contest(
     return contest
 
 
-def all_settled(contest: Contest, pace: Pace) -> bool:
-    """Every ratio's interval settled (engine.settled): narrow, inside or beyond the minimum
+def all_settled(contest: Contest) -> bool:
+    """Every ratio's interval settled (schedule.settled): narrow, inside or beyond the minimum
     effect."""
-    estimates = [e.estimate(pace.alpha) for e in contest.entries[1:]]
-    return all(est is not None and settled(est, pace.min_effect) for est in estimates)
+    return all(settled(e.estimate(contest.alpha), contest.min_effect) for e in contest.entries[1:])
 
 
 def _ratio_text(contest: Contest, entry: Entry, alpha: float) -> str:
@@ -413,7 +417,7 @@ def _open(workload: Workload, contestant) -> Runner | StepRunner:
 
 
 def _block(
-    contest: Contest, workload: Workload, slice_s: float, pace: Pace, rng: random.Random
+    contest: Contest, workload: Workload, slice_s: float, schedule: Schedule, rng: random.Random
 ) -> None:
     """One block: every contestant's loader built anew, warmed, then timed cycle after cycle.
     What it measured is recorded only when it finishes (an interrupted block counts for
@@ -429,18 +433,17 @@ def _block(
             runners[index] = _open(workload, entries[index].contestant)
             first_batch[index] = runners[index].first_round()
         start_anon = {index: runner.memory()[1] for index, runner in runners.items()}
-        set_up = time.monotonic()
-        # As the regression engine: measure at least as long as setting up took.
-        ends = max(begun + slice_s, set_up + (set_up - begun))
-        cycles: list[list[float]] = []
         peaks = [0.0] * len(entries)
-        while len(cycles) < pace.min_cycles or time.monotonic() < ends:
+
+        def cycle() -> list[float]:
             times = [0.0] * len(entries)
             rng.shuffle(order)
             for index in order:
                 times[index] = runners[index].round()
                 peaks[index] = max(peaks[index], runners[index].memory()[0])
-            cycles.append(times)
+            return times
+
+        cycles = schedule.rounds(begun, slice_s, cycle)
         for index, entry in enumerate(entries):
             runner = runners[index]
             if not isinstance(runner, StepRunner):
@@ -462,6 +465,7 @@ def _block(
     finally:
         for runner in runners.values():
             runner.close()
+        contest.spent_s += time.monotonic() - begun  # stopping the workers counts too
 
 
 def rounds_for(

@@ -14,7 +14,7 @@ One rule picks the worker count, here and in the exhaustive sweep it is checked 
 minimum effect, the whole paired interval of their time ratio below 1 / (1 + min_effect). When
 growth by doubling jumped past counts (2 to 4), the counts between are bisected with the same
 rule (4 against 3). A question still open when its seconds are spent (a near tie) gets more
-blocks (``Pace.tie_blocks``) before it is answered "not shown faster".
+blocks (``contest_schedule``'s ``tie_blocks``) before it is answered "not shown faster".
 
 With a training step, what matters is whether loading keeps up with it: the step alone is a
 contestant, and the cheapest setting whose epoch is within the minimum effect of the step-only
@@ -37,9 +37,9 @@ from loaderbench.judging.intervals import PairedEstimate
 from loaderbench.tuning.contest import (
     Candidate,
     Contest,
-    Pace,
     StepOnly,
     Workload,
+    contest_schedule,
     median_of,
     rounds_for,
     run_contest,
@@ -142,13 +142,11 @@ class Search:
             title,
             self.workload,
             contestants,
-            Pace(
-                seconds,
-                max_blocks=8 if decided else 6,
-                min_effect=self.settings.min_effect,
-                alpha=self.settings.alpha,
-                tie_blocks=TIE_BLOCKS if decided else 0,
+            contest_schedule(
+                seconds, max_blocks=8 if decided else 6, tie_blocks=TIE_BLOCKS if decided else 0
             ),
+            min_effect=self.settings.min_effect,
+            alpha=self.settings.alpha,
             decided=decided,
             rng=self.rng,
             show=self.progress,
@@ -179,11 +177,11 @@ class Search:
         est = contest.ratio_between(base, contestant, self.settings.alpha)
         return shown_faster(est, self.settings.min_effect)
 
-    def gain_decided(self, contest: Contest, pace: Pace) -> bool:
+    def gain_decided(self, contest: Contest) -> bool:
         """Whether the second contestant is faster beyond the minimum effect is answered
         (answered). A growth step needs no more; telling 3% from 4% would cost the time a sweep
         spends."""
-        return answered(contest.entries[1].estimate(pace.alpha), pace.min_effect)
+        return answered(contest.entries[1].estimate(contest.alpha), contest.min_effect)
 
     def keeps_up(self, contest: Contest, contestant) -> bool:
         """An epoch with this loader is within the minimum effect of the step alone."""
@@ -512,15 +510,15 @@ def preferred(contest: Contest, margin: float, alpha: float) -> Candidate:
     return ordered[-1]
 
 
-def preferred_decided(contest: Contest, pace: Pace) -> bool:
+def preferred_decided(contest: Contest) -> bool:
     """The sweep's question is answered: preferred's choice against every larger count is
     answered (its interval wholly past the line, one way or the other). Until then a count
     left behind only because nothing was shown yet (a few noisy blocks) could be the choice."""
     if not contest.blocks:
         return False
-    choice = preferred(contest, pace.min_effect, pace.alpha)
+    choice = preferred(contest, contest.min_effect, contest.alpha)
     return all(
-        answered(contest.ratio_between(choice, larger, pace.alpha), pace.min_effect)
+        answered(contest.ratio_between(choice, larger, contest.alpha), contest.min_effect)
         for larger in _by_workers(contest)
         if larger.num_workers > choice.num_workers
     )
@@ -536,17 +534,14 @@ def sweep(
     """Every worker count at once, side by side (the exhaustive experiment the search avoids)."""
     method = DEFAULT_START if DEFAULT_START in settings.start_methods else settings.start_methods[0]
     contestants = [Candidate(n, method if n else None) for n in counts]
-    pace = Pace(
-        settings.seconds_per_contestant * len(contestants),
-        min_effect=settings.min_effect,
-        alpha=settings.alpha,
-        tie_blocks=TIE_BLOCKS,  # as the search's growth steps: an open answer gets more blocks
-    )
     return run_contest(
         "sweep of " + ", ".join(c.label for c in contestants),
         workload,
         contestants,
-        pace,
+        # as the search's growth steps: an open answer gets more blocks
+        contest_schedule(settings.seconds_per_contestant * len(contestants), tie_blocks=TIE_BLOCKS),
+        min_effect=settings.min_effect,
+        alpha=settings.alpha,
         decided=preferred_decided,
         show=show,
     )

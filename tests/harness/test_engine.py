@@ -4,6 +4,7 @@ two cores; every row gets its minimum of blocks, settled rows stop, the budget e
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from pathlib import Path
@@ -12,8 +13,17 @@ import pytest
 
 from loaderbench.grid import Case, select
 from loaderbench.paired import engine as engine_mod
-from loaderbench.paired.engine import Arm, Budget, Engine, Plan, ab_plans, ratio_plans, verdict_rows
+from loaderbench.paired.engine import (
+    SCHEDULE,
+    Arm,
+    Engine,
+    Plan,
+    ab_plans,
+    ratio_plans,
+    verdict_rows,
+)
 from loaderbench.paired.protocol import MEASURES
+from loaderbench.paired.schedule import Schedule
 from loaderbench.paired.sides import SideSpec
 
 
@@ -71,12 +81,17 @@ class FakeSide:
         pass
 
 
-def run(plans, world, budget=Budget(seconds_per_row=5, blocks=4), seed=1) -> list:
+def schedule(**changes) -> Schedule:
+    """The engine's schedule with ``changes``."""
+    return dataclasses.replace(SCHEDULE, **changes)
+
+
+def run(plans, world, budget: Schedule | None = None, seed=1) -> list:
     engine = Engine(
         plans,
         SideSpec("A", "python"),
         SideSpec("B", "python"),
-        budget=budget,
+        schedule=budget or schedule(seconds_per_row=5, blocks=4),
         logs=Path("unused"),
         rng=random.Random(seed),
         show=lambda line: None,
@@ -102,14 +117,14 @@ def test_the_order_inside_each_pair_is_drawn_at_random():
 
 def test_which_side_starts_first_is_drawn_for_every_block():
     world = World(noise=0.5)
-    run(plans_of(workers="2"), world, Budget(seconds_per_row=5, blocks=12, min_blocks=12))
+    run(plans_of(workers="2"), world, schedule(seconds_per_row=5, blocks=12, min_blocks=12))
     firsts = [started[0] for started in world.starts]
     assert len(firsts) == 12 and {"A", "B"} == set(firsts)
 
 
 def test_which_side_is_asked_to_set_up_first_is_drawn_for_every_row():
     world = World(noise=0.5)
-    run(plans_of(workers="2"), world, Budget(seconds_per_row=5, blocks=12, min_blocks=12))
+    run(plans_of(workers="2"), world, schedule(seconds_per_row=5, blocks=12, min_blocks=12))
     setups = [label for label, message in world.asked if message["op"] == "setup"]
     firsts = setups[::2]
     assert all(a != b for a, b in zip(setups[::2], setups[1::2]))
@@ -150,13 +165,13 @@ def test_a_slowdown_is_regressed_and_the_same_environment_is_not():
 
 
 def test_every_row_gets_its_minimum_of_blocks_then_settled_rows_stop():
-    tallies = run(plans_of(), World(noise=0.01), Budget(seconds_per_row=60, blocks=8))
+    tallies = run(plans_of(), World(noise=0.01), schedule(seconds_per_row=60, blocks=8))
     assert all(len(t.blocks) == 3 and t.stopped == "settled" for t in tallies)
 
 
 def test_rows_the_noise_keeps_open_use_every_planned_block_and_say_so():
     tallies = run(
-        plans_of(workers="2")[:1], World(noise=0.3, seed=4), Budget(seconds_per_row=60, blocks=5)
+        plans_of(workers="2")[:1], World(noise=0.3, seed=4), schedule(seconds_per_row=60, blocks=5)
     )
     assert all(len(t.blocks) == 5 and t.stopped == "budget spent" for t in tallies)
     rows = verdict_rows(tallies, min_effect=0.05, alpha=0.05)
@@ -167,10 +182,10 @@ def test_a_spent_budget_stops_after_the_minimum_of_blocks(monkeypatch):
     clock = iter(range(0, 10**6, 7))  # every look at the clock: 7 s later
     monkeypatch.setattr(engine_mod.time, "monotonic", lambda: next(clock))
     tallies = run(
-        plans_of(workers="2"), World(noise=0.3), Budget(seconds_per_row=1, blocks=8, min_pairs=2)
+        plans_of(workers="2"), World(noise=0.3), schedule(seconds_per_row=1, blocks=8, min_rounds=2)
     )
     assert all(len(t.blocks) == 3 and t.stopped == "budget spent" for t in tallies)
-    # min_pairs, no more: the set-up took one look at the clock (7 s), the pairs as long
+    # min_rounds, no more: the set-up took one look at the clock (7 s), the pairs as long
     assert all(len(block) == 2 for t in tallies for block in t.blocks)
 
 
@@ -192,7 +207,7 @@ def test_a_block_measures_a_row_for_at_least_as_long_as_its_set_up_took(monkeypa
     tallies = run(
         plans_of(workers="2")[:1],
         slow_setup,
-        Budget(seconds_per_row=1, blocks=3, min_pairs=2, max_pairs=1000),
+        schedule(seconds_per_row=1, blocks=3, min_rounds=2, max_rounds=1000),
     )
     # each pair looks at the clock once: about as many pairs as the set-up's seconds
     assert all(looks - 3 <= len(block) <= looks + 3 for block in tallies[0].blocks)
@@ -200,7 +215,9 @@ def test_a_block_measures_a_row_for_at_least_as_long_as_its_set_up_took(monkeypa
 
 def test_one_block_is_never_judged():
     tallies = run(
-        plans_of(workers="0"), World(factor=2.0), Budget(seconds_per_row=5, blocks=2, min_blocks=2)
+        plans_of(workers="0"),
+        World(factor=2.0),
+        schedule(seconds_per_row=5, blocks=2, min_blocks=2),
     )
     for tally in tallies:
         del tally.blocks[1:]
@@ -227,7 +244,7 @@ def test_a_ratio_row_runs_both_configurations_in_one_side():
         [speedup],
         SideSpec("A", "python"),
         None,
-        budget=Budget(5, blocks=3),
+        schedule=schedule(seconds_per_row=5, blocks=3),
         logs=Path("unused"),
         show=lambda line: None,
         start=world.start_all,
@@ -242,12 +259,12 @@ def test_a_ratio_row_runs_both_configurations_in_one_side():
     [
         (dict(seconds_per_row=0), "the budget must be > 0"),
         (dict(blocks=1, min_blocks=1), "one block cannot show"),
-        (dict(min_pairs=40), "min_pairs must be >= 1 and <= max_pairs"),
+        (dict(min_rounds=40, max_rounds=30), "min_rounds must be >= 1 and <= max_rounds"),
     ],
 )
 def test_a_budget_that_cannot_show_the_noise_is_refused(budget, problem):
     with pytest.raises(ValueError, match=problem):
-        Budget(**budget)
+        Schedule(**budget)
 
 
 def test_plans_are_named_like_the_pytest_benchmarks():
@@ -276,7 +293,7 @@ def test_a_speedup_is_reported_as_the_serial_time_over_the_workers_time():
         plans,
         SideSpec("A", "python"),
         None,
-        budget=Budget(5, blocks=3),
+        schedule=schedule(seconds_per_row=5, blocks=3),
         logs=Path("unused"),
         show=lambda line: None,
         start=world.start_all,

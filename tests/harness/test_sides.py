@@ -5,6 +5,7 @@ no verdict written."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -15,14 +16,14 @@ import pytest
 from bench_datasets.faulty import EXIT_ALLOWED
 from loaderbench.cli import main
 from loaderbench.grid import Case
-from loaderbench.paired.engine import Arm, Budget, Engine, Plan, verdict_rows
+from loaderbench.paired.engine import SCHEDULE, Arm, Engine, Plan, verdict_rows
 from loaderbench.paired.sides import SideError, SideProcess, SideSpec
 
 pytestmark = pytest.mark.processes  # every test here starts worker processes
 
 # Three blocks: with two, the t interval has one degree of freedom and two blocks that differ
 # (the per-process bias) leave even a fivefold slowdown inconclusive.
-QUICK = Budget(seconds_per_row=1, blocks=3, min_blocks=3, min_pairs=3)
+QUICK = dataclasses.replace(SCHEDULE, seconds_per_row=1, blocks=3, min_blocks=3, min_rounds=3)
 
 
 def plan(case: Case, measure: str = "throughput") -> Plan:
@@ -31,7 +32,7 @@ def plan(case: Case, measure: str = "throughput") -> Plan:
 
 
 def engine(plans, a: SideSpec, b: SideSpec, tmp_path: Path) -> Engine:
-    return Engine(plans, a, b, budget=QUICK, logs=tmp_path / "logs", show=lambda line: None)
+    return Engine(plans, a, b, schedule=QUICK, logs=tmp_path / "logs", show=lambda line: None)
 
 
 def test_two_real_sides_pair_their_rounds_and_catch_a_slower_main_process(tmp_path):

@@ -322,7 +322,7 @@ def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_
     assert calls["contests"] == 2 and calls["rounds"] > 3
     assert result.interrupted and any("interrupted" in note for note in result.notes)
     # the finished contest is kept, and the interrupted one with what its blocks measured
-    assert [c.stopped for c in result.contests] == ["decided", "interrupted"], [
+    assert [c.stopped for c in result.contests] == ["settled", "interrupted"], [
         (c.title, c.stopped) for c in result.contests
     ]
     assert leaks.survivors(leaks.child_processes(), grace_s=5) == []
@@ -393,14 +393,12 @@ def test_the_sweep_goes_on_while_its_choice_against_a_larger_count_is_open():
     """preferred_decided: answered when the choice's ratio to every larger count lies wholly on
     one side of the line; open while noise leaves a larger count neither shown faster nor
     shown not faster (then the sweep takes more blocks, up to TIE_BLOCKS)."""
-    from loaderbench.tuning.contest import Pace
     from loaderbench.tuning.search import preferred_decided
 
-    pace = Pace(30.0)
-    assert preferred_decided(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.50}), pace)
-    assert preferred_decided(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.27}), pace)
+    assert preferred_decided(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.50}))
+    assert preferred_decided(swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.27}))
     noisy = swept({0: 1.0, 1: 1.0, 2: 0.52, 3: 0.51, 4: 0.46}, spread=0.3, noisy=4)
-    assert not preferred_decided(noisy, pace)
+    assert not preferred_decided(noisy)
 
 
 def test_a_sweep_that_cannot_tell_its_best_from_a_larger_count_says_so():
@@ -424,17 +422,19 @@ def test_a_sweep_that_cannot_tell_its_best_from_a_larger_count_says_so():
 def test_an_open_question_gets_more_blocks_once_its_seconds_are_spent(monkeypatch):
     """run_contest: a contest whose question stays open goes on to tie_blocks blocks."""
     from loaderbench.tuning import contest as contest_mod
-    from loaderbench.tuning.contest import Pace, run_contest
+    from loaderbench.tuning.contest import contest_schedule, run_contest
 
-    def block(contest, *args):
+    def block(contest, *args):  # each block takes a second, the contest has half of one
         contest.blocks += 1
+        contest.spent_s += 1.0
 
     monkeypatch.setattr(contest_mod, "_block", block)
-    never = lambda contest, pace: False  # noqa: E731
+    never = lambda contest: False  # noqa: E731
     workload = Workload(TokenizedText(), batch_size=8, batches=1)
     contestants = [Candidate(0), Candidate(2, "fork")]
-    assert run_contest("t", workload, contestants, Pace(0.0), decided=never).blocks == 3
-    ties = Pace(0.0, tie_blocks=7)
+    spent = run_contest("t", workload, contestants, contest_schedule(0.5), decided=never)
+    assert (spent.blocks, spent.stopped) == (3, "budget spent")
+    ties = contest_schedule(0.5, tie_blocks=7)
     assert run_contest("t", workload, contestants, ties, decided=never).blocks == 7
 
 
