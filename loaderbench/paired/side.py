@@ -185,7 +185,7 @@ def hello(settings: dict) -> dict:
         "pid": os.getpid(),
         "executable": sys.executable,
         "package": os.path.dirname(loaderbench.__file__),
-        "fingerprint": machine.fingerprint(),
+        "fingerprint": machine.fingerprint().to_dict(),
         "settings": settings,
     }
 
