@@ -173,11 +173,7 @@ class Benchmark:
         iterations = _mapping(self.raw.get("stats")).get("iterations", 1)
         info = dict(self.info)
         if rounds and "samples_per_s" in info and "samples_per_epoch" in info:
-            median = statistics.median(rounds)
-            info.update(
-                samples_per_s=info["samples_per_epoch"] / median,
-                batches_per_s=info["batches_per_epoch"] / median,
-            )
+            Recorder(info).rates(statistics.median(rounds))
         raw = {**self.raw, "stats": {**stats.as_dict(), "data": rounds, "iterations": iterations}}
         return replace(self, median=stats.median, rounds=tuple(rounds), info=info, raw=raw)
 
@@ -523,6 +519,47 @@ def _invocation(recorded: Any) -> Invocation | None:
 def benchmarks_of(entries: Iterable[dict]) -> list[Benchmark]:
     """The model of pytest-benchmark's benchmark entries as its hooks see them (suite.plugin)."""
     return [Benchmark.from_json(e) for e in entries if isinstance(_mapping(e).get("stats"), dict)]
+
+
+# --- writing what a run records ------------------------------------------------------------------
+
+
+class Recorder:
+    """Writes what a benchmark records beside its timing into its ``extra_info`` (the keys
+    Benchmark reads back): the benchmarks under tests/benchmarks and measuring.measure write
+    through it, never a key by hand."""
+
+    def __init__(self, extra_info: dict[str, Any]):
+        self.info = extra_info
+
+    @classmethod
+    def of(cls, benchmark) -> Recorder:
+        """The recorder of a pytest-benchmark fixture."""
+        return cls(benchmark.extra_info)
+
+    def case(self, measure: str, case: Mapping[str, Any], dataset: Mapping[str, Any]) -> None:
+        """What was measured: the measure, the grid case (Case.as_dict), the dataset's settings."""
+        self.info.update(measure=measure, case=dict(case), dataset=dict(dataset))
+
+    def epoch(self, batches: int, samples: int) -> None:
+        """One epoch's size, which the rates and their recomputation (Benchmark.pooled) divide."""
+        self.info.update(batches_per_epoch=batches, samples_per_epoch=samples)
+
+    def rates(self, median: float) -> None:
+        """Samples/s and batches/s of the recorded epoch at ``median`` seconds per epoch."""
+        self.info.update(
+            samples_per_s=self.info["samples_per_epoch"] / median,
+            batches_per_s=self.info["batches_per_epoch"] / median,
+        )
+
+    def phases(self, phases: Mapping[str, float]) -> None:
+        """A whole epoch's start, steady part and shutdown (``epoch_phases``), in seconds."""
+        self.info["epoch_phases"] = dict(phases)
+
+    def numbers(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        """Anything else a benchmark measured or set beside its timing (memory's PSS, overlap's
+        efficiency, a transfer's setting and GB/s, a world's ranks), under its own names."""
+        self.info.update(values or {}, **more)
 
 
 # --- writing what a run records (suite.plugin's pytest-benchmark hooks) ----------------------------
