@@ -7,10 +7,12 @@ import platform
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
+
+from loaderbench import typed
 
 #: Fields of pytest-benchmark's machine_info that change between runs of the same machine (clock
 #: speed now, host name): dropped, so that two runs of one runner class compare equal.
@@ -22,6 +24,33 @@ VOLATILE_FIELDS = ("node",)
 MACHINE_KIND_FIELDS = ("cpu_model", "usable_cores", "platform", "gpu", "gpu_count")
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """Stable facts about a machine and its software stack (no clock speeds, no host names), as
+    every result and baseline stores them in ``machine_info.loaderbench``: written with all its
+    fields, in this order; a field a file lacks (written before it existed) reads as None."""
+
+    cpu_model: str | None = None
+    usable_cores: int | None = None
+    memory_gb: float | None = None
+    python: str | None = None
+    platform: str | None = None
+    torch: str | None = None
+    cuda: str | None = None
+    gpu: str | None = None
+    gpu_count: int | None = None
+    gpu_memory_gb: float | None = None
+    cuda_driver: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, what: str = "the machine's fingerprint") -> Fingerprint:
+        """The stored fingerprint; a typed.Malformed naming the field when it is not one."""
+        return typed.read(cls, data, what)
+
+    def to_dict(self) -> dict[str, Any]:
+        return typed.write(self)
+
+
 def usable_cores() -> int:
     """CPUs this process may run on (affinity and cgroup-pinned), not the host's total."""
     try:
@@ -30,7 +59,7 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def torch_info() -> dict:
+def torch_info() -> dict[str, Any]:
     import torch
 
     info: dict[str, Any] = {
@@ -70,16 +99,16 @@ def _cuda_driver_version() -> str | None:
     return out.splitlines()[0].strip() if out.strip() else None
 
 
-def fingerprint() -> dict:
-    """Stable facts about this machine and software stack (no clock speeds, no host names)."""
-    return {
-        "cpu_model": _cpu_model(),
-        "usable_cores": usable_cores(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "platform": f"{platform.system()}-{platform.machine()}",
+def fingerprint() -> Fingerprint:
+    """This machine's and software stack's Fingerprint."""
+    return Fingerprint(
+        cpu_model=_cpu_model(),
+        usable_cores=usable_cores(),
+        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
+        python=platform.python_version(),
+        platform=f"{platform.system()}-{platform.machine()}",
         **torch_info(),
-    }
+    )
 
 
 def _cpu_model() -> str:
@@ -93,20 +122,20 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def kind_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+def kind_differences(a: Fingerprint, b: Fingerprint) -> list[str]:
     """``field a vs b`` for each machine-kind field two fingerprints disagree on."""
     return [
-        f"{key} {a.get(key)} vs {b.get(key)}"
+        f"{key} {getattr(a, key)} vs {getattr(b, key)}"
         for key in MACHINE_KIND_FIELDS
-        if a.get(key) != b.get(key)
+        if getattr(a, key) != getattr(b, key)
     ]
 
 
-def kind_slug(fp: Mapping[str, Any]) -> str:
+def kind_slug(fp: Fingerprint) -> str:
     """A file-name-safe name of a machine kind: "amd-epyc-2cpu", "...-nvidia-a10g"."""
-    parts = [str(fp.get("cpu_model") or "unknown-cpu"), f"{fp.get('usable_cores')}cpu"]
-    if fp.get("gpu"):
-        parts.append(f"{fp.get('gpu_count')}x-{fp['gpu']}")
+    parts = [fp.cpu_model or "unknown-cpu", f"{fp.usable_cores}cpu"]
+    if fp.gpu:
+        parts.append(f"{fp.gpu_count}x-{fp.gpu}")
     words = re.findall(
         r"[a-z0-9.]+", " ".join(parts).lower().replace("(r)", "").replace("(tm)", "")
     )

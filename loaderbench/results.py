@@ -20,7 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from loaderbench import typed
 from loaderbench.errors import InputError
+from loaderbench.machine import Fingerprint
 
 #: What a benchmark measured (``extra_info.measure``).
 THROUGHPUT = "throughput"
@@ -35,11 +37,12 @@ DISTRIBUTED = "distributed"
 
 
 def number(value: Any) -> float | None:
-    """``value`` as a float when it is a finite JSON number (not a bool), else None."""
+    """``value`` when it is a finite JSON number (not a bool), else None. An integer stays one, so
+    that a file read and written again is the same file."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
-        return float(value) if math.isfinite(value) else None
+        return value if math.isfinite(value) else None
     except OverflowError:  # an integer too large for a float
         return None
 
@@ -170,11 +173,7 @@ class Benchmark:
         iterations = _mapping(self.raw.get("stats")).get("iterations", 1)
         info = dict(self.info)
         if rounds and "samples_per_s" in info and "samples_per_epoch" in info:
-            median = statistics.median(rounds)
-            info.update(
-                samples_per_s=info["samples_per_epoch"] / median,
-                batches_per_s=info["batches_per_epoch"] / median,
-            )
+            Recorder(info).rates(statistics.median(rounds))
         raw = {**self.raw, "stats": {**stats.as_dict(), "data": rounds, "iterations": iterations}}
         return replace(self, median=stats.median, rounds=tuple(rounds), info=info, raw=raw)
 
@@ -276,37 +275,56 @@ class Sitting:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """How to rebuild the environment a baseline measured (paired.recipe captures and rebuilds
+    it): its Python version, torch requirement, every other package frozen, the project's commit
+    (None outside git) and whether the tree was dirty, and the pytest arguments of its runs."""
+
+    python: str
+    torch: str
+    packages: tuple[str, ...]
+    commit: str | None
+    args: tuple[str, ...]
+    dirty: bool = False
+
+    @classmethod
+    def from_json(cls, entry: Any) -> Recipe:
+        """The stored recipe; a typed.Malformed naming the field when it is not one."""
+        return typed.read(cls, entry, "the baseline's recipe")
+
+    def to_json(self) -> dict:
+        return typed.write(self)
+
+
+@dataclass(frozen=True)
 class BaselineRecord:
     """The ``loaderbench.baseline`` section of a file ``loaderbench baseline`` wrote."""
 
     runs: int
     noise: Mapping[str, Noise]
-    sittings: tuple[Sitting, ...]
-    speed_probes: tuple[float, ...] = ()
-    recipe: dict | None = None
+    #: When its runs were recorded; None in a file written before sittings were kept
+    #: (judging.baseline.sittings counts it as one, dated by the file).
+    sittings: tuple[Sitting, ...] | None = None
+    #: Each run's speed probes; None in a file written before they were kept.
+    speed_probes: tuple[float, ...] | None = None
+    recipe: Recipe | None = None
     band_rule: str = ""
 
     @classmethod
-    def from_json(cls, entry: Any, file_date: Any) -> BaselineRecord | None:
+    def from_json(cls, entry: Any) -> BaselineRecord | None:
         entry = _mapping(entry)
         noise = entry.get("noise")
         if not isinstance(noise, dict):
             return None
-        runs = _count(entry.get("runs")) or 0
-        held = [s for s in _list(entry.get("sittings")) if isinstance(s, dict)]
-        if held:
-            sittings = tuple(
-                Sitting(_text(s.get("date")), _count(s.get("runs")) or 0) for s in held
-            )
-        else:  # written before sittings were kept: one, dated by the file
-            sittings = (Sitting(_text(file_date), runs),)
+        sittings = entry.get("sittings")
+        probes = entry.get("speed_probes")
         recipe = entry.get("recipe")
         return cls(
-            runs=runs,
+            runs=_count(entry.get("runs")) or 0,
             noise={str(name): Noise.from_json(n) for name, n in noise.items()},
-            sittings=sittings,
-            speed_probes=tuple(p for p in _numbers(entry.get("speed_probes")) if p > 0),
-            recipe=recipe if isinstance(recipe, dict) else None,
+            sittings=None if sittings is None else _records(Sitting, sittings, "a sitting"),
+            speed_probes=None if probes is None else tuple(p for p in _numbers(probes) if p > 0),
+            recipe=None if recipe is None else Recipe.from_json(recipe),
             band_rule=str(entry.get("band_rule") or ""),
         )
 
@@ -315,12 +333,20 @@ class BaselineRecord:
             "runs": self.runs,
             "band_rule": self.band_rule,
             "noise": {name: n.to_json() for name, n in self.noise.items()},
-            "sittings": [{"date": s.date, "runs": s.runs} for s in self.sittings],
-            "speed_probes": list(self.speed_probes),
         }
+        if self.sittings is not None:
+            out["sittings"] = [typed.write(s) for s in self.sittings]
+        if self.speed_probes is not None:
+            out["speed_probes"] = list(self.speed_probes)
         if self.recipe is not None:
-            out["recipe"] = self.recipe
+            out["recipe"] = self.recipe.to_json()
         return out
+
+
+def _records(cls: type, entries: Any, what: str) -> tuple:
+    if not isinstance(entries, list):
+        raise typed.Malformed(f"{what}s entry is not a list")
+    return tuple(typed.read(cls, entry, what) for entry in entries)
 
 
 @dataclass(frozen=True)
@@ -332,7 +358,7 @@ class Invocation:
     args: tuple[str, ...]
 
     def to_json(self) -> dict:
-        return {"python": self.python, "directory": self.directory, "args": list(self.args)}
+        return typed.write(self)
 
 
 # --- a whole file ---------------------------------------------------------------------------------
@@ -345,7 +371,7 @@ class Results:
 
     benchmarks: tuple[Benchmark, ...]
     derived: tuple[Derived, ...] = ()
-    fingerprint: Mapping[str, Any] = field(default_factory=dict)  #: machine_info.loaderbench
+    fingerprint: Fingerprint | None = None  #: machine_info.loaderbench
     runner: str | None = None
     #: The run's settings as the plugin wrote them: grid, cost_scale, injected, worker_ballast_mb,
     #: loader ({"class": MODULE:CLASS, "package": ..., "version": ...}).
@@ -363,6 +389,13 @@ class Results:
         problem = schema_problem(data)
         if problem:
             raise InputError(f"not a pytest-benchmark results file: {problem}")
+        try:
+            return cls._from_json(data)
+        except typed.Malformed as exc:
+            raise InputError(f"not a loaderbench results file: {exc}") from None
+
+    @classmethod
+    def _from_json(cls, data: dict) -> Results:
         section = _mapping(data.get("loaderbench"))
         derived = tuple(
             d
@@ -373,37 +406,45 @@ class Results:
         )
         probes = _mapping(section.get("speed_probe"))
         runner = section.get("runner")
+        fingerprint = _mapping(data.get("machine_info")).get("loaderbench")
         return cls(
             benchmarks=tuple(Benchmark.from_json(b) for b in data["benchmarks"]),
             derived=derived,
-            fingerprint=dict(_mapping(_mapping(data.get("machine_info")).get("loaderbench"))),
+            fingerprint=None if fingerprint is None else Fingerprint.from_dict(fingerprint),
             runner=runner if isinstance(runner, str) and runner else None,
             settings={k: section[k] for k in _SETTINGS if k in section},
             run_probes={str(k): p for k, v in probes.items() if (p := number(v)) and p > 0},
             invocation=_invocation(section.get("invocation")),
-            baseline=BaselineRecord.from_json(section.get("baseline"), data.get("datetime")),
+            baseline=BaselineRecord.from_json(section.get("baseline")),
             datetime=_text(data.get("datetime")),
             raw=data,
         )
 
     def to_json(self) -> dict:
-        """pytest-benchmark JSON: the file as read, with this model's parts written over it."""
-        section = {
-            k: v for k, v in _mapping(self.raw.get("loaderbench")).items() if k not in _MODELLED
-        }
-        section.update(self.settings)
-        section["derived"] = [d.to_json() for d in self.derived]
+        """pytest-benchmark JSON: the file as read, with this model's parts written over it (in
+        the places they were read from, so that a file read and written is the same file)."""
+        modelled: dict[str, Any] = {**self.settings}
+        modelled["derived"] = [d.to_json() for d in self.derived]
         if self.runner is not None:
-            section["runner"] = self.runner
+            modelled["runner"] = self.runner
         if self.run_probes and self.baseline is None:  # a baseline keeps its runs' instead
-            section["speed_probe"] = dict(self.run_probes)
+            modelled["speed_probe"] = dict(self.run_probes)
         if self.invocation is not None:
-            section["invocation"] = self.invocation.to_json()
+            modelled["invocation"] = self.invocation.to_json()
         if self.baseline is not None:
-            section["baseline"] = self.baseline.to_json()
+            modelled["baseline"] = self.baseline.to_json()
+        read = _mapping(self.raw.get("loaderbench"))
+        section = {
+            **{
+                k: modelled.get(k, v)
+                for k, v in read.items()
+                if k not in _MODELLED or k in modelled
+            },
+            **modelled,
+        }
         machine_info = dict(_mapping(self.raw.get("machine_info")))
-        if self.fingerprint:
-            machine_info["loaderbench"] = dict(self.fingerprint)
+        if self.fingerprint is not None:
+            machine_info["loaderbench"] = self.fingerprint.to_dict()
         return {
             **self.raw,
             "machine_info": machine_info,
@@ -449,7 +490,7 @@ class Results:
         return found if isinstance(found, str) else DEFAULT_LOADER
 
     @property
-    def recipe(self) -> dict | None:
+    def recipe(self) -> Recipe | None:
         return self.baseline.recipe if self.baseline is not None else None
 
     def missing_rounds(self) -> str | None:
@@ -467,16 +508,12 @@ _MODELLED = ("derived", "runner", "speed_probe", "invocation", "baseline", *_SET
 
 
 def _invocation(recorded: Any) -> Invocation | None:
-    recorded = _mapping(recorded)
-    args = recorded.get("args")
-    if not (
-        isinstance(recorded.get("python"), str)
-        and isinstance(recorded.get("directory"), str)
-        and isinstance(args, list)
-        and all(isinstance(a, str) for a in args)
-    ):
+    """How the run was started, or None when not recorded as one (a confirming rerun then
+    cannot start it again, and says so)."""
+    try:
+        return typed.read(Invocation, recorded, "the invocation")
+    except typed.Malformed:
         return None
-    return Invocation(recorded["python"], recorded["directory"], tuple(args))
 
 
 def benchmarks_of(entries: Iterable[dict]) -> list[Benchmark]:
@@ -484,12 +521,53 @@ def benchmarks_of(entries: Iterable[dict]) -> list[Benchmark]:
     return [Benchmark.from_json(e) for e in entries if isinstance(_mapping(e).get("stats"), dict)]
 
 
+# --- writing what a run records ------------------------------------------------------------------
+
+
+class Recorder:
+    """Writes what a benchmark records beside its timing into its ``extra_info`` (the keys
+    Benchmark reads back): the benchmarks under tests/benchmarks and measuring.measure write
+    through it, never a key by hand."""
+
+    def __init__(self, extra_info: dict[str, Any]):
+        self.info = extra_info
+
+    @classmethod
+    def of(cls, benchmark) -> Recorder:
+        """The recorder of a pytest-benchmark fixture."""
+        return cls(benchmark.extra_info)
+
+    def case(self, measure: str, case: Mapping[str, Any], dataset: Mapping[str, Any]) -> None:
+        """What was measured: the measure, the grid case (Case.as_dict), the dataset's settings."""
+        self.info.update(measure=measure, case=dict(case), dataset=dict(dataset))
+
+    def epoch(self, batches: int, samples: int) -> None:
+        """One epoch's size, which the rates and their recomputation (Benchmark.pooled) divide."""
+        self.info.update(batches_per_epoch=batches, samples_per_epoch=samples)
+
+    def rates(self, median: float) -> None:
+        """Samples/s and batches/s of the recorded epoch at ``median`` seconds per epoch."""
+        self.info.update(
+            samples_per_s=self.info["samples_per_epoch"] / median,
+            batches_per_s=self.info["batches_per_epoch"] / median,
+        )
+
+    def phases(self, phases: Mapping[str, float]) -> None:
+        """A whole epoch's start, steady part and shutdown (``epoch_phases``), in seconds."""
+        self.info["epoch_phases"] = dict(phases)
+
+    def numbers(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        """Anything else a benchmark measured or set beside its timing (memory's PSS, overlap's
+        efficiency, a transfer's setting and GB/s, a world's ranks), under its own names."""
+        self.info.update(values or {}, **more)
+
+
 # --- writing what a run records (suite.plugin's pytest-benchmark hooks) ----------------------------
 
 
-def write_fingerprint(machine_info: dict, fingerprint: Mapping[str, Any]) -> None:
+def write_fingerprint(machine_info: dict, fingerprint: Fingerprint) -> None:
     """Put the machine's fingerprint into pytest-benchmark's ``machine_info``, in place."""
-    machine_info["loaderbench"] = dict(fingerprint)
+    machine_info["loaderbench"] = fingerprint.to_dict()
 
 
 def write_run(
@@ -551,7 +629,10 @@ def load_results(path: str | Path) -> Results:
             f"{path}: holds no benchmarks (was the run narrowed to nothing, or "
             "run without --benchmark-only?)"
         )
-    return Results.from_json(data)
+    try:
+        return Results.from_json(data)
+    except InputError as exc:  # a part loaderbench wrote, malformed
+        raise InputError(f"{path}: {exc}") from None
 
 
 def schema_problem(data) -> str | None:

@@ -18,10 +18,10 @@ def cmd_baseline(args) -> int:
     runner = resolve_runner(args.runner)
     check_run_count(args.runs, extend=args.extend, force=args.force)
     how = recipe.capture(sys.executable, args.pytest_args, Path.cwd(), torch=args.torch)
-    if how["dirty"]:
+    if how.dirty:
         print(
             "loaderbench: warning: the project has uncommitted changes; the recipe records "
-            f"commit {str(how['commit'])[:12]}, which --remeasure will rebuild without them",
+            f"commit {str(how.commit)[:12]}, which --remeasure will rebuild without them",
             file=sys.stderr,
             flush=True,
         )
@@ -42,7 +42,7 @@ def cmd_baseline(args) -> int:
     held = sittings(merged)
     print(
         f"loaderbench: baseline of runner class {runner!r} for this machine kind "
-        f"({machine.kind_slug(dict(merged.fingerprint))}) "
+        f"({machine.kind_slug(merged.fingerprint or machine.Fingerprint())}) "
         f"{f'extended by {args.runs} runs in' if args.extend else 'written to'} {path} "
         f"({merged.baseline.runs if merged.baseline else 0} runs in {len(held)} sitting{'s' if len(held) > 1 else ''}, "
         f"{len(merged.benchmarks)} benchmarks)"

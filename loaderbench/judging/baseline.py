@@ -36,11 +36,9 @@ the drift between sittings too.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from pytest_benchmark.utils import get_machine_id
 
@@ -48,12 +46,14 @@ from loaderbench import machine
 from loaderbench.config import args_for, option
 from loaderbench.errors import InputError
 from loaderbench.judging import derived
+from loaderbench.machine import Fingerprint
 from loaderbench.results import (
     DEFAULT_LOADER,
     MEMORY,
     BaselineRecord,
     Benchmark,
     Noise,
+    Recipe,
     Results,
     Sitting,
     load_results,
@@ -87,7 +87,7 @@ def noise_band(medians: list[float]) -> float | None:
 
 
 def merge_runs(
-    runs: list[Results], *, prior: Results | None = None, recipe: dict | None = None
+    runs: list[Results], *, prior: Results | None = None, recipe: Recipe | None = None
 ) -> Results:
     """One baseline from several runs of the same selection, with what the verdict needs of each
     run (run medians, memory values) and, given, the ``recipe`` to rebuild it.
@@ -123,7 +123,7 @@ def merge_runs(
         noise[key] = Noise(run_values=(*before(key).run_values, *values))
 
     last = runs[-1]
-    cores = int(last.fingerprint.get("usable_cores") or 1)
+    cores = (last.fingerprint and last.fingerprint.usable_cores) or 1
     pooled_derived = derived.derive(benchmarks, cores)
     per_run_entries = [
         {e.name: e for e in derived.derive(list(run.benchmarks), cores)} for run in runs
@@ -180,7 +180,12 @@ def sittings(baseline: Results | None) -> tuple[Sitting, ...]:
     before sittings were kept counts as one, dated by the file)."""
     if baseline is None or baseline.baseline is None:
         return ()
-    return baseline.baseline.sittings
+    record = baseline.baseline
+    return (
+        record.sittings
+        if record.sittings is not None
+        else (Sitting(baseline.datetime, record.runs),)
+    )
 
 
 def recording(baseline: Results) -> str:
@@ -199,15 +204,15 @@ def recording(baseline: Results) -> str:
 EXTEND_ADVICE = "record a new baseline with --force (make baseline FORCE=1) instead"
 
 
-def check_same_code(prior: Results, path: Path, recipe: dict | None) -> None:
+def check_same_code(prior: Results, path: Path, recipe: Recipe | None) -> None:
     """An InputError unless runs with ``recipe`` measure the project code the baseline at
     ``path`` measured: one recipe must rebuild every run of a baseline."""
-    before = prior.recipe or {}
-    if before.get("commit") and recipe and recipe.get("commit") != before.get("commit"):
+    before = prior.recipe
+    if before and before.commit and recipe and recipe.commit != before.commit:
         raise InputError(
             f"cannot extend {path}: it measured the project at commit "
-            f"{str(before['commit'])[:12]}, this checkout is at "
-            f"{str(recipe.get('commit'))[:12]}; {EXTEND_ADVICE}"
+            f"{before.commit[:12]}, this checkout is at "
+            f"{str(recipe.commit)[:12]}; {EXTEND_ADVICE}"
         )
 
 
@@ -215,11 +220,11 @@ def check_extendable(prior: Results, path: Path, runs: list[Results]) -> None:
     """An InputError (nothing written) unless ``runs`` measured what the baseline at ``path``
     measured, with the same software on the same machine kind: only then do their rounds pool."""
     advice = EXTEND_ADVICE
-    before, now = prior.fingerprint, runs[-1].fingerprint
+    before, now = prior.fingerprint or Fingerprint(), runs[-1].fingerprint or Fingerprint()
     moved = machine.kind_differences(before, now) + [
-        f"{key} {now.get(key)} vs {before.get(key)}"
+        f"{key} {getattr(now, key)} vs {getattr(before, key)}"
         for key in EXTEND_SAME_FIELDS
-        if before.get(key) != now.get(key)
+        if getattr(before, key) != getattr(now, key)
     ]
     if moved:
         raise InputError(
@@ -260,15 +265,15 @@ def baseline_files(folder: Path) -> list[Path]:
     return sorted([*folder.glob(pattern), *folder.glob(f"*/{pattern}")])
 
 
-def _kind(path: Path) -> dict:
+def _kind(path: Path) -> Fingerprint:
     """The fingerprint a stored baseline carries; an InputError naming the file if unreadable."""
-    return dict(load_results(path).fingerprint)
+    return load_results(path).fingerprint or Fingerprint()
 
 
 def locate_baseline(
     path: Path,
     runner: str | None = None,
-    fingerprint: Mapping[str, Any] | None = None,
+    fingerprint: Fingerprint | None = None,
     loader: str | None = None,
 ) -> Path:
     """``path`` itself when a file. In a folder: of the baselines that measured the loader class
@@ -301,7 +306,7 @@ def locate_baseline(
 
 
 def same_kind_baselines(
-    folder: Path, fingerprint: Mapping[str, Any], loader: str | None = None
+    folder: Path, fingerprint: Fingerprint, loader: str | None = None
 ) -> list[Path]:
     """The baselines in ``folder`` recorded on ``fingerprint``'s machine kind (and, when given,
     measuring the loader class ``loader``)."""
@@ -314,7 +319,7 @@ def same_kind_baselines(
 
 
 def refuse_overwrite(
-    folder: Path, fingerprint: dict, force: bool, loader: str = DEFAULT_LOADER
+    folder: Path, fingerprint: Fingerprint, force: bool, loader: str = DEFAULT_LOADER
 ) -> list[Path]:
     """This machine kind's baselines of the loader class ``loader`` in ``folder``; an InputError
     when there are some and ``force`` is off. Other kinds' and other loaders' baselines are
@@ -329,7 +334,7 @@ def refuse_overwrite(
     return existing
 
 
-def baseline_target(folder: Path, fingerprint: dict) -> Path:
+def baseline_target(folder: Path, fingerprint: Fingerprint) -> Path:
     """Where a new baseline of this machine kind goes: the next pytest-benchmark number in the
     folder (so `--benchmark-compare` without a number takes it), named after the kind."""
     numbers = [int(f.name[:4]) for f in baseline_files(folder)]
@@ -338,7 +343,7 @@ def baseline_target(folder: Path, fingerprint: dict) -> Path:
 
 
 def extendable_baseline(
-    folder: Path, fingerprint: dict, loader: str = DEFAULT_LOADER
+    folder: Path, fingerprint: Fingerprint, loader: str = DEFAULT_LOADER
 ) -> tuple[Path, Results]:
     """This machine kind's baseline of the loader class ``loader`` in ``folder`` and its
     contents; an InputError when there is none, or when it is not one ``loaderbench baseline``

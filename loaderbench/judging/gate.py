@@ -32,6 +32,7 @@ from loaderbench.judging.baseline import MEMORY_QUANTITIES
 from loaderbench.judging.intervals import Prediction, prediction
 from loaderbench.judging.thresholds import Rule, Thresholds
 from loaderbench.judging.verdict import Row, Verdict, judge_difference, judge_factor, not_judged
+from loaderbench.machine import Fingerprint
 from loaderbench.measuring import speed
 from loaderbench.results import MEMORY, Benchmark, Derived, Noise, Results, load_results
 
@@ -70,16 +71,18 @@ def compare_header(
     """The prominent lines: different torch/Python/CUDA, machine, cost scale, grid, noise bands."""
     base, cand = names
     lines = []
-    base_fp, cur_fp = baseline.fingerprint, current.fingerprint
+    base_fp = baseline.fingerprint or Fingerprint()
+    cur_fp = current.fingerprint or Fingerprint()
     for key, label in VERSION_FIELDS:
-        if base_fp.get(key) != cur_fp.get(key) and (base_fp.get(key) or cur_fp.get(key)):
-            lines.append(f"{cand} {label} {cur_fp.get(key)} vs {base} {label} {base_fp.get(key)}")
+        was, now = getattr(base_fp, key), getattr(cur_fp, key)
+        if was != now and (was or now):
+            lines.append(f"{cand} {label} {now} vs {base} {label} {was}")
     moved = [
-        f"{k} {cur_fp.get(k)} vs {base_fp.get(k)}"
+        f"{k} {getattr(cur_fp, k)} vs {getattr(base_fp, k)}"
         for k in MACHINE_FIELDS
-        if base_fp.get(k) != cur_fp.get(k)
+        if getattr(base_fp, k) != getattr(cur_fp, k)
     ]
-    if moved and base_fp and cur_fp:
+    if moved and baseline.fingerprint and current.fingerprint:
         lines.append(f"different machine ({cand} vs {base}): " + "; ".join(moved))
     base_lb, cur_lb = baseline.settings, current.settings
     for key, label in (("cost_scale", "cost scale"), ("grid", "grid")):

@@ -25,8 +25,9 @@ from loaderbench.judging.baseline import (
     merge_runs,
     refuse_overwrite,
 )
+from loaderbench.machine import Fingerprint
 from loaderbench.measuring import layout
-from loaderbench.results import Results, load_results
+from loaderbench.results import Recipe, Results, load_results
 from loaderbench.storage import write_json_atomic
 
 DEFAULT_RUNS = 3
@@ -131,8 +132,8 @@ def record(
     extend: bool = False,
     python: str = sys.executable,
     run=None,
-    fingerprint: dict | None = None,
-    recipe: dict | None = None,
+    fingerprint: Fingerprint | None = None,
+    recipe: Recipe | None = None,
 ) -> Path:
     """Run the grid ``runs`` times and store the pooled baseline; returns its path.
 
@@ -172,7 +173,7 @@ def record(
         write_json_atomic(prior_path, merge_runs(results, prior=prior).to_json())
         return prior_path
     merged = merge_runs(results, recipe=recipe)
-    kind = dict(merged.fingerprint)
+    kind = merged.fingerprint or Fingerprint()
     existing = refuse_overwrite(folder, kind, force, merged.loader_class)
     target = baseline_target(folder, kind)
     write_json_atomic(target, merged.to_json())

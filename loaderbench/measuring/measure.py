@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from loaderbench.grid import Case
 from loaderbench.measuring.loaders import batch_length, drain, shutdown
-from loaderbench.results import EPOCH, STARTUP, THROUGHPUT
+from loaderbench.results import EPOCH, STARTUP, THROUGHPUT, Recorder
 
 __all__ = [
     "EPOCH",
@@ -33,7 +33,7 @@ def record_case(benchmark, case: Case, measure: str, dataset) -> None:
     """Store the settings in effect beside the result (extra_info is saved in the JSON)."""
     settings = dataset.settings() if hasattr(dataset, "settings") else {"profile": case.profile}
     benchmark.group = f"{measure}-{case.profile}"
-    benchmark.extra_info.update(measure=measure, case=case.as_dict(), dataset=settings)
+    Recorder.of(benchmark).case(measure, case.as_dict(), settings)
 
 
 def steady_state(benchmark, loader: DataLoader, rounds: int) -> tuple[int, int]:
@@ -126,20 +126,19 @@ def whole_epoch(benchmark, loader: DataLoader, rounds: int) -> tuple[int, int]:
         counts.append((batches, samples))
 
     benchmark.pedantic(one_epoch, rounds=rounds, iterations=1)
-    benchmark.extra_info["epoch_phases"] = {
-        name: statistics.median(p[name] for p in seen) for name in EPOCH_PHASES
-    }
+    Recorder.of(benchmark).phases(
+        {name: statistics.median(p[name] for p in seen) for name in EPOCH_PHASES}
+    )
     return counts[-1]
 
 
 def record_rates(benchmark, batches: int, samples: int) -> None:
     """Samples/s and batches/s from the median epoch time (absent when benchmarks are disabled)."""
     stats = getattr(benchmark, "stats", None)
-    benchmark.extra_info.update(batches_per_epoch=batches, samples_per_epoch=samples)
-    if stats is None:
-        return
-    median = stats.stats.median
-    benchmark.extra_info.update(samples_per_s=samples / median, batches_per_s=batches / median)
+    recorder = Recorder.of(benchmark)
+    recorder.epoch(batches, samples)
+    if stats is not None:
+        recorder.rates(stats.stats.median)
 
 
 def epoch_length(dataset) -> int | None:

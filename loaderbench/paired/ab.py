@@ -16,8 +16,10 @@ from loaderbench.config import ConfigError, Selection
 from loaderbench.errors import InputError
 from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Verdict
+from loaderbench.machine import Fingerprint
 from loaderbench.paired import environments
 from loaderbench.paired.engine import Engine, Tally, ab_plans, verdict_rows
+from loaderbench.paired.protocol import PROTOCOL, Hello
 from loaderbench.paired.schedule import Schedule
 from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
@@ -101,16 +103,17 @@ def measure_side_by_side(
     return Verdict(judge_tallies(tallies, rule), header, rule_text(rule, schedule))
 
 
-def hello_header(hellos: dict[str, dict], names=("A", "B")) -> list[str]:
+def hello_header(hellos: dict[str, Hello], names=("A", "B")) -> list[str]:
     """What differs between the two sides as they reported it: versions, then settings."""
-    a, b = hellos.get("a", {}), hellos.get("b", {})
-    fa, fb = a.get("fingerprint") or {}, b.get("fingerprint") or {}
+    unsaid = Hello(PROTOCOL)
+    a, b = hellos.get("a", unsaid), hellos.get("b", unsaid)
+    fa, fb = a.fingerprint or Fingerprint(), b.fingerprint or Fingerprint()
     lines = [
-        f"{names[1]} {label} {fb.get(key)} vs {names[0]} {label} {fa.get(key)}"
+        f"{names[1]} {label} {getattr(fb, key)} vs {names[0]} {label} {getattr(fa, key)}"
         for key, label in VERSION_FIELDS
-        if fa.get(key) != fb.get(key)
+        if getattr(fa, key) != getattr(fb, key)
     ]
-    sa, sb = a.get("settings") or {}, b.get("settings") or {}
+    sa, sb = a.settings, b.settings
     lines += [
         f"{names[1]} {key} {sb.get(key)} vs {names[0]} {key} {sa.get(key)}"
         for key in dict.fromkeys([*sa, *sb])

@@ -37,7 +37,7 @@ from loaderbench.durations import duration_text
 from loaderbench.grid import Case, Grid
 from loaderbench.judging.intervals import PairedEstimate, paired
 from loaderbench.judging.verdict import Row, judge_factor, not_judged
-from loaderbench.paired.protocol import MEASURES, measures_of
+from loaderbench.paired.protocol import MEASURES, Round, Setup, Teardown
 from loaderbench.paired.schedule import SPENT, Schedule, settled
 from loaderbench.paired.sides import SETUP_TIMEOUT_S, SideProcess, SideSpec
 
@@ -74,14 +74,8 @@ class Arm:
     case: Case
     measure: str
 
-    def setup(self, slot: str, cpu: int | None) -> dict:
-        return {
-            "op": "setup",
-            "slot": slot,
-            "case": self.case.as_dict(),
-            "measure": self.measure,
-            "cpu": cpu,
-        }
+    def setup(self, slot: str, cpu: int | None) -> Setup:
+        return Setup(slot, self.case.as_dict(), self.measure, cpu)
 
 
 @dataclass(frozen=True)
@@ -286,7 +280,7 @@ class Engine:
         for slot, side, arm in setups:
             side.send(arm.setup(slot, cpu_a if slot == "a" else cpu_b))
         warm = {
-            slot: side.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}")["warm_s"]
+            slot: side.receive(SETUP_TIMEOUT_S, f"setting up {plan.name}").warm_s
             for slot, side, _ in setups
         }
         warm_a, warm_b = warm["a"], warm["b"]
@@ -302,27 +296,26 @@ class Engine:
             )
             # A round that takes far longer than the warm one has hung or the machine stalled.
             timeout = max(120.0, 30 * repeat * max(warm_a, warm_b))
-        ask_a = {"op": "round", "slot": "a", "repeat": repeat}
-        ask_b = {"op": "round", "slot": "b", "repeat": repeat}
+        ask_a, ask_b = Round("a", repeat), Round("b", repeat)
 
         def take_pair() -> tuple[float, float]:
             if duet:  # both at once, each on its own core
                 side_a.send(ask_a)
                 side_b.send(ask_b)
-                a = side_a.receive(timeout, f"timing {plan.name}")["seconds"]
-                b = side_b.receive(timeout, f"timing {plan.name}")["seconds"]
+                a = side_a.receive(timeout, f"timing {plan.name}").seconds
+                b = side_b.receive(timeout, f"timing {plan.name}").seconds
             elif self.rng.random() < 0.5:
-                a = side_a.request(ask_a, timeout, f"timing {plan.name}")["seconds"]
-                b = side_b.request(ask_b, timeout, f"timing {plan.name}")["seconds"]
+                a = side_a.request(ask_a, timeout, f"timing {plan.name}").seconds
+                b = side_b.request(ask_b, timeout, f"timing {plan.name}").seconds
             else:
-                b = side_b.request(ask_b, timeout, f"timing {plan.name}")["seconds"]
-                a = side_a.request(ask_a, timeout, f"timing {plan.name}")["seconds"]
+                b = side_b.request(ask_b, timeout, f"timing {plan.name}").seconds
+                a = side_a.request(ask_a, timeout, f"timing {plan.name}").seconds
             return a, b
 
         pairs = self.schedule.rounds(begun, slice_s, take_pair)
         tally.blocks.append(pairs)
-        side_a.request({"op": "teardown", "slot": "a"}, SETUP_TIMEOUT_S, "stopping its workers")
-        side_b.request({"op": "teardown", "slot": "b"}, SETUP_TIMEOUT_S, "stopping its workers")
+        side_a.request(Teardown("a"), SETUP_TIMEOUT_S, "stopping its workers")
+        side_b.request(Teardown("b"), SETUP_TIMEOUT_S, "stopping its workers")
         tally.spent_s += time.monotonic() - begun
         estimate = tally.estimate(self.alpha)
         self.show(
@@ -335,7 +328,7 @@ def _refused(plan: Plan, started: dict[str, SideProcess]) -> str:
     """Why the started sides cannot measure ``plan``, or "": a side built from an older
     loaderbench (a baseline's recipe, a git ref) does not know a newer measure."""
     for side in started.values():
-        missing = [m for m in (plan.a.measure, plan.b.measure) if m not in measures_of(side.hello)]
+        missing = [m for m in (plan.a.measure, plan.b.measure) if m not in side.hello.measures]
         if missing:
             return (
                 f"side {side.spec.label} ({side.spec.what}) does not measure "

@@ -25,6 +25,7 @@ from pathlib import Path
 from loaderbench.errors import InputError
 from loaderbench.paired import environments
 from loaderbench.paired.sides import SideSpec
+from loaderbench.results import Recipe
 
 #: Distributions a venv brings itself, or that the recipe installs otherwise.
 NOT_FROZEN = ("loaderbench", "pip", "setuptools", "wheel", "torch")
@@ -73,7 +74,7 @@ def torch_requirement(python: str, given: str | None, run=subprocess.run) -> str
 
 def capture(
     python: str, args: list[str], project: Path, torch: str | None = None, run=subprocess.run
-) -> dict:
+) -> Recipe:
     """The recipe of runs made with ``python`` and pytest ``args`` from ``project``."""
     version = (
         run(
@@ -84,30 +85,28 @@ def capture(
         or platform.python_version()
     )
     commit, dirty = git_state(project, run)
-    return {
-        "python": version,
-        "torch": torch_requirement(python, torch, run),
-        "packages": frozen_packages(python, run),
-        "commit": commit,
-        "dirty": dirty,
-        "args": list(args),
-    }
+    return Recipe(
+        python=version,
+        torch=torch_requirement(python, torch, run),
+        packages=tuple(frozen_packages(python, run)),
+        commit=commit,
+        dirty=dirty,
+        args=tuple(args),
+    )
 
 
-def check(recipe) -> dict:
-    """``recipe`` if it has every field ``rebuild`` needs; an InputError otherwise."""
-    needed = {"python": str, "torch": str, "packages": list, "commit": str, "args": list}
-    if not isinstance(recipe, dict):
+def check(recipe: Recipe | None) -> Recipe:
+    """``recipe`` if ``rebuild`` can rebuild it; an InputError otherwise. (Its fields' types were
+    checked when the baseline was read: results.Recipe.)"""
+    if recipe is None:
         raise InputError(
             "the baseline records no recipe (recorded before recipes were kept): "
             "re-record it with `make baseline FORCE=1` to remeasure it"
         )
-    wrong = [k for k, kind in needed.items() if not isinstance(recipe.get(k), kind)]
-    if wrong:
+    if recipe.commit is None:
         raise InputError(
-            f"the baseline's recipe lacks {', '.join(wrong)} (a commit is only "
-            "recorded from a git checkout): re-record it with `make baseline "
-            "FORCE=1` from one"
+            "the baseline's recipe lacks commit (a commit is only recorded from a git "
+            "checkout): re-record it with `make baseline FORCE=1` from one"
         )
     return recipe
 
@@ -142,21 +141,24 @@ def find_python(version: str) -> str:
 
 
 def rebuild(
-    recipe: dict, cache: Path, project: Path, *, label: str = "A", run=subprocess.run
+    recipe: Recipe | None, cache: Path, project: Path, *, label: str = "A", run=subprocess.run
 ) -> SideSpec:
     """The side that runs the recipe's environment (built under ``cache`` unless already there)."""
     recipe = check(recipe)
-    commit, folder = environments.checkout(project, recipe["commit"], cache, label=label, run=run)
-    key = json.dumps({k: recipe[k] for k in ("python", "torch", "packages")}, sort_keys=True)
+    assert recipe.commit is not None  # check refuses a recipe without one
+    commit, folder = environments.checkout(project, recipe.commit, cache, label=label, run=run)
+    # The cache key as the recipe's stored fields spell it (venvs built before keep their names).
+    stored = recipe.to_json()
+    key = json.dumps({k: stored[k] for k in ("python", "torch", "packages")}, sort_keys=True)
     venv = cache / "recipes" / environments._digest("recipe", key)
     requirements = venv.parent / f"{venv.name}-requirements.txt"
     requirements.parent.mkdir(parents=True, exist_ok=True)
-    requirements.write_text("\n".join(recipe["packages"]) + "\n")
+    requirements.write_text("\n".join(recipe.packages) + "\n")
     python = environments.install_venv(
         venv,
-        [recipe["torch"].split(), ["-r", str(requirements)]],
+        [recipe.torch.split(), ["-r", str(requirements)]],
         key,
-        find_python(recipe["python"]),
+        find_python(recipe.python),
         f"side {label}: the baseline's recipe",
         run,
     )
@@ -165,6 +167,6 @@ def rebuild(
         python,
         pythonpath=environments.import_paths(folder),
         isolated=True,
-        what=f"the baseline's recipe (Python {recipe['python']}, {recipe['torch']}, "
+        what=f"the baseline's recipe (Python {recipe.python}, {recipe.torch}, "
         f"commit {commit[:12]})",
     )

@@ -60,7 +60,7 @@ def remeasure(
         )
     baseline = load_results(baseline_path)
     recipe = recipes.check(baseline.recipe)
-    selection = recorded_selection(recipe["args"], given)
+    selection = recorded_selection(recipe.args, given)
     grid = selection.grid()
     project = Path.cwd()
     reference = recipes.rebuild(recipe, venvs, project, label="A")

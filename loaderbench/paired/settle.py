@@ -286,7 +286,7 @@ def sides(
     reference = SideSpec(
         "A",
         reference.python,
-        side_settings("A", recorded_selection(recipe["args"])),
+        side_settings("A", recorded_selection(recipe.args)),
         pythonpath=reference.pythonpath,
         isolated=True,
         what=reference.what,

@@ -59,7 +59,7 @@ class Side:
         self._affinity: set[int] | None = None
         self._threads: int | None = None
 
-    def setup(self, slot: str, case: dict, measure: str, cpu: int | None = None) -> dict:
+    def setup(self, slot: str, case: dict, measure: str, cpu: int | None = None) -> protocol.Warmed:
         from loaderbench.grid import Case
         from loaderbench.measuring.loaders import build_loader
         from loaderbench.measuring.measure import epoch_length
@@ -82,13 +82,13 @@ class Side:
             # Every round starts its workers anew, and a first round measured no slower here
             # (spawn, 2 workers: 2.29 s, then 2.31, 2.31, 2.28 s): no warm-up, whose cost in
             # a spawn case is a whole pair's.
-            return {"warm_s": None}
+            return protocol.Warmed(None)
         if measure == "epoch" and grid_case.start_method not in (None, "fork"):
             # A warm epoch would start spawn workers once more (seconds); each round starts its
             # own, so nothing stays warm between rounds anyway.
-            return {"warm_s": None}
+            return protocol.Warmed(None)
         # One untimed round: starts persistent workers, fills caches, imports lazily.
-        return {"warm_s": self.round(slot, 1)}
+        return protocol.Warmed(self.round(slot, 1))
 
     def round(self, slot: str, repeat: int = 1) -> float:
         """Seconds per repeat of one round of the loader in ``slot``."""
@@ -173,52 +173,47 @@ def _first_batch(loader) -> float:
         shutdown(iterator)
 
 
-def hello(settings: dict) -> dict:
+def hello(settings: dict) -> protocol.Hello:
     import loaderbench
     from loaderbench import machine
 
-    return {
-        "op": "hello",
-        "ok": True,
-        "protocol": protocol.PROTOCOL,
-        "measures": list(protocol.MEASURES),
-        "pid": os.getpid(),
-        "executable": sys.executable,
-        "package": os.path.dirname(loaderbench.__file__),
-        "fingerprint": machine.fingerprint(),
-        "settings": settings,
-    }
+    return protocol.Hello(
+        protocol=protocol.PROTOCOL,
+        measures=protocol.MEASURES,
+        pid=os.getpid(),
+        executable=sys.executable,
+        package=os.path.dirname(loaderbench.__file__),
+        fingerprint=machine.fingerprint(),
+        settings=settings,
+    )
+
+
+def answer(request: protocol.Request, side: Side) -> protocol.Answer:
+    """What ``side`` answers ``request`` when it succeeds."""
+    if isinstance(request, protocol.Setup):
+        return side.setup(request.slot, request.case, request.measure, request.cpu)
+    if isinstance(request, protocol.Round):
+        return protocol.Timed(side.round(request.slot, request.repeat))
+    if isinstance(request, protocol.Teardown):
+        side.teardown(request.slot)
+    return protocol.Done()
 
 
 def serve(requests, reply, side: Side) -> None:
     """Answer requests until ``quit`` or the end of input."""
     for line in requests:
         try:
-            message = protocol.decode(line)
-            op = message.get("op")
-            if op == "quit":
-                reply({"ok": True})
+            request = protocol.decode_request(line)
+            reply(answer(request, side))
+            if isinstance(request, protocol.Quit):
                 return
-            if op == "setup":
-                answer = side.setup(
-                    message.get("slot", "a"),
-                    message["case"],
-                    message["measure"],
-                    message.get("cpu"),
-                )
-            elif op == "round":
-                answer = {
-                    "seconds": side.round(message.get("slot", "a"), int(message.get("repeat", 1)))
-                }
-            elif op == "teardown":
-                side.teardown(message.get("slot"))
-                answer = {}
-            else:
-                raise ValueError(f"unknown request {op!r}")
-            reply({"ok": True, **answer})
         except Exception as exc:  # reported to the controller, which decides; the side goes on
             side.teardown()
-            reply({"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+            reply(failed(exc))
+
+
+def failed(exc: Exception) -> protocol.Failed:
+    return protocol.Failed(f"{type(exc).__name__}: {exc}".splitlines()[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     channel = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
 
-    def reply(message: dict) -> None:
+    def reply(message: protocol.Answer) -> None:
         channel.write(protocol.encode(message))
 
     try:
@@ -256,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     except Exception as exc:
-        reply({"op": "hello", "ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+        reply(failed(exc))
         return 2
     side = Side(datasets)
     try:

@@ -13,8 +13,10 @@ import select
 import signal
 import subprocess
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from loaderbench.errors import InputError
 from loaderbench.measuring import layout
@@ -114,17 +116,20 @@ class SideProcess:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._stdin, self._stdout = self.proc.stdin, self.proc.stdout
         self._buffer = b""
-        self.hello: dict = {}
+        #: The answer each request sent and not yet answered is owed, oldest first: a side
+        #: answers in order, and its first answer is its hello.
+        self._owed: deque[type[Any]] = deque([protocol.Hello])
+        self.hello = protocol.Hello(protocol.PROTOCOL)
 
     def ready(self, timeout: float = START_TIMEOUT_S) -> SideProcess:
         """Wait for the side's hello; a SideError (the side stopped) when it cannot serve."""
         try:
             self.hello = self.receive(timeout, doing="starting")
-            if self.hello.get("protocol") != protocol.PROTOCOL:
+            if self.hello.protocol != protocol.PROTOCOL:
                 raise self._error(
-                    f"speaks side protocol {self.hello.get('protocol')}, this "
+                    f"speaks side protocol {self.hello.protocol}, this "
                     f"controller {protocol.PROTOCOL} (it runs the loaderbench of "
-                    f"{self.hello.get('package')}; use a version from the same "
+                    f"{self.hello.package}; use a version from the same "
                     "release line)"
                 )
         except BaseException:
@@ -152,15 +157,18 @@ class SideProcess:
 
     # --- talking ------------------------------------------------------------------------------
 
-    def send(self, message: dict) -> None:
+    def send(self, message: protocol.Request) -> None:
         try:
             self._stdin.write(protocol.encode(message))
             self._stdin.flush()
         except (BrokenPipeError, OSError):
             raise self._error("stopped (its input closed)", exited=True) from None
+        self._owed.append(protocol.ANSWER_TO[type(message)])
 
-    def receive(self, timeout: float, doing: str = "measuring") -> dict:
-        """The next answer; a SideError when the side fails it, exits or stays silent."""
+    def receive(self, timeout: float, doing: str = "measuring") -> Any:
+        """The answer owed to the oldest request unanswered (protocol.ANSWER_TO; the hello
+        first); a SideError when the side fails it, answers something else, exits or stays
+        silent."""
         deadline = time.monotonic() + timeout
         fd = self._stdout.fileno()
         while b"\n" not in self._buffer:
@@ -177,17 +185,18 @@ class SideProcess:
                 raise self._error(f"exited while {doing}", exited=True)
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
+        expected = self._owed.popleft()
         try:
-            message = protocol.decode(line)
-        except ValueError:
+            answer = protocol.decode_answer(line, expected)
+        except protocol.Malformed as exc:
             raise self._error(
-                f"answered something that is not the side protocol: {line[:80]!r}"
+                f"answered something that is not the side protocol while {doing} ({exc})"
             ) from None
-        if not message.get("ok"):
-            raise self._error(f"failed while {doing}: {message.get('error', 'no reason given')}")
-        return message
+        if isinstance(answer, protocol.Failed):
+            raise self._error(f"failed while {doing}: {answer.error}")
+        return answer
 
-    def request(self, message: dict, timeout: float, doing: str = "measuring") -> dict:
+    def request(self, message: protocol.Request, timeout: float, doing: str = "measuring") -> Any:
         self.send(message)
         return self.receive(timeout, doing)
 
@@ -197,7 +206,7 @@ class SideProcess:
         """Ask the side to quit; whatever is left of its process group is killed."""
         if self.proc.poll() is None:
             try:
-                self._stdin.write(protocol.encode({"op": "quit"}))
+                self._stdin.write(protocol.encode(protocol.Quit()))
                 self._stdin.flush()
                 self.proc.wait(timeout=20)
             except (OSError, subprocess.TimeoutExpired):

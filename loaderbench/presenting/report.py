@@ -17,6 +17,7 @@ from loaderbench.errors import InputError
 from loaderbench.judging import gate
 from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.thresholds import Thresholds, load_thresholds
+from loaderbench.machine import Fingerprint
 from loaderbench.presenting import plots
 from loaderbench.presenting.recommend import TIE, recommend
 from loaderbench.presenting.series import (
@@ -161,19 +162,18 @@ SECTIONS = (
 
 
 def _heading(results: Results, source: str) -> list[str]:
-    fingerprint, meta = results.fingerprint, results.settings
+    fingerprint, meta = results.fingerprint or Fingerprint(), results.settings
     facts = [f"`{source}`"]
     if meta.get("grid"):
         facts.append(f"grid `{meta['grid']}`")
-    for key, label in (("torch", "torch"), ("python", "Python")):
-        if fingerprint.get(key):
-            facts.append(f"{label} {fingerprint[key]}")
-    if fingerprint.get("cpu_model"):
-        facts.append(
-            f"{fingerprint['cpu_model']}, {fingerprint.get('usable_cores', '?')} usable cores"
-        )
-    if fingerprint.get("gpu"):
-        facts.append(f"GPU {fingerprint['gpu']}")
+    for version, label in ((fingerprint.torch, "torch"), (fingerprint.python, "Python")):
+        if version:
+            facts.append(f"{label} {version}")
+    if fingerprint.cpu_model:
+        cores = "?" if fingerprint.usable_cores is None else fingerprint.usable_cores
+        facts.append(f"{fingerprint.cpu_model}, {cores} usable cores")
+    if fingerprint.gpu:
+        facts.append(f"GPU {fingerprint.gpu}")
     if results.datetime:
         facts.append(str(results.datetime)[:16].replace("T", " ") + " UTC")
     return ["# loaderbench report", "", " · ".join(facts), ""]
@@ -196,7 +196,7 @@ def _baseline_path(
         return locate_baseline(
             baselines / runner,
             runner=runner,
-            fingerprint=dict(current.fingerprint),
+            fingerprint=current.fingerprint,
             loader=current.loader_class,
         )
     except InputError as exc:

@@ -150,7 +150,7 @@ def tune(
             [],
             diagnoses=found,
             alpha=settings.alpha,
-            machine=machine.fingerprint(),
+            machine=machine.fingerprint().to_dict(),
             loader=chosen,
             min_effect=min_effect,
             worker_init_fn=worker_init_name

@@ -14,7 +14,7 @@ import torch
 from loaderbench.grid import Case
 from loaderbench.measuring.distributed import Job, World, summarise
 from loaderbench.measuring.measure import record_rates
-from loaderbench.results import DISTRIBUTED
+from loaderbench.results import DISTRIBUTED, Recorder
 
 pytestmark = pytest.mark.distributed
 
@@ -114,14 +114,9 @@ def test_distributed_throughput(benchmark, world_size, lb_settings):
         seed=3,
     )
     benchmark.group = f"{DISTRIBUTED}-{BENCH_PROFILE}"
-    benchmark.extra_info.update(
-        measure=DISTRIBUTED,
-        case=job.case.as_dict(),
-        dataset=job.dataset().settings(),
-        world_size=world_size,
-        backend="gloo",
-        drop_last=job.drop_last,
-    )
+    recorder = Recorder.of(benchmark)
+    recorder.case(DISTRIBUTED, job.case.as_dict(), job.dataset().settings())
+    recorder.numbers(world_size=world_size, backend="gloo", drop_last=job.drop_last)
     with World(job, world_size, start_method="fork") as world:
         world.epoch()  # starts every rank's loader and warms caches: not part of the timing
         benchmark.pedantic(world.epoch, rounds=lb_settings.rounds, iterations=1)
@@ -133,6 +128,4 @@ def test_distributed_throughput(benchmark, world_size, lb_settings):
     summary = summarise(records)
     batches = sum(rank["epochs"][-1]["batches"] for rank in records["ranks"])
     record_rates(benchmark, batches, sum(pooled_ids(records, epochs - 1).values()))
-    benchmark.extra_info.update(
-        per_rank=summary["per_rank"], samples_per_s_in_ranks=summary["samples_per_s"]
-    )
+    recorder.numbers(per_rank=summary["per_rank"], samples_per_s_in_ranks=summary["samples_per_s"])

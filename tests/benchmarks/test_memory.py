@@ -12,7 +12,7 @@ from loaderbench.grid import Case
 from loaderbench.measuring.loaders import build_loader, running
 from loaderbench.measuring.measure import assert_whole_epoch, record_case
 from loaderbench.measuring.memory import sampled_steady_state
-from loaderbench.results import MEMORY
+from loaderbench.results import MEMORY, Recorder
 
 #: Worker counts of the copy-on-read pair: growth with the list should scale with them.
 COPY_ON_READ_WORKERS = (0, 2, 4)
@@ -27,7 +27,9 @@ def measure_memory(benchmark, case, dataset, rounds, **loader_options):
     record_case(benchmark, case, MEMORY, dataset)
     with running(build_loader(dataset, case, persistent=True, **loader_options)) as loader:
         numbers, batches, samples = sampled_steady_state(benchmark, loader, rounds)
-    benchmark.extra_info.update(numbers, batches_per_epoch=batches, samples_per_epoch=samples)
+    recorder = Recorder.of(benchmark)
+    recorder.numbers(numbers)
+    recorder.epoch(batches, samples)
     assert numbers["workers_sampled"] == case.num_workers, "a worker was missing from the peak"
     assert_whole_epoch(dataset, samples)
     return numbers
@@ -67,7 +69,7 @@ def test_memory_copy_on_read(benchmark, storage, case, lb_settings):
             shuffle=True,
             generator=torch.Generator().manual_seed(0),
         )
-        benchmark.extra_info.update(storage=storage, shuffle=True)
+        Recorder.of(benchmark).numbers(storage=storage, shuffle=True)
     finally:
         del dataset
         gc.collect()  # the next pair's baseline must not hold this one's list

@@ -10,7 +10,7 @@ from loaderbench.measuring.loaders import build_loader, running
 from loaderbench.measuring.measure import assert_whole_epoch, record_case
 from loaderbench.measuring.overlap import measure_overlap, step_for
 from loaderbench.measuring.transfer import NO_CUDA
-from loaderbench.results import OVERLAP
+from loaderbench.results import OVERLAP, Recorder
 from loaderbench.suite.plugin import lb_state
 
 #: Profiles whose load time per batch is comparable to the simulated step: GIL-bound work and
@@ -35,7 +35,9 @@ def run_overlap(benchmark, case, dataset, rounds, device, pin_memory):
         numbers, batches, samples = measure_overlap(
             benchmark, loader, step_for(loader, device), rounds
         )
-    benchmark.extra_info.update(numbers, batches_per_epoch=batches, samples_per_epoch=samples)
+    recorder = Recorder.of(benchmark)
+    recorder.numbers(numbers)
+    recorder.epoch(batches, samples)
     assert_whole_epoch(dataset, samples)
     return numbers
 

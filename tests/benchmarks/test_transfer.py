@@ -17,7 +17,7 @@ from loaderbench.measuring.transfer import (
     collated_batch,
     gb_per_s,
 )
-from loaderbench.results import TRANSFER
+from loaderbench.results import TRANSFER, Recorder
 
 TRANSFER_PROFILE = "large"  # 3x224x224 float32 samples: 0.6 MB each
 BATCH_SIZES = (8, 32, 128)
@@ -51,13 +51,11 @@ def test_transfer(benchmark, transfer, lb_settings):
     batch = collated_batch(dataset, transfer.batch_size)
     copy = BatchCopy(batch, transfer.device, transfer.pinned, transfer.non_blocking)
     benchmark.pedantic(copy, rounds=lb_settings.rounds, warmup_rounds=1, iterations=1)
-    benchmark.extra_info.update(
-        transfer=transfer.as_dict(), bytes=copy.nbytes, ceiling_gb_per_s=ceiling(transfer.device)
-    )
+    top = ceiling(transfer.device)
+    recorder = Recorder.of(benchmark)
+    recorder.numbers(transfer=transfer.as_dict(), bytes=copy.nbytes, ceiling_gb_per_s=top)
     stats = getattr(benchmark, "stats", None)  # None when benchmarks are disabled
     if stats is not None:
         rate = gb_per_s(copy.nbytes, stats.stats.median)
-        benchmark.extra_info.update(
-            gb_per_s=rate, fraction_of_ceiling=rate / benchmark.extra_info["ceiling_gb_per_s"]
-        )
+        recorder.numbers(gb_per_s=rate, fraction_of_ceiling=rate / top)
     assert torch.equal(copy.destination.cpu(), batch), "the copy did not deliver the batch"

@@ -9,7 +9,7 @@ from loaderbench.grid import Case
 from loaderbench.judging import derived
 from loaderbench.judging.baseline import merge_runs
 from loaderbench.judging.gate import judge
-from loaderbench.results import Results, benchmarks_of
+from loaderbench.results import Recipe, Results, benchmarks_of
 
 FINGERPRINT = {
     "cpu_model": "Test CPU",
@@ -119,7 +119,10 @@ def derived_json(benchmarks: list[dict], cores: int = 2) -> list[dict]:
 
 
 def merged(runs: list[dict], *, prior: dict | None = None, **options) -> dict:
-    """The baseline file merge_runs writes for these runs (and ``prior``)."""
+    """The baseline file merge_runs writes for these runs (and ``prior``); a ``recipe`` given as
+    its JSON."""
+    if isinstance(options.get("recipe"), dict):
+        options["recipe"] = Recipe.from_json(options["recipe"])
     model = merge_runs(
         [Results.from_json(run) for run in runs],
         prior=Results.from_json(prior) if prior is not None else None,

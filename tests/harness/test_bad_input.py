@@ -101,7 +101,7 @@ def test_every_command_refuses_an_unusable_file_in_one_line(tmp_path, capsys, co
     [
         (["baseline", "--runs", "1"], ["--runs must be >= 2"]),
         (["baseline", "--runner", "My Runner"], ["is not a plain lower-case name"]),
-        (["ab", "--blocks", "1"], ["one block cannot show the spread between processes"]),
+        (["ab", "--blocks", "1"], ["one block cannot show the spread between starts"]),
         (["ab", "--a-python", "/no/such/python"], ["/no/such/python does not exist"]),
     ],
     ids=["baseline-runs", "baseline-runner", "ab-blocks", "ab-python"],

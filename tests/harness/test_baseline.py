@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,12 @@ from loaderbench.judging.baseline import (
     sittings,
 )
 from loaderbench.judging.record import Progress, record
+from loaderbench.machine import Fingerprint
 from loaderbench.results import Results, Sitting
 from loaderbench.storage import write_json_atomic
+
+#: The synthetic results' machine, as the model reads it.
+KIND = Fingerprint.from_dict(FINGERPRINT)
 
 
 def noise_of(baseline: dict) -> dict:
@@ -133,7 +138,7 @@ def test_record_runs_the_grid_n_times_and_stores_one_pooled_file(tmp_path, capsy
         force=False,
         python="py",
         run=fake_runs(calls, slots),
-        fingerprint=FINGERPRINT,
+        fingerprint=KIND,
     )
     assert slots == [(0, 3), (1, 3), (2, 3)]  # each run its own slice of layouts (layout.py)
     assert path == tmp_path / "cpu" / get_machine_id() / KIND_FILE
@@ -161,7 +166,7 @@ def test_an_existing_baseline_is_kept_without_force_and_replaced_with_it(tmp_pat
         root=tmp_path,
         force=False,
         run=fake_runs([]),
-        fingerprint=FINGERPRINT,
+        fingerprint=KIND,
     )
     before = first.read_text()
     stale = stored(tmp_path / "cpu" / "Other-CPython-3.9-64bit", "0002_test-2cpu.json")
@@ -176,7 +181,7 @@ def test_an_existing_baseline_is_kept_without_force_and_replaced_with_it(tmp_pat
             root=tmp_path,
             force=False,
             run=fake_runs(calls),
-            fingerprint=FINGERPRINT,
+            fingerprint=KIND,
         )
     assert calls == []  # refused before spending any time on runs
     assert first.read_text() == before
@@ -187,7 +192,7 @@ def test_an_existing_baseline_is_kept_without_force_and_replaced_with_it(tmp_pat
         root=tmp_path,
         force=True,
         run=fake_runs([]),
-        fingerprint=FINGERPRINT,
+        fingerprint=KIND,
     )
     assert new.name == "0004_test-2cpu.json"  # pytest-benchmark's next number: the latest
     assert json.loads(new.read_text())["loaderbench"]["baseline"]["runs"] == 3
@@ -204,7 +209,7 @@ def test_a_baseline_of_another_machine_kind_needs_no_force(tmp_path):
         root=tmp_path,
         force=False,
         run=fake_runs([]),
-        fingerprint=FINGERPRINT,
+        fingerprint=KIND,
     )
     assert path.name == "0002_test-2cpu.json" and amd.exists()
 
@@ -218,16 +223,14 @@ def test_the_candidates_machine_kind_picks_the_baseline(tmp_path):
     latest = stored(
         folder / get_machine_id(), "0003_intel-4cpu.json", cpu_model="Intel", usable_cores=4
     )
-    assert locate_baseline(folder, "cpu", fingerprint=FINGERPRINT) == own
+    assert locate_baseline(folder, "cpu", fingerprint=KIND) == own
     assert (
-        locate_baseline(
-            folder, "cpu", fingerprint={**FINGERPRINT, "usable_cores": 4, "cpu_model": "Intel"}
-        )
+        locate_baseline(folder, "cpu", fingerprint=replace(KIND, usable_cores=4, cpu_model="Intel"))
         == latest
     )
-    assert locate_baseline(folder, "cpu", fingerprint={**FINGERPRINT, "cpu_model": "ARM"}) == latest
+    assert locate_baseline(folder, "cpu", fingerprint=replace(KIND, cpu_model="ARM")) == latest
     # memory and driver are shown when they differ, but do not make another kind
-    assert locate_baseline(folder, "cpu", fingerprint={**FINGERPRINT, "memory_gb": 23.4}) == own
+    assert locate_baseline(folder, "cpu", fingerprint=replace(KIND, memory_gb=23.4)) == own
 
 
 def test_an_unreadable_baseline_of_unknown_kind_stops_a_recording(tmp_path):
@@ -245,7 +248,7 @@ def test_an_unreadable_baseline_of_unknown_kind_stops_a_recording(tmp_path):
             root=tmp_path,
             force=True,
             run=fake_runs(calls),
-            fingerprint=FINGERPRINT,
+            fingerprint=KIND,
         )
     assert calls == [] and broken.read_text() == "{not json"
 
@@ -275,7 +278,7 @@ def test_progress_estimates_the_time_left_from_the_runs_done():
 @pytest.mark.processes
 def test_the_command_exits_2_on_a_second_recording_and_on_one_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(record_module, "run_grid", fake_runs([]))
-    monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
+    monkeypatch.setattr(machine, "fingerprint", lambda: KIND)
     root = str(tmp_path)
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0
     assert (
@@ -335,7 +338,7 @@ def test_extending_a_baseline_pools_the_new_runs_after_the_old_ones(tmp_path):
         root=tmp_path,
         force=False,
         run=fake_runs([]),
-        fingerprint=FINGERPRINT,
+        fingerprint=KIND,
     )
     before = json.loads(path.read_text())
     slower = [
@@ -351,7 +354,7 @@ def test_extending_a_baseline_pools_the_new_runs_after_the_old_ones(tmp_path):
         force=False,
         extend=True,
         run=lambda command, label, slot: Results.from_json(next(runs)),
-        fingerprint=FINGERPRINT,
+        fingerprint=KIND,
     )
     assert extended == path and len(baseline_files(tmp_path / "cpu")) == 1
     after = json.loads(path.read_text())
@@ -395,7 +398,7 @@ def test_extending_needs_a_baseline_of_this_machine_kind(tmp_path):
             force=False,
             extend=True,
             run=fake_runs(calls),
-            fingerprint=FINGERPRINT,
+            fingerprint=KIND,
         )
     assert calls == [] and len(baseline_files(tmp_path / "cpu")) == 1 and amd.exists()
 
@@ -418,7 +421,7 @@ def test_runs_unlike_the_baseline_do_not_extend_it(tmp_path, change, message):
         root=tmp_path,
         force=False,
         run=fake_runs([]),
-        fingerprint=FINGERPRINT,
+        fingerprint=KIND,
     )
     before = path.read_text()
     case = change.pop("case", CPU_W0)
@@ -432,7 +435,7 @@ def test_runs_unlike_the_baseline_do_not_extend_it(tmp_path, change, message):
             force=False,
             extend=True,
             run=lambda command, label, slot: Results.from_json(unlike),
-            fingerprint=FINGERPRINT,
+            fingerprint=KIND,
         )
     assert path.read_text() == before
 
@@ -463,7 +466,7 @@ def test_a_file_without_noise_bands_or_raw_rounds_is_not_extended(tmp_path, stor
             force=False,
             extend=True,
             run=fake_runs(calls),
-            fingerprint=FINGERPRINT,
+            fingerprint=KIND,
         )
     assert calls == []
 
@@ -471,7 +474,7 @@ def test_a_file_without_noise_bands_or_raw_rounds_is_not_extended(tmp_path, stor
 @pytest.mark.processes
 def test_the_command_extends_and_refuses_force_with_extend(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(record_module, "run_grid", fake_runs([]))
-    monkeypatch.setattr(machine, "fingerprint", lambda: FINGERPRINT)
+    monkeypatch.setattr(machine, "fingerprint", lambda: KIND)
     root = str(tmp_path)
     assert main(["baseline", "--runner", "cpu", "--runs", "2", "--baselines", root]) == 0
     capsys.readouterr()

@@ -5,6 +5,7 @@ two cores; every row gets its minimum of blocks, settled rows stop, the budget e
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import random
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from loaderbench.grid import Case, select
 from loaderbench.paired import engine as engine_mod
+from loaderbench.paired import protocol
 from loaderbench.paired.engine import (
     SCHEDULE,
     Arm,
@@ -22,7 +24,7 @@ from loaderbench.paired.engine import (
     ratio_plans,
     verdict_rows,
 )
-from loaderbench.paired.protocol import MEASURES
+from loaderbench.paired.protocol import MEASURES, Done, Hello, Round, Setup, Timed, Warmed
 from loaderbench.paired.schedule import Schedule
 from loaderbench.paired.sides import SideSpec
 
@@ -51,24 +53,29 @@ class World:
 
 
 class FakeSide:
+    """A side that reads each request off the wire (protocol.encode, then decode_request, as a
+    real side does) and answers it in kind; ``world.asked`` holds the requests as JSON."""
+
     def __init__(self, spec: SideSpec, world: World):
         self.spec, self.world, self.pending = spec, world, []
-        self.hello = {"fingerprint": {"torch": "2.13.0"}, "settings": {"cost_scale": 1.0}}
+        said = {"protocol": 1, "fingerprint": {"torch": "2.13.0"}, "settings": {"cost_scale": 1.0}}
         if spec.label in world.offered:
-            self.hello["measures"] = list(world.offered[spec.label])
+            said["measures"] = list(world.offered[spec.label])
+        self.hello = protocol.decode_answer(json.dumps({"ok": True, **said}).encode(), Hello)
 
     def send(self, message):
-        self.world.asked.append((self.spec.label, message))
-        if message["op"] == "setup":
-            answer = {"warm_s": 0.05}
-        elif message["op"] == "round":
-            factor = self.world.factor * self.world.block_bias if message["slot"] == "b" else 1.0
-            answer = {
-                "seconds": 0.05 * factor * math.exp(self.world.rng.gauss(0, self.world.noise))
-            }
+        line = protocol.encode(message)
+        self.world.asked.append((self.spec.label, json.loads(line)))
+        request = protocol.decode_request(line)
+        answer: protocol.Answer
+        if isinstance(request, Setup):
+            answer = Warmed(0.05)
+        elif isinstance(request, Round):
+            factor = self.world.factor * self.world.block_bias if request.slot == "b" else 1.0
+            answer = Timed(0.05 * factor * math.exp(self.world.rng.gauss(0, self.world.noise)))
         else:
-            answer = {}
-        self.pending.append({"ok": True, **answer})
+            answer = Done()
+        self.pending.append(answer)
 
     def receive(self, timeout, doing=""):
         return self.pending.pop(0)
@@ -198,7 +205,7 @@ def test_a_block_measures_a_row_for_at_least_as_long_as_its_set_up_took(monkeypa
     original = FakeSide.send
 
     def send(self, message):
-        if message["op"] == "setup" and message["slot"] == "a":
+        if isinstance(message, Setup) and message.slot == "a":
             for _ in range(looks):
                 engine_mod.time.monotonic()
         original(self, message)

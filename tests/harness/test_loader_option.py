@@ -17,6 +17,7 @@ from loaderbench.config import recorded_value
 from loaderbench.errors import InputError
 from loaderbench.judging.baseline import locate_baseline
 from loaderbench.judging.gate import check_same_runner
+from loaderbench.machine import Fingerprint
 from loaderbench.measuring.loaders import LoaderClassError, resolve_loader
 from loaderbench.results import DEFAULT_LOADER, Results
 from loaderbench.storage import write_json_atomic
@@ -111,7 +112,8 @@ def stored(folder: Path, name: str, loader: str | None) -> Path:
 def test_a_baseline_is_found_only_among_those_of_the_same_loader_class(tmp_path):
     torch_baseline = stored(tmp_path, "0001_test-2cpu.json", None)  # recorded before --lb-loader
     stateful_baseline = stored(tmp_path, "0002_test-2cpu.json", STATEFUL)
-    find = lambda loader: locate_baseline(tmp_path, "cpu", FINGERPRINT, loader=loader)  # noqa: E731
+    kind = Fingerprint.from_dict(FINGERPRINT)
+    find = lambda loader: locate_baseline(tmp_path, "cpu", kind, loader=loader)  # noqa: E731
     assert find(DEFAULT_LOADER) == torch_baseline
     assert find(STATEFUL) == stateful_baseline
     with pytest.raises(InputError, match="no baseline in .* measured the loader class my:Loader"):

@@ -29,7 +29,7 @@ TAG = "LOADERBENCH_INTERRUPT_RUN"
 PREVIOUS = (
     json.dumps(
         {
-            "machine_info": {"loaderbench": machine.fingerprint()},
+            "machine_info": {"loaderbench": machine.fingerprint().to_dict()},
             "kept": "byte for byte",
             "benchmarks": [
                 {"name": "previous", "stats": {"median": 1.0, "min": 1.0, "data": [1.0]}}

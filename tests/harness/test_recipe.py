@@ -4,8 +4,10 @@ cannot be used, for `gate --remeasure` and for `make bench`'s side-by-side step 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from loaderbench.cli import main
 from loaderbench.config import recorded_selection
 from loaderbench.errors import InputError
 from loaderbench.paired import recipe
+from loaderbench.results import Recipe
 from loaderbench.storage import write_json_atomic
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -23,13 +26,13 @@ PROJECT = Path(__file__).resolve().parents[2]
 @pytest.mark.processes
 def test_a_recipe_records_python_torch_the_other_packages_the_commit_and_the_arguments():
     made = recipe.capture(sys.executable, ["--lb-grid=quick"], PROJECT, torch="torch==2.13.0")
-    assert made["python"] == ".".join(map(str, sys.version_info[:3]))
-    assert made["torch"] == "torch==2.13.0" and made["args"] == ["--lb-grid=quick"]
-    names = {req.split("==")[0].lower() for req in made["packages"]}
+    assert made.python == ".".join(map(str, sys.version_info[:3]))
+    assert made.torch == "torch==2.13.0" and made.args == ("--lb-grid=quick",)
+    names = {req.split("==")[0].lower() for req in made.packages}
     assert {"numpy", "scipy", "pytest-benchmark"} <= names
     assert not names & {"torch", "loaderbench", "pip"}
-    assert len(made["commit"]) == 40 and isinstance(made["dirty"], bool)
-    assert recipe.capture(sys.executable, [], PROJECT)["torch"].startswith("torch==2.")
+    assert made.commit is not None and len(made.commit) == 40 and isinstance(made.dirty, bool)
+    assert recipe.capture(sys.executable, [], PROJECT).torch.startswith("torch==2.")
 
 
 @pytest.mark.parametrize(
@@ -37,13 +40,15 @@ def test_a_recipe_records_python_torch_the_other_packages_the_commit_and_the_arg
     [
         (None, "records no recipe"),
         (
-            {
-                "python": "3.11.7",
-                "torch": "torch==2.13.0",
-                "packages": [],
-                "commit": None,
-                "args": [],
-            },
+            Recipe.from_json(
+                {
+                    "python": "3.11.7",
+                    "torch": "torch==2.13.0",
+                    "packages": [],
+                    "commit": None,
+                    "args": [],
+                }
+            ),
             "lacks commit",
         ),
     ],
@@ -53,15 +58,37 @@ def test_a_recipe_that_cannot_be_rebuilt_says_why(stored, problem):
         recipe.check(stored)
 
 
-@pytest.fixture
-def stored_recipe() -> dict:
-    return {
-        "python": ".".join(map(str, sys.version_info[:3])),
-        "torch": "torch==2.13.0",
-        "packages": ["numpy==2.4.6"],
-        "commit": "HEAD",
-        "args": ["--lb-grid=quick"],
+def test_a_malformed_recipe_is_refused_when_the_baseline_is_read(tmp_path, capsys):
+    """Its fields are checked once, as the file is loaded: exit 2 with one line naming the field,
+    whatever the command (here a verdict by stored numbers, which never rebuilds it)."""
+    baseline, current = tmp_path / "base.json", tmp_path / "current.json"
+    stored = merged([results({CPU_W0: JITTER})] * 2)
+    stored["loaderbench"]["baseline"]["recipe"] = {
+        "python": "3.11.7",
+        "torch": ["torch==2.13.0"],
+        "packages": [],
+        "commit": "abc",
+        "args": [],
     }
+    write_json_atomic(baseline, stored)
+    current.write_text(json.dumps(results({CPU_W0: JITTER})))
+    assert main(["gate", str(baseline), str(current), "--side-by-side", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.endswith(
+        f"{baseline}: not a loaderbench results file: the baseline's recipe's torch is "
+        "list ['torch==2.13.0'], expected str"
+    )
+
+
+@pytest.fixture
+def stored_recipe() -> Recipe:
+    return Recipe(
+        python=".".join(map(str, sys.version_info[:3])),
+        torch="torch==2.13.0",
+        packages=("numpy==2.4.6",),
+        commit="HEAD",
+        args=("--lb-grid=quick",),
+    )
 
 
 @pytest.fixture
@@ -109,7 +136,7 @@ def test_a_recipe_that_cannot_be_installed_is_one_line(tmp_path, clone, stored_r
 def test_a_recipe_for_a_python_that_is_not_here_is_refused(tmp_path, clone, stored_recipe):
     with pytest.raises(InputError, match="no python3.99 is on PATH"):
         recipe.rebuild(
-            {**stored_recipe, "python": "3.99.1"},
+            replace(stored_recipe, python="3.99.1"),
             tmp_path,
             clone,
             run=lambda c, **k: subprocess.run(c, **k),

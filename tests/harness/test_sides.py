@@ -49,8 +49,8 @@ def test_two_real_sides_pair_their_rounds_and_catch_a_slower_main_process(tmp_pa
         "alternate",
         "duet",
     ]  # noop one after the other, io as a duet
-    assert run.hellos["b"]["settings"]["injected"] == {"main-batch-delay": 0.002}
-    assert run.hellos["a"]["fingerprint"]["torch"] == run.hellos["b"]["fingerprint"]["torch"]
+    assert run.hellos["b"].settings["injected"] == {"main-batch-delay": 0.002}
+    assert run.hellos["a"].fingerprint.torch == run.hellos["b"].fingerprint.torch
 
 
 def test_a_side_whose_interpreter_cannot_import_the_project_is_one_line(tmp_path):
@@ -75,8 +75,8 @@ def test_a_side_that_fails_a_request_names_the_error_and_serves_on(tmp_path):
             r"up: InjectedFault: sample 40 is unreadable",
         ):
             running.request(setup, 60, "setting up")
-        fine = {**Arm(Case("noop", 0), "startup").setup("a", None)}
-        assert running.request(fine, 60)["warm_s"] > 0  # the failure was answered, not fatal
+        fine = Arm(Case("noop", 0), "startup").setup("a", None)
+        assert running.request(fine, 60).warm_s > 0  # the failure was answered, not fatal
     finally:
         running.close()
     assert running.proc.returncode == 0
@@ -127,6 +127,6 @@ def test_a_side_whose_code_comes_from_a_checkout_runs_that_code(tmp_path):
     spec = SideSpec("A", python, pythonpath=(path,), what="a checkout")
     (started,) = SideProcess.start_all([(spec, tmp_path / "a.log")])
     try:
-        assert started.hello["package"] == str(side)
+        assert started.hello.package == str(side)
     finally:
         started.close()
