@@ -1,4 +1,4 @@
-"""`loaderbench gate`: judge a results file against stored numbers (judging.gate), then with
+"""`loaderbench gate`: judge a results file against stored numbers (judging.stored_numbers), then with
 ``--side-by-side SECONDS`` measure what they leave open side by side with the baseline's recipe
 (paired.settle); or, with ``--remeasure``, the whole grid side by side (paired.remeasure)."""
 
@@ -12,7 +12,7 @@ from loaderbench.cli import options
 from loaderbench.errors import EXIT_USAGE, InputError
 from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.confirm import confirm
-from loaderbench.judging.gate import check_same_runner, judge, load_judgeable
+from loaderbench.judging.stored_numbers import check_same_runner, judge, load_judgeable
 from loaderbench.judging.verdict import Verdict
 from loaderbench.paired import environments
 from loaderbench.storage import write_atomic

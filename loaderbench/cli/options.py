@@ -15,7 +15,7 @@ import dataclasses
 from loaderbench.config import Selection, parse_selection
 from loaderbench.errors import InputError
 from loaderbench.judging import derived
-from loaderbench.judging.gate import ONLY_CHOICES
+from loaderbench.judging.stored_numbers import ONLY_CHOICES
 from loaderbench.judging.thresholds import Rule, Thresholds, load_thresholds
 from loaderbench.paired.engine import SCHEDULE
 from loaderbench.paired.protocol import MEASURES

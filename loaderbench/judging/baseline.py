@@ -12,7 +12,7 @@ folder above it is what tells a CPU runner from a GPU runner. A runner class may
 per machine kind (CPU model, cores, GPU: machine.MACHINE_KIND_FIELDS), because a pool of runners
 of one class can mix kinds and seconds do not compare across them: the verdict judges against the
 baseline of the candidate's own kind, or, when there is none, only the ratios that hold across
-machines (gate.py). The file is a normal pytest-benchmark JSON whose ``stats`` are recomputed over
+machines (stored_numbers.py). The file is a normal pytest-benchmark JSON whose ``stats`` are recomputed over
 the pooled rounds of every run (``stats.data`` holds them run after run), plus
 ``loaderbench.baseline``: the run count, every run's speed probes (speed.py), per benchmark and
 derived ratio the median of each run (``run_medians``) and their noise band, per memory quantity
@@ -22,15 +22,15 @@ version, the project commit and the arguments, so that ``loaderbench gate --reme
 rebuild what was measured and measure it side by side with the current environment.
 
 Noise band = the largest ratio between two runs' medians, minus 1: the biggest move the baseline
-itself showed between unchanged processes. The verdict (gate.py) judges against the run values
+itself showed between unchanged processes. The verdict (stored_numbers.py) judges against the run values
 themselves, with a prediction interval.
 
 A baseline can only be as broad as the moves its runs saw. Runs recorded back to back share the
 hour's machine state: on the 2-core AMD EPYC machine of 2026-11-25 the five runs of one sitting
 put ``test_time_to_first_batch[pyobj-w2-fork]`` at 61-67 ms, six unchanged ``make bench`` runs in
 the hour after it at 62-84 ms. ``--extend`` adds runs recorded later to the same baseline
-(``loaderbench.judging.baseline.sittings`` says when, and how many runs each time), so its runs cover
-the drift between sittings too.
+(the file's ``loaderbench.baseline.sittings`` section says when, and how many runs each time;
+``sittings()`` below reads it), so its runs cover the drift between sittings too.
 """
 
 from __future__ import annotations

@@ -208,7 +208,7 @@ class Verdict:
     header: list[str] = field(default_factory=list)
     #: How the rows were judged, one sentence (the rule, the interval, the thresholds' source).
     rule: str = ""
-    #: What was judged (gate.ONLY_CHOICES), for the stored-numbers verdict.
+    #: What was judged (stored_numbers.ONLY_CHOICES), for the stored-numbers verdict.
     only: str = "all"
     #: How many rows were judged each way (stored numbers, side by side, not reached), when a
     #: verdict mixes them (paired/settle.py); shown in its first line.

@@ -10,9 +10,9 @@ The probe is a pure-Python integer loop (the interpreter is what the DataLoader'
 per-batch overhead runs on), timed ``REPEATS`` times, keeping the fastest: the minimum is the
 estimate of how fast the CPU can go that interference inflates least. Each results file records
 the probe at the start and at the end of its run (``loaderbench.speed_probe``); a baseline keeps
-every run's (``loaderbench.judging.baseline.speed_probes``). The verdict judges seconds only when the
-candidate's probes lie within ``TOLERANCE`` of the baseline's range (gate.py); otherwise it judges
-the derived ratios, which hold across machine speeds, and says why.
+every run's (the file's ``loaderbench.baseline.speed_probes``). The verdict judges seconds only when
+the candidate's probes lie within ``TOLERANCE`` of the baseline's range (judging/stored_numbers.py);
+otherwise it judges the derived ratios, which hold across machine speeds, and says why.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ round by round, and judged from the pairs.
 
 - ``side``: the measuring process of one side (``python -m loaderbench.paired.side``), holding one
   loader at a time and timing one round whenever it is asked;
-- ``sides``: starting, talking to and stopping side processes from the controller;
+- ``control``: the controller's end: starting, talking to and stopping side processes;
 - ``environments``: where a side's interpreter and code come from (this one, another
   interpreter, a pip requirement, a git ref, a baseline's recipe);
 - ``schedule``: how a comparison spends its seconds over blocks and rounds, and when a row stops

@@ -18,10 +18,10 @@ from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Verdict
 from loaderbench.machine import Fingerprint
 from loaderbench.paired import environments
+from loaderbench.paired.control import SideSpec
 from loaderbench.paired.engine import Engine, Tally, ab_plans, verdict_rows
 from loaderbench.paired.protocol import PROTOCOL, Hello
 from loaderbench.paired.schedule import Schedule
-from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
 VERSION_FIELDS = (("torch", "torch"), ("python", "Python"), ("cuda", "CUDA"))

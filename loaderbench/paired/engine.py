@@ -37,9 +37,9 @@ from loaderbench.durations import duration_text
 from loaderbench.grid import Case, Grid
 from loaderbench.judging.intervals import PairedEstimate, paired
 from loaderbench.judging.verdict import Row, judge_factor, not_judged
-from loaderbench.paired.protocol import MEASURES, Round, Setup, Teardown
+from loaderbench.paired.control import SETUP_TIMEOUT_S, SideProcess, SideSpec
+from loaderbench.paired.protocol import MEASURES, Hello, Round, Setup, Teardown
 from loaderbench.paired.schedule import SPENT, Schedule, settled
-from loaderbench.paired.sides import SETUP_TIMEOUT_S, SideProcess, SideSpec
 
 #: The pytest benchmark each measure corresponds to: A/B rows carry its names, so they read like
 #: the rows of `make bench` and of a baseline.
@@ -196,7 +196,7 @@ class Engine:
         default=lambda line: print(line, file=sys.stderr, flush=True)
     )
     #: What each side ("a", "b") said when it first started: versions, settings (protocol.py).
-    hellos: dict = field(default_factory=dict)
+    hellos: dict[str, Hello] = field(default_factory=dict)
     #: Starts side processes (SideProcess.start_all); the tests give it stand-ins.
     start: Callable = SideProcess.start_all
 

@@ -21,11 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loaderbench.errors import InputError
-from loaderbench.paired.sides import SideSpec
+from loaderbench.paired.control import SideSpec
 
 DEFAULT_CACHE = Path(".venv-ab")
 
-Runner = Callable[..., subprocess.CompletedProcess]
+#: How a command is run (subprocess.run; the tests give stand-ins).
+RunCommand = Callable[..., subprocess.CompletedProcess]
 
 
 def _digest(*parts: str) -> str:
@@ -42,7 +43,7 @@ def install_venv(
     stamp_text: str,
     base_python: str,
     what: str,
-    run: Runner = subprocess.run,
+    run: RunCommand = subprocess.run,
 ) -> str:
     """Make ``venv`` with ``base_python`` and run ``steps`` (pip installs, each a list of
     arguments after ``python -m pip install``) unless a finished one with the same ``stamp_text``
@@ -70,7 +71,7 @@ def install_venv(
 
 
 def spec_side(
-    label: str, spec: str, cache: Path, project: Path, *, run: Runner = subprocess.run
+    label: str, spec: str, cache: Path, project: Path, *, run: RunCommand = subprocess.run
 ) -> SideSpec:
     """A virtualenv holding ``spec`` (torch first, as the Makefile installs) and this project."""
     venv = cache / _digest("spec", spec, str(project.resolve()))
@@ -87,7 +88,7 @@ def spec_side(
 
 
 def checkout(
-    repo: Path, ref: str, cache: Path, *, label: str = "", run: Runner = subprocess.run
+    repo: Path, ref: str, cache: Path, *, label: str = "", run: RunCommand = subprocess.run
 ) -> tuple[str, Path]:
     """(commit, folder) of ``ref`` of the git repository ``repo``, checked out (detached) with
     ``git worktree`` into ``cache`` unless it is there already."""
@@ -130,7 +131,7 @@ def ref_side(
     cache: Path,
     project: Path,
     *,
-    run: Runner = subprocess.run,
+    run: RunCommand = subprocess.run,
 ) -> SideSpec:
     """``base`` running the code of ``ref``: this project's own (loaderbench, bench_datasets) when
     ``repo`` is the project's repository, else the user's dataset code from ``repo``."""

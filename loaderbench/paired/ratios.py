@@ -18,9 +18,9 @@ from loaderbench.config import Selection
 from loaderbench.errors import InputError
 from loaderbench.judging.thresholds import Rule
 from loaderbench.paired.ab import side_settings
+from loaderbench.paired.control import SideSpec
 from loaderbench.paired.engine import RATIO_KINDS, Engine, Tally, ratio_plans, reported
 from loaderbench.paired.schedule import Schedule
-from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
 COLUMNS = ("ratio", "value", "interval", "pairs", "blocks", "stopped")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from loaderbench.errors import InputError
 from loaderbench.paired import environments
-from loaderbench.paired.sides import SideSpec
+from loaderbench.paired.control import SideSpec
 from loaderbench.results import Recipe
 
 #: Distributions a venv brings itself, or that the recipe installs otherwise.

@@ -25,8 +25,8 @@ from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Verdict
 from loaderbench.paired import recipe as recipes
 from loaderbench.paired.ab import measure_side_by_side, side_settings, write_verdict
+from loaderbench.paired.control import SideSpec
 from loaderbench.paired.schedule import Schedule
-from loaderbench.paired.sides import SideSpec
 from loaderbench.results import load_results
 from loaderbench.runner import default_runner
 

@@ -28,9 +28,9 @@ from loaderbench.config import Selection, args_for, parse_injections
 from loaderbench.errors import InputError
 from loaderbench.judging.thresholds import Rule
 from loaderbench.paired.ab import judge_tallies, side_settings
+from loaderbench.paired.control import SideSpec
 from loaderbench.paired.engine import Engine, ab_plans
 from loaderbench.paired.schedule import Schedule
-from loaderbench.paired.sides import SideSpec
 from loaderbench.storage import write_atomic
 
 AA = "A/A"

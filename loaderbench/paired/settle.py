@@ -1,6 +1,6 @@
 """What stored numbers cannot settle, measured side by side with the baseline's recipe.
 
-`make bench` judges a run against stored numbers first (judging/gate.py). Those numbers were taken
+`make bench` judges a run against stored numbers first (judging/stored_numbers.py). Those numbers were taken
 hours or days ago, on a machine whose speed moves by tens of percent, or on another machine kind,
 where seconds are not judged at all: most time rows stay inconclusive, and a 25% slowdown passes.
 So every time row the stored verdict leaves open (inconclusive, not judged, new) or flags
@@ -40,9 +40,9 @@ from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Row, Verdict, not_judged
 from loaderbench.paired import recipe as recipes
 from loaderbench.paired.ab import judge_tallies, side_settings
+from loaderbench.paired.control import SideError, SideSpec
 from loaderbench.paired.engine import ROUND_S, SCHEDULE, TEST_OF, Arm, Engine, Plan
 from loaderbench.paired.schedule import Schedule
-from loaderbench.paired.sides import SideError, SideSpec
 from loaderbench.results import EPOCH, STARTUP, THROUGHPUT, Benchmark, Results
 
 #: How the rows of a verdict were judged (``Row.detail["judged"]``).

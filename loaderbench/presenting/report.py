@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loaderbench.errors import InputError
-from loaderbench.judging import gate
+from loaderbench.judging import stored_numbers
 from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.thresholds import Thresholds, load_thresholds
 from loaderbench.machine import Fingerprint
@@ -216,9 +216,9 @@ def _verdict(
     baseline_path = _baseline_path(baseline, current, current_path, baselines)
     if isinstance(baseline_path, str):
         return ["## Regression verdict", "", f"_Not judged: {baseline_path}._", ""]
-    stored = gate.load_judgeable(baseline_path)
-    gate.check_same_runner(stored, current, baseline_path, current_path)
-    verdict = gate.judge(stored, current, thresholds, only=only)
+    stored = stored_numbers.load_judgeable(baseline_path)
+    stored_numbers.check_same_runner(stored, current, baseline_path, current_path)
+    verdict = stored_numbers.judge(stored, current, thresholds, only=only)
     heading, *body = verdict.to_markdown().rstrip().splitlines()
     judged = f"baseline: `{baseline_path}`{recording(stored)}"
     if verdict.only != "all":
@@ -353,7 +353,9 @@ def write_report(
     the verdict `loaderbench gate` wrote (``verdict_path``), or one judged here against
     ``baseline`` (a file, a folder, or OWN_RUNNER for the results' own runner class under
     ``baselines``) with ``thresholds``. Appended to $GITHUB_STEP_SUMMARY when it is set."""
-    results = gate.load_judgeable(results_path) if baseline else load_results(results_path)
+    results = (
+        stored_numbers.load_judgeable(results_path) if baseline else load_results(results_path)
+    )
     if verdict_path and baseline:
         raise InputError(
             "--verdict and --baseline both given: show the gate's verdict file, or "

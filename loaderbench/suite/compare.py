@@ -6,7 +6,7 @@ it), however small the difference. Seconds from another machine kind, or from th
 hours ago, cannot tell 10%: the table may say "4x faster" of an unchanged loader.
 
 So, with ``--benchmark-compare``, the terminal summary ends with the verdict of
-``loaderbench gate`` against each compared file (judging/gate.py: regressed, improved, unchanged
+``loaderbench gate`` against each compared file (judging/stored_numbers.py: regressed, improved, unchanged
 or inconclusive, with intervals, from the saved run's recorded noise); its first lines say in a
 sentence when the saved run is of another machine kind and what is therefore not judged, in place
 of pytest-benchmark's JSON warning. ``--benchmark-compare-fail`` keeps pytest-benchmark's meaning,
@@ -20,7 +20,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from loaderbench.errors import InputError
-from loaderbench.judging.gate import judge
+from loaderbench.judging.stored_numbers import judge
 from loaderbench.results import Results
 
 #: The start of pytest-benchmark's warning when a saved run's machine_info differs.

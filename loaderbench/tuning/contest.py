@@ -154,7 +154,7 @@ def _more_workers_than_cores_on_purpose() -> Iterator[None]:
         yield
 
 
-class Runner:
+class LoaderRounds:
     """A candidate's loader during one block: times its rounds, reads its memory."""
 
     def __init__(self, workload: Workload, candidate: Candidate):
@@ -212,7 +212,7 @@ class Runner:
         shutdown(self.loader)
 
 
-class StepRunner:
+class StepRounds:
     """The step alone, on the batches the reference loads once per block."""
 
     def __init__(self, workload: Workload):
@@ -410,10 +410,10 @@ def _ratio_text(contest: Contest, entry: Entry, alpha: float) -> str:
     return f"{entry.label} {estimate.ratio:.3f}x{interval}"
 
 
-def _open(workload: Workload, contestant) -> Runner | StepRunner:
+def _open(workload: Workload, contestant) -> LoaderRounds | StepRounds:
     if isinstance(contestant, StepOnly):
-        return StepRunner(workload)
-    return Runner(workload, contestant)
+        return StepRounds(workload)
+    return LoaderRounds(workload, contestant)
 
 
 def _block(
@@ -424,7 +424,7 @@ def _block(
     nothing)."""
     begun = time.monotonic()
     entries = contest.entries
-    runners: dict[int, Runner | StepRunner] = {}
+    runners: dict[int, LoaderRounds | StepRounds] = {}
     try:
         first_batch: dict[int, float] = {}
         order = list(range(len(entries)))
@@ -446,7 +446,7 @@ def _block(
         cycles = schedule.rounds(begun, slice_s, cycle)
         for index, entry in enumerate(entries):
             runner = runners[index]
-            if not isinstance(runner, StepRunner):
+            if not isinstance(runner, StepRounds):
                 entry.first_batch_s.append(first_batch[index])
             entry.samples = runner.samples
             entry.round_s += [cycle[index] for cycle in cycles]
@@ -487,7 +487,7 @@ def rounds_for(
 
 def seconds_per_batch(workload: Workload, batches: int = 3) -> float:
     """One batch's load time at num_workers=0 (the second and later: the first imports)."""
-    runner = Runner(
+    runner = LoaderRounds(
         Workload(workload.dataset, workload.batch_size, batches + 1, workload.collate_fn),
         Candidate(0),
     )
@@ -504,7 +504,7 @@ def seconds_per_batch(workload: Workload, batches: int = 3) -> float:
 
 def step_seconds(workload: Workload, repeat: int = 3) -> float:
     """One step's time on a batch of the dataset (the median of ``repeat``)."""
-    runner = StepRunner(
+    runner = StepRounds(
         Workload(
             workload.dataset,
             workload.batch_size,

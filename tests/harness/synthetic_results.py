@@ -8,7 +8,7 @@ import statistics
 from loaderbench.grid import Case
 from loaderbench.judging import derived
 from loaderbench.judging.baseline import merge_runs
-from loaderbench.judging.gate import judge
+from loaderbench.judging.stored_numbers import judge
 from loaderbench.results import Recipe, Results, benchmarks_of
 
 FINGERPRINT = {

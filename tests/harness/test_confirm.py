@@ -25,7 +25,7 @@ from loaderbench.errors import InputError
 from loaderbench.grid import Case
 from loaderbench.judging import record
 from loaderbench.judging.confirm import confirm, rerun_args, rerun_command
-from loaderbench.judging.gate import judge
+from loaderbench.judging.stored_numbers import judge
 from loaderbench.results import Invocation, Results
 
 PROJECT = Path(__file__).resolve().parents[2]

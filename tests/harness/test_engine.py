@@ -15,6 +15,7 @@ import pytest
 from loaderbench.grid import Case, select
 from loaderbench.paired import engine as engine_mod
 from loaderbench.paired import protocol
+from loaderbench.paired.control import SideSpec
 from loaderbench.paired.engine import (
     SCHEDULE,
     Arm,
@@ -26,7 +27,6 @@ from loaderbench.paired.engine import (
 )
 from loaderbench.paired.protocol import MEASURES, Done, Hello, Round, Setup, Timed, Warmed
 from loaderbench.paired.schedule import Schedule
-from loaderbench.paired.sides import SideSpec
 
 
 class World:

@@ -82,11 +82,11 @@ def test_no_module_imports_from_a_layer_above_its_own():
 def test_the_layer_check_finds_an_upward_import(tmp_path):
     package = tmp_path / "loaderbench"
     (package / "judging").mkdir(parents=True)
-    (package / "judging" / "gate.py").write_text(
+    (package / "judging" / "stored_numbers.py").write_text(
         "def f():\n    from loaderbench.presenting import report\n"
     )
     assert upward_imports(package) == [
-        "loaderbench/judging/gate.py:2 (judging) imports loaderbench.presenting"
+        "loaderbench/judging/stored_numbers.py:2 (judging) imports loaderbench.presenting"
     ]
 
 

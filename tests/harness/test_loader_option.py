@@ -16,7 +16,7 @@ from synthetic_results import CPU_W0, FINGERPRINT, merged, results
 from loaderbench.config import recorded_value
 from loaderbench.errors import InputError
 from loaderbench.judging.baseline import locate_baseline
-from loaderbench.judging.gate import check_same_runner
+from loaderbench.judging.stored_numbers import check_same_runner
 from loaderbench.machine import Fingerprint
 from loaderbench.measuring.loaders import LoaderClassError, resolve_loader
 from loaderbench.results import DEFAULT_LOADER, Results

@@ -13,11 +13,11 @@ from synthetic_results import FINGERPRINT, JITTER, bench, derived_json, merged, 
 
 from loaderbench.cli import main
 from loaderbench.grid import Case
-from loaderbench.judging.gate import judge
+from loaderbench.judging.stored_numbers import judge
 from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Row
 from loaderbench.paired import settle
-from loaderbench.paired.sides import SideError, SideSpec
+from loaderbench.paired.control import SideError, SideSpec
 from loaderbench.results import Results
 from loaderbench.storage import write_json_atomic
 

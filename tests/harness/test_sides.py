@@ -16,8 +16,8 @@ import pytest
 from bench_datasets.faulty import EXIT_ALLOWED
 from loaderbench.cli import main
 from loaderbench.grid import Case
+from loaderbench.paired.control import SideError, SideProcess, SideSpec
 from loaderbench.paired.engine import SCHEDULE, Arm, Engine, Plan, verdict_rows
-from loaderbench.paired.sides import SideError, SideProcess, SideSpec
 
 pytestmark = pytest.mark.processes  # every test here starts worker processes
 

@@ -293,7 +293,7 @@ def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_
     from loaderbench.tuning import contest as contest_mod
 
     calls = {"contests": 0, "rounds": 0}
-    run_contest, round_of = search_mod.run_contest, contest_mod.Runner.round
+    run_contest, round_of = search_mod.run_contest, contest_mod.LoaderRounds.round
 
     def counted_contest(*args, **kwargs):
         calls["contests"] += 1
@@ -307,7 +307,7 @@ def test_ctrl_c_keeps_what_was_measured_and_stops_every_worker(monkeypatch, tmp_
         return round_of(self)
 
     monkeypatch.setattr(search_mod, "run_contest", counted_contest)
-    monkeypatch.setattr(contest_mod.Runner, "round", interrupted_round)
+    monkeypatch.setattr(contest_mod.LoaderRounds, "round", interrupted_round)
     result = tune(
         Sleepy(),
         batch_size=16,
