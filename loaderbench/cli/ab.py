@@ -17,7 +17,8 @@ from pathlib import Path
 
 from loaderbench.cli import options
 from loaderbench.paired import environments
-from loaderbench.paired.ab import make_side, measure_side_by_side, side_settings, write_verdict
+from loaderbench.paired.ab import make_side, measure_side_by_side, side_settings
+from loaderbench.presenting import verdict as shown
 
 DEFAULT_OUT = Path("results/ab")
 
@@ -56,9 +57,9 @@ def cmd_ab(args) -> int:
     verdict = measure_side_by_side(
         grid, measures, a, b, schedule=schedule, rule=rule, out=out, duet=args.mode == "auto"
     )
-    write_verdict(
+    shown.write(
         verdict,
-        out,
+        out / "verdict.md",
         [
             a.describe(),
             b.describe(),

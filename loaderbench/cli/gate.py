@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,30 +12,15 @@ from loaderbench.errors import EXIT_USAGE, InputError
 from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.confirm import confirm
 from loaderbench.judging.stored_numbers import check_same_runner, judge, load_judgeable
-from loaderbench.judging.verdict import Verdict
 from loaderbench.paired import environments
-from loaderbench.storage import write_atomic
-
-
-def report(verdict: Verdict, markdown_path: Path, preamble: list[str]) -> None:
-    """Print the verdict, write it as markdown and, beside it, as JSON (every row, how it was
-    judged, its pairs when measured side by side)."""
-    print("\n".join(preamble))
-    print(verdict.to_text())
-    markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(markdown_path, verdict.to_markdown(preamble))
-    json_path = markdown_path.with_suffix(".json")
-    write_atomic(
-        json_path, json.dumps({"preamble": preamble, **verdict.as_dict()}, indent=1) + "\n"
-    )
-    print(f"verdict written to {markdown_path} (and {json_path.name})")
+from loaderbench.presenting import verdict as shown
 
 
 def cmd_gate(args) -> int:
     if args.remeasure:
         from loaderbench.paired.remeasure import remeasure
 
-        verdict = remeasure(
+        verdict, preamble = remeasure(
             args.files,
             baselines=Path(args.baselines),
             schedule=options.schedule(args),
@@ -46,6 +30,7 @@ def cmd_gate(args) -> int:
             out=Path(args.out),
             duet=args.mode == "auto",
         )
+        shown.write(verdict, Path(args.out) / "verdict.md", preamble)
         return verdict.exit_code(args.strict)
     if not 1 <= len(args.files) <= 2:
         raise InputError(f"expected [BASELINE] CURRENT, got {len(args.files)} paths")
@@ -102,7 +87,7 @@ def cmd_gate(args) -> int:
         rejudge=lambda base, rerun: judge(base, rerun, thresholds, only=verdict.only),
     )
     markdown = Path(args.markdown) if args.markdown else current_path.parent / "verdict.md"
-    report(
+    shown.write(
         verdict,
         markdown,
         [f"baseline: {baseline_path}{recording(baseline)}", f"current:  {current_path}"],

@@ -9,18 +9,21 @@ from loaderbench.cli import options
 from loaderbench.errors import EXIT_OK
 from loaderbench.paired.engine import RATIO_KINDS
 from loaderbench.paired.ratios import measure_ratios
+from loaderbench.presenting import ratios as shown
 
 DEFAULT_OUT = Path("results/ratios")
 
 
 def cmd_ratios(args) -> int:
-    measure_ratios(
-        options.selection(args),
+    selection, rule, out = options.selection(args), options.pair_rule(args), Path(args.out)
+    rows = measure_ratios(
+        selection,
         options.names_from(args.kinds, RATIO_KINDS, "--kinds", "ratio"),
         schedule=options.schedule(args),
-        rule=options.pair_rule(args),
-        out=Path(args.out),
+        rule=rule,
+        out=out,
     )
+    shown.write(rows, selection.grid(), 1 - rule.pair_alpha, out)
     return EXIT_OK
 
 

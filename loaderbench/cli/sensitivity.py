@@ -7,14 +7,16 @@ from pathlib import Path
 
 from loaderbench.cli import options
 from loaderbench.errors import EXIT_OK
-from loaderbench.paired.sensitivity import measure_sensitivity, tabulate, variants
+from loaderbench.paired.sensitivity import load_comparisons, measure_sensitivity, variants
+from loaderbench.presenting.sensitivity import markdown
+from loaderbench.storage import write_atomic
 
 DEFAULT_OUT = Path("results/sensitivity")
 
 
 def cmd_sensitivity(args) -> int:
     if args.tabulate:
-        print(tabulate(args.tabulate))
+        print(markdown(load_comparisons(args.tabulate)))
         return EXIT_OK
     selection = options.selection(args)
     schedule, measures, rule = (
@@ -22,17 +24,20 @@ def cmd_sensitivity(args) -> int:
         options.measures(args),
         options.pair_rule(args),
     )
-    markdown = measure_sensitivity(
+    out = Path(args.out)
+    comparisons = measure_sensitivity(
         selection,
         variants(args.aa, args.slowdowns, args.inject),
         runs=args.runs,
         schedule=schedule,
         measures=measures,
         rule=rule,
-        out=Path(args.out),
+        out=out,
         duet=args.mode == "auto",
     )
-    print(markdown)
+    table = markdown(comparisons)
+    write_atomic(out / "sensitivity.md", table)
+    print(table)
     return EXIT_OK
 
 

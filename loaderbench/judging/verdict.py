@@ -12,13 +12,13 @@ Each row states a change with an interval and is one of:
   minimum effect;
 - **missing** / **new**: measured on one side only.
 
-Times and ratios are judged as factors (1.10x = 10% slower), memory as a difference in MB.
+Times and ratios are judged as factors (1.10x = 10% slower), memory as a difference in MB. The
+terminal table, verdict.md and verdict.json are presenting/verdict.py.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from loaderbench.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION
@@ -28,7 +28,6 @@ VERDICTS = ("regressed", "inconclusive", "improved", "missing", "new", "unchange
 #: What a row's values are: seconds (lower is better), a ratio of two measurements (its
 #: ``higher_is_better`` says which way is worse), or megabytes (lower is better).
 KINDS = ("seconds", "ratio", "memory")
-COLUMNS = ("benchmark", "baseline", "current", "change", "interval", "p", "verdict", "note")
 
 
 @dataclass
@@ -51,18 +50,6 @@ class Row:
     inputs: tuple[str, ...] = ()
     detail: dict = field(default_factory=dict)
 
-    def cells(self) -> tuple[str, ...]:
-        return (
-            self.name,
-            _value(self.baseline, self.kind),
-            _value(self.current, self.kind),
-            _change(self.change, self.kind),
-            _interval(self.low, self.high, self.kind),
-            "-" if self.p is None else f"{self.p:.2g}",
-            self.verdict,
-            self.note,
-        )
-
     def as_dict(self) -> dict:
         return {
             "name": self.name,
@@ -79,30 +66,6 @@ class Row:
             "inputs": list(self.inputs),
             **self.detail,
         }
-
-
-def _value(value: float | None, kind: str) -> str:
-    if value is None:
-        return "-"
-    if kind == "ratio":
-        return f"{value:.3g}"
-    if kind == "memory":
-        return f"{value:,.1f} MB"
-    return f"{value * 1e3:,.2f} ms" if value < 10 else f"{value:,.2f} s"
-
-
-def _change(value: float | None, kind: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+,.1f} MB" if kind == "memory" else f"{value:.3f}x"
-
-
-def _interval(low: float | None, high: float | None, kind: str) -> str:
-    if low is None or high is None:
-        return "-"
-    if kind == "memory":
-        return f"[{low:+,.1f}, {high:+,.1f}] MB"
-    return f"[{low:.3f}, {high:.3f}]"
 
 
 # --- the rule ---------------------------------------------------------------------------------------
@@ -198,7 +161,7 @@ def not_judged(row: Row, why: str) -> Row:
     return row
 
 
-# --- the table --------------------------------------------------------------------------------------
+# --- the verdict ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -244,36 +207,6 @@ class Verdict:
 
     def ordered_rows(self) -> list[Row]:
         return sorted(self.rows, key=lambda row: VERDICTS.index(row.verdict))
-
-    def to_markdown(self, preamble: Sequence[str] = ()) -> str:
-        lines = ["# Regression verdict", "", f"**{self.result()}**: {self.summary()}", ""]
-        lines += [f"- {line}" for line in preamble]
-        lines += [f"- **{line}**" for line in self.header]
-        lines += [
-            "",
-            "| " + " | ".join(COLUMNS) + " |",
-            "|" + "|".join("---" for _ in COLUMNS) + "|",
-        ]
-        for row in self.ordered_rows():
-            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row.cells()) + " |")
-        return "\n".join(lines) + "\n"
-
-    def to_text(self) -> str:
-        """The terminal form: the result line, header lines, an aligned table."""
-        cells = [COLUMNS, *(row.cells() for row in self.ordered_rows())]
-        widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-        out = [f"{self.result()}: {self.summary()}"]
-        out += [f"!! {line}" for line in self.header]
-        for i, row in enumerate(cells):
-            out.append(
-                "  ".join(
-                    c.ljust(w) if j in (0, 6, 7) else c.rjust(w)
-                    for j, (c, w) in enumerate(zip(row, widths))
-                ).rstrip()
-            )
-            if i == 0:
-                out.append("  ".join("-" * w for w in widths))
-        return "\n".join(out)
 
     def as_dict(self) -> dict:
         return {

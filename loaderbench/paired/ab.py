@@ -2,12 +2,11 @@
 ab` (cli/ab.py, whose docstring says how its sides are made), `gate --remeasure`, `gate
 --side-by-side`, `ratios` and `sensitivity` build on. ``make_side`` builds a side from its
 options, ``measure_side_by_side`` runs the engine (paired/engine.py) and judges its tallies
-(verdict.py), ``write_verdict`` prints and stores the verdict.
+(verdict.py); the commands show it (presenting/verdict.py).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,7 +21,6 @@ from loaderbench.paired.control import SideSpec
 from loaderbench.paired.engine import Engine, Tally, ab_plans, verdict_rows
 from loaderbench.paired.protocol import PROTOCOL, Hello
 from loaderbench.paired.schedule import Schedule
-from loaderbench.storage import write_atomic
 
 VERSION_FIELDS = (("torch", "torch"), ("python", "Python"), ("cuda", "CUDA"))
 
@@ -134,16 +132,3 @@ def rule_text(rule: Rule, schedule: Schedule) -> str:
 
 def judge_tallies(tallies: list[Tally], rule: Rule) -> list:
     return verdict_rows(tallies, min_effect=rule.min_effect, alpha=rule.pair_alpha)
-
-
-def write_verdict(verdict: Verdict, out: Path, preamble: list[str]) -> None:
-    """Print the verdict, then write verdict.md and verdict.json into ``out``."""
-    print("\n".join(preamble))
-    print(verdict.to_text())
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "verdict.md", verdict.to_markdown(preamble))
-    write_atomic(
-        out / "verdict.json",
-        json.dumps({"preamble": preamble, **verdict.as_dict()}, indent=1) + "\n",
-    )
-    print(f"verdict written to {out / 'verdict.md'} (pairs in {out / 'verdict.json'})")

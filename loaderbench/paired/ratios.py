@@ -10,7 +10,6 @@ medians taken minutes apart as the derived ratios of a benchmark run are.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -21,9 +20,6 @@ from loaderbench.paired.ab import side_settings
 from loaderbench.paired.control import SideSpec
 from loaderbench.paired.engine import RATIO_KINDS, Engine, Tally, ratio_plans, reported
 from loaderbench.paired.schedule import Schedule
-from loaderbench.storage import write_atomic
-
-COLUMNS = ("ratio", "value", "interval", "pairs", "blocks", "stopped")
 
 
 def rows_of(tallies: list[Tally], alpha: float) -> list[dict]:
@@ -49,29 +45,12 @@ def rows_of(tallies: list[Tally], alpha: float) -> list[dict]:
     return rows
 
 
-def to_text(rows: list[dict]) -> str:
-    cells = [COLUMNS] + [
-        (
-            r["name"],
-            f"{r['value']:.3f}",
-            "-" if r["low"] is None else f"[{r['low']:.3f}, {r['high']:.3f}]",
-            str(r["pairs"]),
-            str(r["blocks"]),
-            r["stopped"],
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
-
-
 def measure_ratios(
     selection: Selection, kinds: tuple[str, ...], *, schedule: Schedule, rule: Rule, out: Path
 ) -> list[dict]:
     """Each ratio of ``kinds`` in the selected grid, its two configurations measured side by
-    side in one side process of this interpreter; printed, and written to ``out`` (ratios.json,
-    ratios.txt). Its rows."""
+    side in one side process of this interpreter (its logs in ``out``): its rows, which
+    presenting/ratios.py shows."""
     grid = selection.grid()
     plans = ratio_plans(grid, kinds)
     if not plans:
@@ -90,23 +69,4 @@ def measure_ratios(
         alpha=rule.pair_alpha,
         logs=out / "logs",
     )
-    rows = rows_of(engine.run(), rule.pair_alpha)
-    text = to_text(rows)
-    print(text)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(
-        out / "ratios.json",
-        json.dumps(
-            {
-                "grid": grid.name,
-                "profiles": list(grid.profiles),
-                "confidence": 1 - rule.pair_alpha,
-                "rows": rows,
-            },
-            indent=1,
-        )
-        + "\n",
-    )
-    write_atomic(out / "ratios.txt", text + "\n")
-    print(f"ratios written to {out / 'ratios.json'}")
-    return rows
+    return rows_of(engine.run(), rule.pair_alpha)

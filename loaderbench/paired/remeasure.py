@@ -9,7 +9,7 @@ Side A is the recipe's environment (paired/recipe.py: its Python, torch requirem
 packages and the project at its commit, isolated from this shell's PYTHON* and LOADERBENCH_*
 variables); side B is this interpreter running this checkout. Both measure the grid the baseline
 was recorded with (the grid selection and settings among its recorded arguments), narrowed or
-overridden by anything after ``--``. The verdict is the side-by-side one (verdict.py), written to ``--out``.
+overridden by anything after ``--``. The verdict is the side-by-side one (verdict.py); cli/gate.py writes it to ``--out``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Verdict
 from loaderbench.paired import recipe as recipes
-from loaderbench.paired.ab import measure_side_by_side, side_settings, write_verdict
+from loaderbench.paired.ab import measure_side_by_side, side_settings
 from loaderbench.paired.control import SideSpec
 from loaderbench.paired.schedule import Schedule
 from loaderbench.results import load_results
@@ -41,10 +41,10 @@ def remeasure(
     venvs: Path,
     out: Path,
     duet: bool,
-) -> Verdict:
+) -> tuple[Verdict, list[str]]:
     """The baseline (``files``: at most one path, then selection arguments; none: this runner
-    class's under ``baselines``) remeasured side by side with this environment; the verdict,
-    written to ``out``."""
+    class's under ``baselines``) remeasured side by side with this environment (its logs in
+    ``out``); the verdict, and the lines that say what was measured against what."""
     paths = [f for f in files if not f.startswith("-")]
     given = [f for f in files if f.startswith("-")]
     if len(paths) > 1:
@@ -84,14 +84,9 @@ def remeasure(
         duet=duet,
         names=("baseline", "current"),
     )
-    write_verdict(
-        verdict,
-        out,
-        [
-            f"baseline: {baseline_path}{recording(baseline)}, remeasured from its recipe",
-            reference.describe(),
-            current.describe(),
-            f"grid {grid.name}: {', '.join(grid.profiles)}; measures {', '.join(measures)}",
-        ],
-    )
-    return verdict
+    return verdict, [
+        f"baseline: {baseline_path}{recording(baseline)}, remeasured from its recipe",
+        reference.describe(),
+        current.describe(),
+        f"grid {grid.name}: {', '.join(grid.profiles)}; measures {', '.join(measures)}",
+    ]

@@ -8,7 +8,7 @@ Each run compares, side by side (the engine of `loaderbench ab`, same budget):
 - A against B with a slowdown injected into DataLoader itself (``--inject NAME=VALUE``,
   inject.py: per batch on the way from a worker, per worker start, per batch in the main process).
 
-The table gives, per row, the false alarms and the spread of the A/A estimates, and for each
+The table (presenting/sensitivity.py) gives, per row, the false alarms and the spread of the A/A estimates, and for each
 slowdown in how many runs the row came out regressed. ``results/sensitivity/`` receives
 sensitivity.json after every comparison (a long run interrupted keeps what it measured) and
 sensitivity.md; ``--tabulate`` counts the files of several commands together in one table.
@@ -17,8 +17,6 @@ sensitivity.md; ``--tabulate`` counts the files of several commands together in 
 from __future__ import annotations
 
 import json
-import math
-import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -67,88 +65,19 @@ def variants(aa: bool, slowdowns: str, injects: list[str]) -> list[Variant]:
     return found
 
 
-def summarise(records: list[dict], names: list[str]) -> tuple[list[str], list[list[str]]]:
-    """The table: one line per row, a column per variant (A/A: false alarms and the estimates'
-    spread; a slowdown: runs regressed out of runs)."""
-    rows = list(dict.fromkeys(r["name"] for rec in records for r in rec["rows"]))
-    header = ["row", *names, "smallest cost slowdown caught in every run"]
-    lines = []
-    for row in rows:
-        cells = [row]
-        measured, caught = False, []  # cost factors tried on this row; those caught every run
-        for name in names:
-            seen = [
-                r
-                for rec in records
-                if rec["variant"] == name
-                for r in rec["rows"]
-                if r["name"] == row
-            ]
-            if not seen:
-                cells.append("-")
-                continue
-            regressed = sum(r["verdict"] == "regressed" for r in seen)
-            if name == AA:
-                changes = [r["change"] for r in seen if r["change"] is not None]
-                spread = f", {min(changes):.3f}-{max(changes):.3f}x" if changes else ""
-                cells.append(f"{regressed} of {len(seen)} regressed{spread}")
-            else:
-                cells.append(f"{regressed} of {len(seen)} regressed")
-                if name.startswith("cost x"):
-                    measured = True
-                    if regressed == len(seen):
-                        caught.append(float(name.removeprefix("cost x")))
-        smallest = f"{min(caught) - 1:.0%}" if caught else ("none" if measured else "-")
-        lines.append([*cells, smallest])
-    return header, lines
+@dataclass(frozen=True)
+class Comparisons:
+    """What sensitivity.json holds: every comparison's rows, the variants in table order, and the
+    lines that say what was run (presenting/sensitivity.py tabulates them)."""
+
+    records: list[dict]
+    names: list[str]
+    preamble: list[str]
 
 
-def to_markdown(records: list[dict], names: list[str], preamble: list[str]) -> str:
-    header, lines = summarise(records, names)
-    out = ["# Sensitivity of the side-by-side verdict", ""]
-    out += [f"- {line}" for line in preamble]
-    durations: dict[str, list[float]] = {}
-    for rec in records:
-        durations.setdefault(rec["variant"], []).append(rec["seconds"])
-    out += [
-        f"- {name}: {len(d)} comparison(s), {min(d) / 60:.1f}-{max(d) / 60:.1f} min each"
-        for name, d in durations.items()
-    ]
-    out += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(cells) + " |" for cells in lines]
-    spreads = pair_spreads(records)
-    if spreads:
-        out += [
-            "",
-            "How much one pair's ratio B/A moves within a block of processes, A against A "
-            "(standard deviation of its logarithm, median over the blocks of each run; the "
-            "range over runs): the noise each block's median has to average away.",
-            "",
-        ]
-        out += [f"- {name}: {min(v):.1%}-{max(v):.1%}" for name, v in spreads.items()]
-    return "\n".join(out) + "\n"
-
-
-def pair_spreads(records: list[dict]) -> dict[str, list[float]]:
-    """Per A/A row, for each run whose rounds were kept, the median over its blocks of the spread
-    of the pairs' log ratios (blocks of at least three pairs)."""
-    spreads: dict[str, list[float]] = {}
-    for rec in records:
-        if rec["variant"] != AA:
-            continue
-        for row in rec["rows"]:
-            per_block = [
-                statistics.stdev(math.log(b / a) for a, b in block)
-                for block in row.get("rounds") or []
-                if len(block) >= 3
-            ]
-            if per_block:
-                spreads.setdefault(row["name"], []).append(statistics.median(per_block))
-    return spreads
-
-
-def tabulate(paths: list[str]) -> str:
-    """One table from the sensitivity.json of several commands (runs made in several sittings)."""
+def load_comparisons(paths: list[str]) -> Comparisons:
+    """The sensitivity.json of several commands (runs made in several sittings), counted
+    together."""
     records: list[dict] = []
     preamble: list[str] = []
     for path in paths:
@@ -166,7 +95,7 @@ def tabulate(paths: list[str]) -> str:
         (n for n in names if n.startswith("cost x")), key=lambda n: float(n.removeprefix("cost x"))
     )
     names = [n for n in names if n == AA] + costs + [n for n in names if n != AA and n not in costs]
-    return to_markdown(records, names, preamble)
+    return Comparisons(records, names, preamble)
 
 
 def measure_sensitivity(
@@ -179,9 +108,10 @@ def measure_sensitivity(
     rule: Rule,
     out: Path,
     duet: bool,
-) -> str:
+) -> Comparisons:
     """A against each of ``chosen`` side by side, ``runs`` times over, every comparison's rows
-    recorded in ``out``/sensitivity.json as it ends; the table (also sensitivity.md)."""
+    recorded in ``out``/sensitivity.json as it ends (a long run interrupted keeps what it
+    measured)."""
     if runs < 1:
         raise InputError(f"--runs must be >= 1, got {runs}")
     grid = selection.grid()
@@ -251,6 +181,4 @@ def measure_sensitivity(
                 out / "sensitivity.json",
                 json.dumps({"preamble": preamble, "records": records}, indent=1) + "\n",
             )
-    markdown = to_markdown(records, [v.name for v in chosen], preamble)
-    write_atomic(out / "sensitivity.md", markdown)
-    return markdown
+    return Comparisons(records, [v.name for v in chosen], preamble)

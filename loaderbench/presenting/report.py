@@ -19,6 +19,7 @@ from loaderbench.judging.baseline import locate_baseline, recording
 from loaderbench.judging.thresholds import Thresholds, load_thresholds
 from loaderbench.machine import Fingerprint
 from loaderbench.presenting import plots
+from loaderbench.presenting import verdict as shown
 from loaderbench.presenting.recommend import TIE, recommend
 from loaderbench.presenting.series import (
     EPOCH,
@@ -219,7 +220,7 @@ def _verdict(
     stored = stored_numbers.load_judgeable(baseline_path)
     stored_numbers.check_same_runner(stored, current, baseline_path, current_path)
     verdict = stored_numbers.judge(stored, current, thresholds, only=only)
-    heading, *body = verdict.to_markdown().rstrip().splitlines()
+    heading, *body = shown.markdown(verdict).rstrip().splitlines()
     judged = f"baseline: `{baseline_path}`{recording(stored)}"
     if verdict.only != "all":
         judged += f", judging {verdict.only} only"

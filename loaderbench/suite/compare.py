@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 from loaderbench.errors import InputError
 from loaderbench.judging.stored_numbers import judge
+from loaderbench.presenting import verdict as shown
 from loaderbench.results import Results
 
 #: The start of pytest-benchmark's warning when a saved run's machine_info differs.
@@ -81,7 +82,7 @@ def verdict_lines(path, saved: dict, current: Results) -> list[str]:
     # A narrowed run (-k, --lb-profiles) leaves most of a saved grid out: one line, not a row each.
     missing = [row for row in verdict.rows if row.verdict == "missing"]
     verdict.rows = [row for row in verdict.rows if row.verdict != "missing"]
-    lines = [title, verdict.to_text()]
+    lines = [title, shown.text(verdict)]
     if missing:
         lines.append(f"({len(missing)} rows of the saved run were not run here and are left out)")
     if verdict.regressed:

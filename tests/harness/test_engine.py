@@ -291,6 +291,7 @@ def test_a_speedup_is_reported_as_the_serial_time_over_the_workers_time():
     """B (2 workers) takes half A's (0 workers) time: the speed-up row reads 2.0, its interval
     inverted with it."""
     from loaderbench.paired import ratios
+    from loaderbench.presenting import ratios as shown_ratios
 
     plans = ratio_plans(
         select("quick", profiles="cpu", workers="0,2", start_methods="fork"), ("speedup",)
@@ -308,7 +309,7 @@ def test_a_speedup_is_reported_as_the_serial_time_over_the_workers_time():
     (row,) = ratios.rows_of(engine.run(), alpha=0.05)
     assert row["name"] == "speedup[cpu-w2-fork]" and row["value"] == pytest.approx(2.0, rel=0.02)
     assert row["low"] < row["value"] < row["high"]
-    name, shown, *_ = ratios.to_text([row]).splitlines()[2].split()
+    name, shown, *_ = shown_ratios.text([row]).splitlines()[2].split()
     assert name == "speedup[cpu-w2-fork]" and float(shown) == pytest.approx(row["value"], abs=5e-4)
 
 

@@ -14,6 +14,7 @@ from synthetic_results import CPU_W0, CPU_W2, JITTER, judged, memory_bench, merg
 from loaderbench.grid import Case
 from loaderbench.judging.derived import per_round
 from loaderbench.judging.thresholds import Rule, Thresholds
+from loaderbench.presenting import verdict as shown
 from loaderbench.results import Derived
 
 
@@ -97,7 +98,7 @@ def test_a_slowdown_beyond_what_the_runs_showed_is_regressed():
     assert rows["test_throughput[cpu-w0]"].verdict == "regressed"
     assert rows["test_throughput[cpu-w2-fork]"].verdict == "regressed"
     assert rows["speedup[cpu-w2-fork]"].verdict == "unchanged"  # both 1.2x slower
-    assert verdict.to_text().startswith("REGRESSED: 2 regressed, 0 inconclusive")
+    assert shown.text(verdict).startswith("REGRESSED: 2 regressed, 0 inconclusive")
 
 
 def test_runs_far_apart_make_a_row_inconclusive_not_unchanged():
@@ -169,7 +170,7 @@ def test_a_different_torch_and_python_are_shown_prominently_not_refused():
     assert "candidate torch 2.14.1 vs baseline torch 2.13.0" in verdict.header
     assert "candidate Python 3.12.1 vs baseline Python 3.11.7" in verdict.header
     assert "candidate cost scale 1.25 vs baseline cost scale 1.0" in verdict.header
-    markdown = verdict.to_markdown()
+    markdown = shown.markdown(verdict)
     assert "**candidate torch 2.14.1 vs baseline torch 2.13.0**" in markdown
     assert "| test_throughput[cpu-w0] |" in markdown
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from loaderbench.judging.intervals import paired, prediction
 from loaderbench.judging.verdict import Row, Verdict, decide, judge_difference, judge_factor
+from loaderbench.presenting import verdict as shown
 
 
 def blocks_of(rng, ratio, blocks, pairs, noise, bias):
@@ -126,7 +127,7 @@ def test_the_first_line_counts_regressed_and_inconclusive_rows_first_and_strict_
         Row("c", verdict="inconclusive"),
     ]
     verdict = Verdict(rows, rule="the rule")
-    first = verdict.to_text().splitlines()[0]
+    first = shown.text(verdict).splitlines()[0]
     assert first.startswith("no regression, some rows inconclusive: 0 regressed, 2 inconclusive")
     assert verdict.exit_code() == 0 and verdict.exit_code(strict=True) == 3
     rows.append(Row("d", verdict="regressed"))

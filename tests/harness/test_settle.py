@@ -18,6 +18,7 @@ from loaderbench.judging.thresholds import Rule
 from loaderbench.judging.verdict import Row
 from loaderbench.paired import settle
 from loaderbench.paired.control import SideError, SideSpec
+from loaderbench.presenting import verdict as shown
 from loaderbench.results import Results
 from loaderbench.storage import write_json_atomic
 
@@ -214,7 +215,7 @@ def test_the_budget_ends_the_queue_between_chunks_and_the_verdict_says_what_more
         f"{len(queue) - 2} not re-measured: a budget about 150 s larger would reach them"
     )
     # 16 rows of 8 s and one chunk's 16 s of process starts: 144 s, said in tens.
-    assert verdict.judged in verdict.to_text().splitlines()[0]
+    assert verdict.judged in shown.text(verdict).splitlines()[0]
 
 
 def test_a_budget_that_covers_the_queue_measures_every_row_and_a_regression_fails(
