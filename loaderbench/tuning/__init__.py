@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 __all__ = ["tune", "TuneResult", "Candidate", "DEFAULT_OUT"]
 
@@ -91,8 +92,6 @@ def tune(
     ``"MODULE:CLASS"`` (default: the class in use, torch's DataLoader unless ``--lb-loader`` or
     ``--loader`` chose another); the printed call and tune.json name it.
     """
-    import multiprocessing
-    import os
     import sys
 
     import torch
@@ -101,71 +100,51 @@ def tune(
     from loaderbench.measuring.loaders import using
     from loaderbench.tuning.contest import Candidate
     from loaderbench.tuning.result import TuneResult
-    from loaderbench.tuning.search import Search, Settings, plan_workload
+    from loaderbench.tuning.search import Search, plan_workload
 
     if step is not None and step_ms is not None:
         raise ValueError("give a step or step_ms, not both")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if budget_s <= 0:
-        raise ValueError(f"the budget must be > 0 seconds, got {budget_s}")
-    prefetch = _prefetch_factors(prefetch_factors)
     show = show or (lambda line: print(line, file=sys.stderr, flush=True))
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if step_ms is not None:
         if step_ms <= 0:
             raise ValueError(f"step_ms must be > 0, got {step_ms}")
         step = sleep_step(step_ms, target)
-    started = time.monotonic()
-    settings = Settings(
-        budget_s=budget_s,
-        min_effect=min_effect,
-        max_workers=max_workers if max_workers is not None else 2 * len(os.sched_getaffinity(0)),
-        start_methods=start_methods or tuple(multiprocessing.get_all_start_methods()),
-        prefetch_factors=prefetch,
-        seconds_per_contestant=seconds_per_setting,
-        question_s_per_contestant=seconds_per_setting / 3,
+    settings = _settings(
+        budget_s, min_effect, max_workers, start_methods, prefetch_factors, seconds_per_setting
     )
+    started = time.monotonic()
     chosen = _loader_class(loader)
-    with using(chosen):  # every loader measured, the diagnoses' included
-        found = []
-        if diagnose:
-            from loaderbench.tuning import diagnose as diagnoses_of
 
-            show(
-                "loaderbench tune: diagnosing the dataset (determinism, worker random state, "
-                "sharding, pickling, worker crashes and hangs, memory per worker)"
-            )
-            found = diagnoses_of.diagnose(
-                dataset, collate_fn=collate_fn, batch_size=batch_size, worker_init_fn=worker_init_fn
-            )
-            for diagnosis in found:
-                show(f"  {diagnosis.code}: {diagnosis.message()}")
-        result = TuneResult(
+    def answer(pick, persistent: bool, decisions: list, **measured: Any) -> TuneResult:
+        return TuneResult(
             name or type(dataset).__name__,
             batch_size,
             str(target),
-            Candidate(0),
-            False,
-            [],
-            diagnoses=found,
+            pick,
+            persistent,
+            decisions,
             alpha=settings.alpha,
             machine=machine.fingerprint().to_dict(),
             loader=chosen,
             min_effect=min_effect,
             worker_init_fn=worker_init_name
             or (getattr(worker_init_fn, "__qualname__", None) if worker_init_fn else None),
+            seconds=time.monotonic() - started,
+            **measured,
+        )
+
+    with using(chosen):  # every loader measured, the diagnoses' included
+        found = (
+            _diagnoses(dataset, show, collate_fn, batch_size, worker_init_fn) if diagnose else []
         )
         if any(d.blocks_workers for d in found):
-            result.decisions = [
-                _decision(
-                    "num_workers",
-                    0,
-                    "workers cannot load this dataset (see the diagnoses); fix that first",
-                )
-            ]
-            result.seconds = time.monotonic() - started
-            return result
+            reason = "workers cannot load this dataset (see the diagnoses); fix that first"
+            return answer(
+                Candidate(0), False, [_decision("num_workers", 0, reason)], diagnoses=found
+            )
         workload = plan_workload(
             dataset,
             batch_size=batch_size,
@@ -180,23 +159,66 @@ def tune(
         )
         search.started = started
         outcome = search.run()
-        result.pick, result.decisions, result.contests = (
-            outcome.pick,
-            outcome.decisions,
-            outcome.contests,
-        )
-        result.bottleneck, result.notes = outcome.bottleneck, outcome.notes
-        result.interrupted = outcome.interrupted
-        result.load_ms_per_batch = _ms(outcome.load_s_per_batch)
-        result.step_ms_per_batch = _ms(outcome.step_s_per_batch)
-        result.persistent_workers = _persistent(result, workload, dataset)
-        growth = _pick_growth(result)
+        entry = _pick_entry(outcome.pick, outcome.contests)
+        keep, why, epoch = _persistence(outcome.pick, entry, workload, dataset)
+        growth = entry.growth_per_worker_mb if entry and outcome.pick.num_workers else None
         if diagnose and growth is not None:
-            grown = diagnoses_of.copy_on_read(dataset, growth)
-            if grown is not None and all(d.code != grown.code for d in result.diagnoses):
-                result.diagnoses.append(grown)
-        result.seconds = time.monotonic() - started
-        return result
+            from loaderbench.tuning.diagnose import copy_on_read
+
+            grown = copy_on_read(dataset, growth)
+            if grown is not None and all(d.code != grown.code for d in found):
+                found.append(grown)
+        return answer(
+            outcome.pick,
+            keep,
+            [*outcome.decisions, *([why] if why else [])],
+            diagnoses=found,
+            contests=outcome.contests,
+            bottleneck=outcome.bottleneck,
+            notes=outcome.notes,
+            interrupted=outcome.interrupted,
+            load_ms_per_batch=_ms(outcome.load_s_per_batch),
+            step_ms_per_batch=_ms(outcome.step_s_per_batch),
+            default_epoch=epoch,
+        )
+
+
+def _settings(
+    budget_s, min_effect, max_workers, start_methods, prefetch_factors, seconds_per_setting
+):
+    """The search's Settings from tune's arguments (a ValueError says which one is wrong)."""
+    import multiprocessing
+    import os
+
+    from loaderbench.tuning.search import Settings
+
+    if budget_s <= 0:
+        raise ValueError(f"the budget must be > 0 seconds, got {budget_s}")
+    return Settings(
+        budget_s=budget_s,
+        min_effect=min_effect,
+        max_workers=max_workers if max_workers is not None else 2 * len(os.sched_getaffinity(0)),
+        start_methods=start_methods or tuple(multiprocessing.get_all_start_methods()),
+        prefetch_factors=_prefetch_factors(prefetch_factors),
+        seconds_per_contestant=seconds_per_setting,
+        question_s_per_contestant=seconds_per_setting / 3,
+    )
+
+
+def _diagnoses(dataset, show, collate_fn, batch_size, worker_init_fn) -> list:
+    """The dataset's diagnoses (diagnose.py), each shown as it is found."""
+    from loaderbench.tuning.diagnose import diagnose
+
+    show(
+        "loaderbench tune: diagnosing the dataset (determinism, worker random state, "
+        "sharding, pickling, worker crashes and hangs, memory per worker)"
+    )
+    found = diagnose(
+        dataset, collate_fn=collate_fn, batch_size=batch_size, worker_init_fn=worker_init_fn
+    )
+    for diagnosis in found:
+        show(f"  {diagnosis.code}: {diagnosis.message()}")
+    return found
 
 
 def _loader_class(loader):
@@ -260,17 +282,18 @@ def default_epoch(workload, candidate, dataset, epochs: int = DEFAULT_EPOCHS) ->
     return record
 
 
-def _persistent(result, workload, dataset) -> bool:
-    """Keep workers between epochs when a default loader's restart (its epoch's start and
-    shutdown, measured over whole epochs, default_epoch) costs at least PERSISTENT_SHARE of
-    that epoch."""
+def _persistence(pick, entry, workload, dataset):
+    """Whether to keep workers between epochs: when a default loader's restart (its epoch's start
+    and shutdown, measured over whole epochs, default_epoch) costs at least PERSISTENT_SHARE of
+    that epoch; an iterable dataset's are kept. The answer, the decision that says why (None
+    without workers) and the default epoch measured (None when none was)."""
     from loaderbench.tuning.contest import median_of
     from loaderbench.tuning.result import workers_text
 
-    if not result.pick.num_workers:
-        return False
+    if not pick.num_workers:
+        return False, None, None
     if not workload.iterable:
-        epoch = result.default_epoch = default_epoch(workload, result.pick, dataset)
+        epoch = default_epoch(workload, pick, dataset)
         share = epoch["restart_s"] / epoch["epoch_s"] if epoch["epoch_s"] else 0.0
         keep = share >= PERSISTENT_SHARE
         verdict = "keep them" if keep else "not worth holding their memory between epochs"
@@ -279,73 +302,40 @@ def _persistent(result, workload, dataset) -> bool:
             if epoch["samples"] == epoch["dataset_samples"]
             else f" (scaled from {epoch['samples']} of its {epoch['dataset_samples']} samples)"
         )
-        result.decisions.append(
-            _decision(
-                "persistent_workers",
-                keep,
-                (
-                    f"a default loader's epoch with {workers_text(result.pick.num_workers)} "
-                    f"(median of {epoch['epochs']}): start {epoch['start_s']:.2f} s, steady "
-                    f"{epoch['steady_s']:.2f} s, shutdown {epoch['shutdown_s']:.2f} s; "
-                    f"restarting costs {epoch['restart_s']:.2f} s, {share:.1%} of an epoch of "
-                    f"about {epoch['epoch_s']:.1f} s{scaled}: {verdict}"
-                ),
-            )
+        reason = (
+            f"a default loader's epoch with {workers_text(pick.num_workers)} "
+            f"(median of {epoch['epochs']}): start {epoch['start_s']:.2f} s, steady "
+            f"{epoch['steady_s']:.2f} s, shutdown {epoch['shutdown_s']:.2f} s; "
+            f"restarting costs {epoch['restart_s']:.2f} s, {share:.1%} of an epoch of "
+            f"about {epoch['epoch_s']:.1f} s{scaled}: {verdict}"
         )
-        return keep
-    entry = _pick_entry(result)
+        return keep, _decision("persistent_workers", keep, reason), epoch
+    # An iterable dataset's epoch has no length to scale a default epoch to: its workers are kept,
+    # with the restart its first batch showed.
     first = median_of(entry.first_batch_s) if entry else None
-    per_round = median_of(entry.round_s) if entry else None
-    if not first or not per_round or workload.iterable:
-        result.decisions.append(
-            _decision(
-                "persistent_workers",
-                True,
-                (
-                    "workers start once instead of every epoch"
-                    if not first
-                    else f"restarting the workers costs {first:.2f} s per epoch"
-                ),
-            )
-        )
-        return True
-    epoch_s = per_round * len(dataset) / max(entry.samples, 1)
-    share = first / epoch_s
-    keep = share >= PERSISTENT_SHARE
-    verdict = "keep them" if keep else "not worth holding their memory between epochs"
-    result.decisions.append(
-        _decision(
-            "persistent_workers",
-            keep,
-            (
-                f"restarting {workers_text(result.pick.num_workers)} costs {first:.2f} s per epoch, "
-                f"{share:.1%} of an epoch of about {epoch_s:.1f} s: {verdict}"
-            ),
-        )
+    reason = (
+        f"restarting the workers costs {first:.2f} s per epoch"
+        if first
+        else "workers start once instead of every epoch"
     )
-    return keep
+    return True, _decision("persistent_workers", True, reason), None
 
 
-def _pick_entry(result):
+def _pick_entry(pick, contests):
     """The latest contest's entry for the pick (or for its worker count and start method)."""
-    for contest in reversed(result.contests):
+    for contest in reversed(contests):
         for entry in contest.entries:
-            if entry.contestant == result.pick:
+            if entry.contestant == pick:
                 return entry
-    for contest in reversed(result.contests):
+    for contest in reversed(contests):
         for entry in contest.entries:
             c = entry.contestant
             if (
-                getattr(c, "start_method", None) == result.pick.start_method
-                and c.num_workers == result.pick.num_workers
+                getattr(c, "start_method", None) == pick.start_method
+                and c.num_workers == pick.num_workers
             ):
                 return entry
     return None
-
-
-def _pick_growth(result) -> float | None:
-    entry = _pick_entry(result)
-    return entry.growth_per_worker_mb if entry and result.pick.num_workers else None
 
 
 def _decision(setting, value, reason):

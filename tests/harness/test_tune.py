@@ -468,3 +468,29 @@ def test_persistent_workers_follow_from_a_default_loaders_whole_epoch(tmp_path):
     assert "a default loader's epoch with 2 workers" in reason and "shutdown" in reason
     present.write(result, tmp_path)
     assert '"default_epoch"' in (tmp_path / "tune.json").read_text()
+
+
+def test_an_iterable_datasets_workers_are_kept_with_the_restart_its_first_batch_showed():
+    """No length to scale a default epoch to: the workers are kept, and the reason gives the
+    restart the pick's first batches showed. Without workers there is nothing to keep or say."""
+    from types import SimpleNamespace
+
+    from loaderbench.tuning import _persistence
+
+    stream = SimpleNamespace(iterable=True)
+    entry = SimpleNamespace(first_batch_s=[0.4, 0.5, 0.9])
+    keep, why, epoch = _persistence(Candidate(2, "fork"), entry, stream, dataset=None)
+    assert keep and epoch is None
+    assert (why.setting, why.value) == ("persistent_workers", True)
+    assert why.reason == "restarting the workers costs 0.50 s per epoch"
+    assert _persistence(Candidate(0), entry, stream, dataset=None) == (False, None, None)
+
+
+def test_a_dataset_whose_workers_crash_is_answered_with_no_workers_and_no_search():
+    from bench_datasets import misbehaving
+
+    result = tune(misbehaving.make_crashing(), batch_size=4, budget_s=5, show=lambda line: None)
+    assert [d.code for d in result.diagnoses if d.blocks_workers] == ["worker-crash"]
+    assert result.pick == Candidate(0) and not result.persistent_workers
+    assert [(d.setting, d.value) for d in result.decisions] == [("num_workers", 0)]
+    assert result.contests == [] and result.seconds > 0
