@@ -148,3 +148,50 @@ def test_the_spelling_check_finds_an_option_spelled_elsewhere(tmp_path):
     (package / "config.py").write_text('NAME = "--lb-grid"\n')
     (package / "side.py").write_text('def f(x):\n    return [f"--lb-grid={x}", "--lb-"]\n')
     assert option_spellings(package) == ["loaderbench/side.py:2"]
+
+
+#: What only a command builds or reads: an argparse parser and the Namespace it gives.
+COMMAND_LINE_CALLS = (
+    "add_argument",
+    "add_argument_group",
+    "add_parser",
+    "parse_args",
+    "parse_known_args",
+    "add_mutually_exclusive_group",
+)
+
+
+def command_line_code(root: Path = PACKAGE) -> list[str]:
+    """Where a module outside cli/ imports argparse or builds or reads an argparse parser."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if (root / "cli") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Attribute) and node.attr in COMMAND_LINE_CALLS:
+                names = ["argparse"]
+            if "argparse" in names:
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    return sorted(set(found))
+
+
+def test_only_the_commands_build_or_read_a_command_line():
+    """Every command lives in cli/ and hands typed values down (cli/options.py): a parser or a
+    Namespace below it is a command's job done in a library."""
+    assert command_line_code() == []
+
+
+def test_the_command_line_check_finds_a_parser_outside_cli(tmp_path):
+    package = tmp_path / "loaderbench"
+    (package / "cli").mkdir(parents=True)
+    (package / "cli" / "ab.py").write_text(
+        "import argparse\nargparse.ArgumentParser().add_argument('x')\n"
+    )
+    (package / "engine.py").write_text("from argparse import Namespace\n")
+    (package / "side.py").write_text("def f(parser):\n    parser.add_argument('--x')\n")
+    assert command_line_code(package) == ["loaderbench/engine.py:1", "loaderbench/side.py:2"]
