@@ -21,6 +21,17 @@ STATEFUL_SHUFFLE_FOLLOWS_WORKERS = (
     "workers the generator gives one permutation more before epoch 1 (torchdata 0.11.0)"
 )
 
+#: torchdata 0.11.0: without workers, the epoch after a resumed one is not the uninterrupted
+#: run's (property 9; test_resume.py compares a map-style resume without workers up to the end
+#: of the epoch it resumed in, and holds this with an explicit test).
+STATEFUL_NEXT_EPOCH_AFTER_RESUME = (
+    "StatefulDataLoader(list(range(3)), batch_size=1, shuffle=True, "
+    "generator=torch.Generator().manual_seed(0)), num_workers=0: uninterrupted epochs "
+    "[[2, 0, 1], [1, 2, 0]]; state_dict() after the first batch, a fresh loader, "
+    "load_state_dict(): the rest of epoch 1 is [0, 1] as it should be, epoch 2 is [2, 1, 0]; "
+    "with 2 fork workers it is [1, 2, 0]"
+)
+
 FINDINGS = {
     STATEFUL: {
         name: STATEFUL_SHUFFLE_FOLLOWS_WORKERS

@@ -34,7 +34,7 @@ from bench_datasets.planned import PlannedRange, planned_sample
 from loaderbench.grid import Case, available_start_methods
 from loaderbench.measuring.loaders import build_loader, resolve_loader, shutdown, using
 
-from .findings import STATEFUL, STATEFUL_MISSING
+from .findings import STATEFUL, STATEFUL_MISSING, STATEFUL_NEXT_EPOCH_AFTER_RESUME
 from .oracle import LoaderMismatch, check_in_order
 
 pytest.importorskip("torchdata.stateful_dataloader", reason=STATEFUL_MISSING)
@@ -51,7 +51,10 @@ class PositionedStream(IterableDataset):
 
     A finished pass keeps its position at the shard's end, and the next pass starts from 0
     unless a state was just loaded: a stream that reset to 0 as it ran out would, after a
-    partial last batch, hold the state of a fresh pass (``ResettingStream``)."""
+    partial last batch, hold the state of a fresh pass (``ResettingStream``). That new pass
+    starts in ``__iter__`` itself, not in a generator's body: a persistent worker's state for a
+    new epoch is taken right after ``iter(dataset)``, before its first sample, and a generator
+    has not run a line by then (``LazilyResettingStream``)."""
 
     def __init__(self, length: int, seed: int):
         self.length, self.seed, self.position, self.loaded = length, seed, 0, False
@@ -65,6 +68,9 @@ class PositionedStream(IterableDataset):
         if self.position >= len(shard) and not self.loaded:
             self.position = 0  # a new pass
         self.loaded = False
+        return self.samples(shard)
+
+    def samples(self, shard: range) -> Iterator[dict]:
         while self.position < len(shard):
             index = shard[self.position]
             self.position += 1
@@ -87,6 +93,17 @@ class ResettingStream(PositionedStream):
             self.position += 1
             yield planned_sample(self.seed, index)
         self.position = 0
+
+
+class LazilyResettingStream(PositionedStream):
+    """The same stream with its new pass started inside the generator, on its first sample."""
+
+    def __iter__(self) -> Iterator[dict]:
+        shard = self.shard()
+        if self.position >= len(shard) and not self.loaded:
+            self.position = 0
+        self.loaded = False
+        yield from self.samples(shard)
 
 
 @dataclass(frozen=True)
@@ -174,6 +191,7 @@ class ResumeMachine(RuleBasedStateMachine):
         self.epoch = self.position = 0
         self.last = None
         self.resumes: list[str] = []
+        self.compared_epochs = EPOCHS  # how many epochs are compared (see checkpoint_and_resume)
 
     def where(self) -> str:
         return (
@@ -200,7 +218,8 @@ class ResumeMachine(RuleBasedStateMachine):
                         f"{len(expected)} batches"
                     )
                 self.epoch, self.position, self.iterator = self.epoch + 1, 0, None
-                if self.epoch == EPOCHS:
+                if self.epoch >= self.compared_epochs:
+                    self.epoch = EPOCHS
                     return
                 continue
             if self.position >= len(expected):
@@ -215,6 +234,16 @@ class ResumeMachine(RuleBasedStateMachine):
         state = self.loader.state_dict()
         shutdown(self.loader)
         self.resumes.append(f"epoch {self.epoch + 1} batch {self.position}")
+        if self.setup.kind == "map" and self.setup.workers == 0:
+            # A known finding (STATEFUL_NEXT_EPOCH_AFTER_RESUME, its own strict xfail below):
+            # without workers the epoch after the resumed one differs, so compare up to the end
+            # of the epoch this state belongs to. Between epochs that is the one that ended
+            # (none of it is left), or the first if nothing was iterated yet.
+            between_epochs = self.iterator is None and self.position == 0
+            resumed_epoch = max(0, self.epoch - 1) if between_epochs else self.epoch
+            if between_epochs and self.epoch > 0:
+                self.epoch = EPOCHS  # nothing of the ended epoch is left to compare
+            self.compared_epochs = min(self.compared_epochs, resumed_epoch + 1)
         self.loader = self.setup.loader()
         self.loader.load_state_dict(state)
         self.iterator, self.resumed = None, True
@@ -280,35 +309,105 @@ def last_batch_repeated(iterator: Iterator, last) -> Iterator:
     return iterator if last is None else itertools.chain([last], iterator)
 
 
+def epochs_after_a_resume(first, make_loader, epochs: int = 1) -> list[list]:
+    """``first``'s ``state_dict()`` where it stands, loaded into a fresh ``make_loader()``: the
+    next ``epochs`` epochs that loader gives (the first being the rest of the resumed one)."""
+    state = first.state_dict()
+    shutdown(first)
+    resumed = make_loader()
+    resumed.load_state_dict(state)
+    try:
+        return [list(resumed) for _ in range(epochs)]
+    finally:
+        shutdown(resumed)
+
+
+def stream_loader(dataset, batch_size: int, **options):
+    """A StatefulDataLoader of 2 fork workers over ``dataset`` whose batches are its indices."""
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    return StatefulDataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=2,
+        multiprocessing_context="fork",
+        collate_fn=lambda samples: [int(s["index"]) for s in samples],
+        **options,
+    )
+
+
 def test_a_stream_that_resets_as_it_runs_out_replays_its_last_shard_after_a_resume():
     """torchdata 0.11.0, documented in docs/loaders.md: a worker's state is taken after each
     batch. A partial last batch runs the stream to its end inside the fetch, so a stream that
     resets its position there hands StatefulDataLoader a fresh pass's state, and a resume after
     the epoch's last batch replays that worker's shard. ``PositionedStream`` keeps its end."""
-    from torchdata.stateful_dataloader import StatefulDataLoader
 
     def rest_after_checkpoint(dataset_class) -> list[list[int]]:
         def loader():
-            return StatefulDataLoader(
-                dataset_class(19, 0),
-                batch_size=5,
-                num_workers=2,
-                multiprocessing_context="fork",
-                collate_fn=lambda samples: [int(s["index"]) for s in samples],
-            )
+            return stream_loader(dataset_class(19, 0), batch_size=5)
 
         first = loader()
         batches = iter(first)
         for _ in range(4):  # the whole epoch: shards of 10 and 9, batches 5, 5, 5, 4
             next(batches)
-        state = first.state_dict()
-        shutdown(first)
-        resumed = loader()
-        resumed.load_state_dict(state)
-        try:
-            return list(resumed)
-        finally:
-            shutdown(resumed)
+        return epochs_after_a_resume(first, loader)[0]
 
     assert rest_after_checkpoint(PositionedStream) == []
     assert rest_after_checkpoint(ResettingStream) == [[1, 3, 5, 7, 9], [11, 13, 15, 17]]
+
+
+def test_a_stream_that_starts_its_pass_in_a_generator_resumes_to_nothing_with_persistent_workers():
+    """torchdata 0.11.0, documented in docs/loaders.md: a persistent worker's state for a new
+    epoch is taken right after ``iter(dataset)``, before its first sample. A generator
+    ``__iter__`` has not started its new pass by then, so that state is the last epoch's end,
+    and a resume before the worker's first batch of the epoch loses that worker's shard."""
+
+    def rest_after_checkpoint(dataset_class) -> list[list[int]]:
+        def loader():
+            return stream_loader(dataset_class(8, 0), batch_size=4, persistent_workers=True)
+
+        first = loader()
+        try:
+            assert list(first) == [[0, 2, 4, 6], [1, 3, 5, 7]]  # one batch per worker
+            next(iter(first))  # the second epoch's first batch: worker 0's
+        except BaseException:
+            shutdown(first)
+            raise
+        return epochs_after_a_resume(first, loader)[0]
+
+    assert rest_after_checkpoint(PositionedStream) == [[1, 3, 5, 7]]
+    assert rest_after_checkpoint(LazilyResettingStream) == []
+
+
+@pytest.mark.xfail(strict=True, reason=STATEFUL_NEXT_EPOCH_AFTER_RESUME)
+def test_without_workers_the_epoch_after_a_resumed_one_is_the_uninterrupted_runs():
+    """torchdata 0.11.0, documented in docs/loaders.md: it is not; with workers it is. Strict, so
+    a fix upstream turns this red, and the state machine's narrower comparison of map-style
+    resumes without workers can go."""
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    def after_a_resume(workers: int) -> tuple[list, list]:
+        def loader():
+            return StatefulDataLoader(
+                list(range(3)),
+                batch_size=1,
+                shuffle=True,
+                generator=torch.Generator().manual_seed(0),
+                num_workers=workers,
+                multiprocessing_context="fork" if workers else None,
+                collate_fn=lambda samples: samples,
+            )
+
+        first = loader()
+        uninterrupted = [list(first) for _ in range(2)]
+        shutdown(first)
+        first = loader()
+        delivered = [next(iter(first))]
+        rest, following = epochs_after_a_resume(first, loader, epochs=2)
+        return uninterrupted, [delivered + rest, following]
+
+    uninterrupted, resumed = after_a_resume(2)
+    assert resumed == uninterrupted, "with workers the resume is exact"
+    uninterrupted, resumed = after_a_resume(0)
+    assert resumed[0] == uninterrupted[0], "the resumed epoch itself is exact"
+    assert resumed[1] == uninterrupted[1]
